@@ -1,0 +1,1 @@
+"""Throwaway local MariaDB + PostgreSQL for the demo and the tests."""

@@ -1,0 +1,55 @@
+"""Keep secrets out of logs, errors and reports.
+
+Every password the settings module reads is registered here; `redact()` replaces them (and the
+password part of any connection URL) before a message leaves the process. `install_log_filter()`
+puts the same scrubbing on the root logger so third-party messages are covered too.
+"""
+
+import logging
+import re
+
+_SECRETS: set[str] = set()
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@\s]+)@", re.I)
+_PASSWORD_ASSIGN = re.compile(r"(?P<key>password|passwd|pwd)(?P<sep>\s*[=:]\s*)(?P<q>['\"]?)[^'\"\s,;)]+", re.I)
+MASK = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that it is masked wherever it shows up."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def redact(text: object) -> str:
+    """Return `text` with registered secrets, URL passwords and password=... assignments masked."""
+    out = str(text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        out = out.replace(secret, MASK)
+    out = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", out)
+    out = _PASSWORD_ASSIGN.sub(lambda m: f"{m['key']}{m['sep']}{m['q']}{MASK}", out)
+    return out
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that renders the message and scrubs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string should not stop logging
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_filter(logger: logging.Logger | None = None) -> None:
+    """Attach the redacting filter to every handler of `logger` (root by default)."""
+    logger = logger or logging.getLogger()
+    flt = RedactingFilter()
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(flt)
+    for handler in logger.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(flt)

@@ -1,0 +1,1 @@
+"""Schema analysis: introspect the source, classify tables, write and validate tables.yml."""

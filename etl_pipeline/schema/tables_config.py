@@ -1,0 +1,170 @@
+"""The `tables.yml` model: the contract between the source and the nightly run.
+
+Format (written by `analyze-schema`, read by the loader and the DAGs):
+
+    metadata:                       # run-level facts; the only part that changes on every run
+      generated_at: '2026-11-21T23:00:00+00:00'
+      analyzer_version: '1'
+      source_server_version: 10.11.19-MariaDB
+      source_database: opendental
+      environment: local
+      table_count: 36
+      schema_fingerprint: sha256:<hex>
+    tables:                         # sorted by source name
+      patient:
+        target_name: patient        # raw.<target_name>, lowercase
+        enabled: true
+        tier: small                 # large | medium | small | tiny
+        estimated_rows: 35000       # rounded to 2 significant digits (stable between runs)
+        primary_key: [PatNum]       # [] when the table has none
+        strategy: incremental       # incremental | append_only | full
+        cursor: DateTStamp          # incremental: change timestamp; append_only: PK or insert datetime; null for full
+        lookback_minutes: 60        # incremental only
+        detect_deletes: true        # primary-key reconciliation after each load
+        columns:                    # source ordinal order
+          - {name: PatNum, source_type: bigint(20), target_type: bigint, nullable: false}
+          ...
+        excluded_columns: []        # from overrides (e.g. SSN): never read from the source
+
+`tables.overrides.yml` (hand-edited, merged over the analysis, survives regeneration):
+
+    tables:
+      patient: {exclude_columns: [SSN]}
+      securitylog: {tier: large}
+      someaddon: {enabled: false}
+
+Source names are kept exactly; target names are lowercase. Column `target_name` is derived
+(`name.lower()`), so it is not stored per column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from etl_pipeline.errors import ConfigError
+from etl_pipeline.type_mapping import map_column_type, target_identifier
+
+TIERS = ("large", "medium", "small", "tiny")
+STRATEGIES = ("incremental", "append_only", "full")
+
+
+@dataclass(frozen=True)
+class ColumnConfig:
+    name: str
+    source_type: str
+    target_type: str
+    nullable: bool = True
+
+    @property
+    def target_name(self) -> str:
+        return target_identifier(self.name)
+
+    @property
+    def kind(self) -> str:
+        """The loader's read/write kind for this column (see etl_pipeline.type_mapping)."""
+        return map_column_type(self.source_type).kind
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    name: str
+    target_name: str
+    tier: str
+    strategy: str
+    columns: tuple[ColumnConfig, ...]
+    primary_key: tuple[str, ...] = ()
+    cursor: str | None = None
+    lookback_minutes: int = 60
+    detect_deletes: bool = False
+    enabled: bool = True
+    estimated_rows: int = 0
+    excluded_columns: tuple[str, ...] = ()
+
+    @property
+    def loaded_columns(self) -> tuple[ColumnConfig, ...]:
+        """Columns copied to raw (excluded ones are never read)."""
+        excluded = {c.lower() for c in self.excluded_columns}
+        return tuple(c for c in self.columns if c.name.lower() not in excluded)
+
+    def column(self, name: str) -> ColumnConfig:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class TablesConfig:
+    tables: dict[str, TableConfig]
+    metadata: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def enabled_tables(self) -> list[TableConfig]:
+        return [t for t in self.tables.values() if t.enabled]
+
+    def by_tier(self, tier: str) -> list[TableConfig]:
+        """Enabled tables of one tier, largest first (so the longest loads start first)."""
+        return sorted((t for t in self.enabled_tables() if t.tier == tier),
+                      key=lambda t: (-t.estimated_rows, t.name))
+
+
+def table_from_dict(name: str, data: dict) -> TableConfig:
+    columns = tuple(
+        ColumnConfig(name=c["name"], source_type=c["source_type"], target_type=c["target_type"],
+                     nullable=bool(c.get("nullable", True)))
+        for c in data.get("columns") or []
+    )
+    return TableConfig(
+        name=name,
+        target_name=data.get("target_name") or target_identifier(name),
+        tier=data["tier"],
+        strategy=data["strategy"],
+        columns=columns,
+        primary_key=tuple(data.get("primary_key") or ()),
+        cursor=data.get("cursor"),
+        lookback_minutes=int(data.get("lookback_minutes", 60)),
+        detect_deletes=bool(data.get("detect_deletes", False)),
+        enabled=bool(data.get("enabled", True)),
+        estimated_rows=int(data.get("estimated_rows", 0)),
+        excluded_columns=tuple(data.get("excluded_columns") or ()),
+    )
+
+
+def table_to_dict(table: TableConfig) -> dict:
+    return {
+        "target_name": table.target_name,
+        "enabled": table.enabled,
+        "tier": table.tier,
+        "estimated_rows": table.estimated_rows,
+        "primary_key": list(table.primary_key),
+        "strategy": table.strategy,
+        "cursor": table.cursor,
+        "lookback_minutes": table.lookback_minutes,
+        "detect_deletes": table.detect_deletes,
+        "columns": [{"name": c.name, "source_type": c.source_type, "target_type": c.target_type,
+                     "nullable": c.nullable} for c in table.columns],
+        "excluded_columns": list(table.excluded_columns),
+    }
+
+
+def load_tables_config(path: Path) -> TablesConfig:
+    """Read tables.yml (already merged with overrides by analyze-schema). Raises ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; run `python -m etl_pipeline.cli analyze-schema` to create it")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    tables = {}
+    for name, table_data in (data.get("tables") or {}).items():
+        try:
+            tables[name] = table_from_dict(name, table_data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: tables.{name}: invalid entry ({exc})") from None
+    return TablesConfig(tables=tables, metadata=data.get("metadata") or {}, path=path)

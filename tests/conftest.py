@@ -1,0 +1,52 @@
+"""Shared fixtures: a real MariaDB + PostgreSQL started for the test run and stopped after it.
+
+The servers are a `LocalStack` of their own (data under .local/test-stack-<id>, ports offset by
+<id>), so tests never touch the demo stack. Set TEST_STACK_ID to run several suites side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from etl_pipeline.local.stack import LocalStack
+from etl_pipeline.settings import PROJECT_ROOT, Settings, load_settings
+
+STACK_ID = int(os.environ.get("TEST_STACK_ID", "0"))
+
+
+def _test_stack() -> LocalStack:
+    root = PROJECT_ROOT / ".local" / f"test-stack-{STACK_ID}"
+    return LocalStack(root=root, mariadb_port=23306 + STACK_ID * 10, postgres_port=25432 + STACK_ID * 10,
+                      env_file=root / "test.env")
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory) -> LocalStack:
+    """Fresh servers for this test run; stopped (data deleted) at the end."""
+    stack = _test_stack()
+    stack.destroy()
+    env = stack.up()
+    saved = {k: os.environ.get(k) for k in [*env, "ETL_ENV_FILE", "ETL_CONFIG_DIR"]}
+    os.environ.update(env)
+    os.environ["ETL_ENV_FILE"] = str(stack.env_file)
+    config_dir = tmp_path_factory.mktemp("etl-config")
+    os.environ["ETL_CONFIG_DIR"] = str(config_dir)
+    yield stack
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    stack.destroy()
+
+
+@pytest.fixture(scope="session")
+def settings(local_stack) -> Settings:
+    return load_settings()
+
+
+def pytest_report_header(config) -> str:
+    return f"test stack id {STACK_ID} (data under {Path('.local') / f'test-stack-{STACK_ID}'})"

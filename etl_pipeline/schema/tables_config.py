@@ -39,6 +39,7 @@ Source names are kept exactly; target names are lowercase. Column `target_name` 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,8 +151,16 @@ def table_to_dict(table: TableConfig) -> dict:
     }
 
 
-def load_tables_config(path: Path) -> TablesConfig:
-    """Read tables.yml (already merged with overrides by analyze-schema). Raises ConfigError."""
+def load_tables_config(path: Path, overrides_path: Path | None = None) -> TablesConfig:
+    """Read tables.yml and, when `overrides_path` is given (and exists), merge the overrides again.
+
+    analyze-schema already wrote tables.yml merged with the overrides of its time; passing
+    `overrides_path` (the nightly run passes `settings.overrides_yml`) applies the current overrides at
+    read time, so an edit to tables.overrides.yml (disable a table, exclude a column, pin a tier,
+    strategy, cursor or lookback) takes effect on the next run without re-analysis. Exclusions only
+    add up: un-excluding a column needs a re-analysis. Overrides naming unknown tables or columns are
+    logged as warnings here (validate-config reports them as errors). Raises ConfigError.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: not found; run `python -m etl_pipeline.cli analyze-schema` to create it")
@@ -167,4 +176,15 @@ def load_tables_config(path: Path) -> TablesConfig:
             tables[name] = table_from_dict(name, table_data)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{path}: tables.{name}: invalid entry ({exc})") from None
+    if overrides_path is not None:
+        tables = _apply_overrides_at_read_time(tables, Path(overrides_path))
     return TablesConfig(tables=tables, metadata=data.get("metadata") or {}, path=path)
+
+
+def _apply_overrides_at_read_time(tables: dict[str, TableConfig], overrides_path: Path) -> dict:
+    from etl_pipeline.schema.overrides import apply_overrides, load_overrides  # overrides imports this module
+
+    merged, problems = apply_overrides(tables, load_overrides(overrides_path))
+    for problem in problems:
+        logging.getLogger(__name__).warning("%s: %s", overrides_path, problem)
+    return merged

@@ -1,0 +1,176 @@
+"""The analyze-schema job as steps, shared by the CLI and the `schema_analysis` DAG.
+
+    check_source -> backup_tables_yml -> write_candidate -> report_changes -> publish_candidate
+
+The new analysis is first written to a candidate file beside tables.yml; only after the change report,
+the table-loss guard and validation pass is it renamed over tables.yml (an atomic rename on the same
+file system), so tables.yml is never half-written and a failed run leaves the previous one in place.
+Every step returns a small JSON-able dict (counts, paths, severity; never row values).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from etl_pipeline.db import connect_source
+from etl_pipeline.errors import ConfigError, EtlError
+from etl_pipeline.schema.analyze import render_tables_yml, run_analysis
+from etl_pipeline.schema.changes import ChangeReport, diff_configs, lost_table_share, write_reports
+from etl_pipeline.schema.overrides import load_overrides
+from etl_pipeline.schema.tables_config import TablesConfig, load_tables_config
+from etl_pipeline.schema.validate import validate_tables_config
+from etl_pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SchemaGuardError(EtlError):
+    """The new analysis lost too many tables; tables.yml was left as it was."""
+
+
+@dataclass
+class StepPaths:
+    output: Path
+
+    @property
+    def candidate(self) -> Path:
+        return self.output.with_name(f".{self.output.stem}.candidate.yml")
+
+
+def check_source(settings: Settings) -> dict:
+    """Connect with the read-only user and report the server version (fails fast, clearly)."""
+    conn = connect_source(settings.source)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT VERSION(), COUNT(*) FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'", (settings.source.database,))
+        version, tables = cur.fetchone()
+    finally:
+        conn.close()
+    if not tables:
+        raise ConfigError(f"source {settings.source.display} has no tables visible to {settings.source.user}")
+    return {"server_version": version, "tables": int(tables), "source": settings.source.display}
+
+
+def backup_tables_yml(output: Path, backups_dir: Path, now: datetime | None = None) -> Path | None:
+    """Copy the current tables.yml to backups_dir/tables_<UTC timestamp>.yml (None when there is none)."""
+    if not output.is_file():
+        return None
+    now = now or datetime.now(timezone.utc)
+    backups_dir.mkdir(parents=True, exist_ok=True)
+    backup = backups_dir / f"{output.stem}_{now.strftime('%Y%m%dT%H%M%S%fZ')}.yml"
+    _write_atomic(backup, output.read_text())
+    return backup
+
+
+def write_candidate(settings: Settings, output: Path) -> dict:
+    """Analyse the source and write the candidate tables.yml. Nothing is replaced yet."""
+    overrides = load_overrides(settings.overrides_yml)
+    analysis = run_analysis(settings, overrides)
+    candidate = StepPaths(output).candidate
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(candidate, render_tables_yml(analysis.config))
+    sizes = {name: {"rows_estimate": t.rows, "data_bytes": t.data_bytes, "index_bytes": t.index_bytes,
+                    "engine": t.engine} for name, t in sorted(analysis.source.tables.items())}
+    return {"candidate": str(candidate), "table_count": len(analysis.config.tables),
+            "override_problems": analysis.override_problems, "sizes": sizes,
+            "max_table_loss": overrides.max_table_loss,
+            "strategies": _count(t.strategy for t in analysis.config.tables.values()),
+            "tiers": _count(t.tier for t in analysis.config.tables.values())}
+
+
+def compare(output: Path, candidate: TablesConfig, override_problems: list[str]) -> ChangeReport:
+    previous = _previous(output)
+    return diff_configs(previous, candidate, override_problems)
+
+
+def report_changes(settings: Settings, output: Path, analysis: dict, *, force: bool = False,
+                   write: bool = True) -> dict:
+    """Diff the candidate against the current tables.yml, write the reports, apply the loss guard."""
+    candidate = load_tables_config(Path(analysis["candidate"]))
+    report = compare(output, candidate, analysis.get("override_problems", []))
+    lost = lost_table_share(report)
+    summary = {"severity": report.severity, "counts": report.counts(),
+               "previous_table_count": report.previous_table_count, "new_table_count": report.new_table_count,
+               "lost_table_share": round(lost, 4),
+               "changes": [f"{c.severity} {c.kind} {c.table}{'.' + c.column if c.column else ''}: {c.detail}"
+                           for c in report.changes]}
+    if write:
+        json_path, md_path = write_reports(report, settings.reports_dir,
+                                           extra={"analysis": {k: analysis.get(k) for k in
+                                                               ("table_count", "strategies", "tiers", "sizes")}})
+        summary.update(report_json=str(json_path), report_markdown=str(md_path))
+    limit = float(analysis.get("max_table_loss", 0.10))
+    if lost > limit and not force:
+        Path(analysis["candidate"]).unlink(missing_ok=True)
+        raise SchemaGuardError(
+            f"the new analysis lost {lost:.0%} of the tables in {output} (limit {limit:.0%}); "
+            f"{output} was not replaced. Check the source and the read-only user's grants, "
+            "or rerun with --force to accept it" + (f" (see {summary.get('report_markdown')})" if write else ""))
+    return summary
+
+
+def publish_candidate(output: Path, candidate: Path | None = None) -> dict:
+    """Validate the candidate and rename it over tables.yml.
+
+    Overrides naming tables or columns that no longer exist do not block publishing (the change
+    report carries them as WARNINGs); `validate-config` reports them as errors until they are fixed.
+    """
+    candidate = candidate or StepPaths(output).candidate
+    if not candidate.is_file():
+        raise ConfigError(f"{candidate}: no candidate to publish; run the analysis step first")
+    errors = validate_tables_config(candidate)
+    if errors:
+        candidate.unlink(missing_ok=True)
+        shown = "; ".join(str(e) for e in errors[:5])
+        raise ConfigError(f"the new tables.yml failed validation, {output} not replaced: {shown}")
+    os.replace(candidate, output)
+    return {"tables_yml": str(output)}
+
+
+def analyze_schema(settings: Settings, output: Path | None = None, *, force: bool = False,
+                   dry_run: bool = False) -> dict:
+    """The whole job (the CLI's analyze-schema). Returns the change summary."""
+    output = Path(output or settings.tables_yml)
+    analysis = write_candidate(settings, output)
+    try:
+        summary = report_changes(settings, output, analysis, force=force, write=not dry_run)
+        if dry_run:
+            summary["dry_run"] = True
+            return summary
+        backup = backup_tables_yml(output, settings.backups_dir)
+        summary["backup"] = str(backup) if backup else None
+        summary.update(publish_candidate(output, Path(analysis["candidate"])))
+        return summary
+    finally:
+        Path(analysis["candidate"]).unlink(missing_ok=True)
+
+
+def _previous(output: Path) -> TablesConfig | None:
+    if not output.is_file():
+        return None
+    try:
+        return load_tables_config(output)
+    except ConfigError as exc:
+        log.warning("previous %s unreadable (%s); reporting every table as added", output, exc)
+        return None
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import yaml
 
@@ -57,7 +57,7 @@ def build_analysis(source: SourceSchema, overrides: Overrides, environment: str 
     _check_target_names(tables)
     merged, problems = apply_overrides(tables, overrides)
     metadata = {
-        "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "analyzer_version": ANALYZER_VERSION,
         "source_server_version": source.server_version,
         "source_database": source.database,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from etl_pipeline.schema.tables_config import TablesConfig
@@ -128,7 +128,7 @@ def lost_table_share(report: ChangeReport) -> float:
 def write_reports(report: ChangeReport, reports_dir: Path, extra: dict | None = None,
                   now: datetime | None = None) -> tuple[Path, Path]:
     """schema_changes_<UTC timestamp>.json and .md under reports_dir. Names and types only, no row values."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     reports_dir.mkdir(parents=True, exist_ok=True)
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
     json_path = reports_dir / f"schema_changes_{stamp}.json"
@@ -142,8 +142,8 @@ def write_reports(report: ChangeReport, reports_dir: Path, extra: dict | None = 
 def render_markdown(report: ChangeReport, now: datetime) -> str:
     counts = report.counts()
     lines = [f"# Schema changes {now.strftime('%Y-%m-%d %H:%M UTC')}", "",
-             f"Severity: **{report.severity}** ({counts['CRITICAL']} critical, {counts['WARNING']} warning, "
-             f"{counts['INFO']} info); tables {report.previous_table_count} -> {report.new_table_count}.", ""]
+             (f"Severity: **{report.severity}** ({counts['CRITICAL']} critical, {counts['WARNING']} warning, "
+             f"{counts['INFO']} info); tables {report.previous_table_count} -> {report.new_table_count}."), ""]
     if not report.changes:
         lines += ["No changes.", ""]
         return "\n".join(lines)

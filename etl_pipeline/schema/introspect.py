@@ -42,7 +42,7 @@ SELECT TABLE_NAME, CHECK_CLAUSE
    AND CHECK_CLAUSE LIKE 'json_valid(%%'
 """
 
-_JSON_VALID_RE = re.compile(r"^json_valid\(`((?:[^`]|``)+)`\)$", re.I)
+_JSON_VALID_RE = re.compile(r"^json_valid\(`((?:[^`]|``)+)`\)$", re.IGNORECASE)
 
 
 @dataclass

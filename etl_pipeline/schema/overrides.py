@@ -37,7 +37,7 @@ DEFAULT_MAX_TABLE_LOSS = 0.10
 class Overrides:
     tables: dict[str, dict] = field(default_factory=dict)
     lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
-    thresholds: Thresholds = Thresholds()
+    thresholds: Thresholds = field(default_factory=Thresholds)
     max_table_loss: float = DEFAULT_MAX_TABLE_LOSS
     path: Path | None = None
 

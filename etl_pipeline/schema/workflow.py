@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from etl_pipeline.db import connect_source
@@ -60,7 +60,7 @@ def backup_tables_yml(output: Path, backups_dir: Path, now: datetime | None = No
     """Copy the current tables.yml to backups_dir/tables_<UTC timestamp>.yml (None when there is none)."""
     if not output.is_file():
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     backups_dir.mkdir(parents=True, exist_ok=True)
     backup = backups_dir / f"{output.stem}_{now.strftime('%Y%m%dT%H%M%S%fZ')}.yml"
     _write_atomic(backup, output.read_text())
@@ -148,6 +148,28 @@ def analyze_schema(settings: Settings, output: Path | None = None, *, force: boo
         return summary
     finally:
         Path(analysis["candidate"]).unlink(missing_ok=True)
+
+
+def notify_run(results: dict[str, dict | None]) -> str:
+    """The DAG's last step: one notification saying what happened; fails the run if a step failed.
+
+    `results` maps each step to its return value (None when it did not succeed), in step order.
+    """
+    from etl_pipeline.notify import notify
+
+    failed = next((step for step, result in results.items() if result is None), None)
+    report = results.get("report_changes") or {}
+    summary = {"failed_step": failed, "severity": report.get("severity"),
+               "tables_before": report.get("previous_table_count"), "tables_after": report.get("new_table_count"),
+               **{k.lower(): v for k, v in (report.get("counts") or {}).items()},
+               "report": report.get("report_markdown"),
+               "backup": (results.get("backup_tables_yml") or {}).get("backup")}
+    if failed:
+        details = [f"step {failed} failed; tables.yml was left as it was (see the task log)"]
+        notify("Schema analysis failed", "CRITICAL", summary, details + report.get("changes", []))
+        raise EtlError(f"schema analysis failed at step {failed}; tables.yml unchanged")
+    notify("Schema analysis", report.get("severity", "INFO"), summary, report.get("changes", []))
+    return report.get("severity", "INFO")
 
 
 def _previous(output: Path) -> TablesConfig | None:

@@ -1,0 +1,26 @@
+with
+
+adjustments as (
+
+    select * from {{ ref('stg_opendental__adjustment') }}
+
+),
+
+adjustment_types as (
+
+    select * from {{ ref('stg_opendental__definition') }}
+
+)
+
+select
+    adjustments.adjustment_id,
+    adjustments.patient_id,
+    adjustments.provider_id,
+    adjustments.procedure_id,
+    coalesce(adjustments.clinic_id, 0) as clinic_id,
+    adjustments.adjustment_date,
+    adjustment_types.item_name as adjustment_type,
+    adjustments.adjustment_amount
+from adjustments
+left join adjustment_types
+    on adjustments.adjustment_type_id = adjustment_types.definition_id

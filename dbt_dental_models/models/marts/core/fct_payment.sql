@@ -1,0 +1,34 @@
+-- Patient payments with the total of their splits (they must agree: see the model's tests).
+
+with
+
+payments as (
+
+    select * from {{ ref('stg_opendental__payment') }}
+
+),
+
+splits as (
+
+    select
+        payment_id,
+        count(*) as split_count,
+        sum(split_amount) as split_total
+    from {{ ref('stg_opendental__paysplit') }}
+    group by payment_id
+
+)
+
+select
+    payments.payment_id,
+    payments.patient_id,
+    coalesce(payments.clinic_id, 0) as clinic_id,
+    payments.payment_type_id,
+    payments.payment_date,
+    payments.payment_amount,
+    coalesce(splits.split_count, 0) as split_count,
+    coalesce(splits.split_total, 0) as split_total,
+    payments.is_income_transfer
+from payments
+left join splits
+    on payments.payment_id = splits.payment_id

@@ -1,0 +1,111 @@
+"""Run dbt commands on the `dbt_dental_models` project with the right environment.
+
+dbt reads its connection through `env_var()` in `dbt_dental_models/profiles.yml` and never reads a
+`.env` file, so every dbt call goes through here: the settings (`load_settings()`, which does read
+`.env`) are exported as TARGET_* variables, the profiles dir is the project itself, and the target is
+`prod` when ETL_ENVIRONMENT is prod (else `local`) unless DBT_TARGET or `target=` says otherwise.
+The CLI, the DAG and the tests all call `run_dbt()`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl_pipeline.errors import EtlError
+from etl_pipeline.redact import redact
+from etl_pipeline.settings import PROJECT_ROOT, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_dental_models"
+DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class DbtError(EtlError):
+    """A dbt command failed; the message lists the failing nodes (dbt's own words)."""
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    args: tuple[str, ...]
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def dbt_executable() -> str:
+    """The dbt next to the running interpreter (the project venv), else the one on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dbt")
+    if not found:
+        raise DbtError("dbt is not installed: run `uv sync --extra dev` (dbt-core and dbt-postgres)")
+    return found
+
+
+def default_target(settings: Settings) -> str:
+    return os.environ.get("DBT_TARGET") or ("prod" if settings.environment == "prod" else "local")
+
+
+def dbt_env(settings: Settings | None = None) -> dict[str, str]:
+    """The process environment for dbt: TARGET_* from the settings, telemetry off."""
+    settings = settings or load_settings()
+    target = settings.target
+    env = dict(os.environ)
+    env.update({
+        "TARGET_HOST": target.host,
+        "TARGET_PORT": str(target.port),
+        "TARGET_DATABASE": target.database,
+        "TARGET_USER": target.user,
+        "TARGET_PASSWORD": target.password,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+    })
+    if target.sslmode:
+        env["TARGET_SSLMODE"] = target.sslmode
+    return env
+
+
+def run_dbt(args: list[str], *, settings: Settings | None = None, target: str | None = None,
+            dbt_vars: dict | None = None, check: bool = True, echo: bool = False) -> DbtResult:
+    """Run `dbt <args>` in the project; raise DbtError naming the failures when `check` and it fails.
+
+    `dbt parse` needs no database: pass settings=None and nothing is connected to.
+    """
+    settings = settings or load_settings()
+    command = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR),
+               "--profiles-dir", str(DBT_PROJECT_DIR), "--target", target or default_target(settings)]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
+    log.info("dbt %s", " ".join(args))
+    proc = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=dbt_env(settings), capture_output=not echo,
+                          text=True)
+    output = redact(_ANSI.sub("", (proc.stdout or "") + (proc.stderr or "")))
+    result = DbtResult(args=tuple(args), returncode=proc.returncode, output=output)
+    if check and not result.ok:
+        raise DbtError(f"dbt {' '.join(args)} failed (exit {proc.returncode}): {failure_summary(output)}")
+    return result
+
+
+def failure_summary(output: str, limit: int = 5) -> str:
+    """The lines of dbt output that say what failed, joined on one line."""
+    wanted = [line.split("  ", 1)[-1].strip() for line in output.splitlines()
+              if re.search(r"\b(ERROR|FAIL|Error|error)\b", line)
+              and not re.search(r"Done\. PASS=|Completed with|^\s*$", line)]
+    wanted = [w for w in wanted if w] or [output.strip().splitlines()[-1] if output.strip() else "no output"]
+    summary = "; ".join(dict.fromkeys(wanted[:limit]))
+    more = len(wanted) - limit
+    return summary + (f" (+{more} more)" if more > 0 else "")

@@ -1,0 +1,16 @@
+"""Extract-load: stream MySQL/MariaDB tables into PostgreSQL `raw`, full or incremental, with deletes.
+
+Public API (the CLI and the nightly DAG call these):
+    load_table(settings, table, run_id, full_refresh=False) -> TableLoadResult
+    run(settings, tables=None, tier=None, full_refresh=False, max_workers=2, run_id=None, dry_run=False)
+    verify_table(settings, table, deep=False) -> ParityResult   (etl_pipeline.quality.parity)
+"""
+
+from etl_pipeline.load.engine import TableLoadResult, load_table, new_run_id, run, select_tables
+
+__all__ = ["TableLoadResult", "load_table", "new_run_id", "run", "select_tables", "verify_table"]
+
+
+def verify_table(settings, table, deep: bool = False):
+    from etl_pipeline.quality.parity import verify_table as _verify
+    return _verify(settings, table, deep=deep)

@@ -1,0 +1,105 @@
+"""Full refresh: load into a new table, build the primary key after the data, swap it in atomically.
+
+Everything happens in one PostgreSQL transaction: a crash or error at any point rolls back the new
+table and leaves the old one as it was. Rows of the old table that are not at the source any more
+are carried over with `_deleted_at` set, so delete history survives a rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from etl_pipeline.load import raw
+from etl_pipeline.load.source import LineStream
+from etl_pipeline.load.sql_render import select_lines_sql
+from etl_pipeline.type_mapping import quote_ident
+
+log = logging.getLogger(__name__)
+
+
+def load_full(ctx, live, existing: dict | None, where: str = "", params=()) -> dict:
+    """Returns counts {rows_read, inserted, updated, deleted, bytes, raw_rows}."""
+    cur = ctx.pg.cursor()
+    target, new = ctx.table.target_name, f"{ctx.table.target_name}__new"
+    pk = ctx.pk_targets
+    raw.ensure_raw_schema(cur)
+    cur.execute(f"DROP TABLE IF EXISTS {raw.qualified(new)}")
+    default = cur.mogrify("%s::timestamptz", (ctx.load_ts,)).decode()
+    cur.execute(raw.create_table_sql(new, live, loaded_at_default=default))
+
+    cols = ", ".join(quote_ident(c.target_name) for c in live)
+    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where), params,
+                        table=ctx.table.name, progress=ctx.progress)
+    try:
+        cur.copy_expert(f"COPY {raw.qualified(new)} ({cols}) FROM STDIN WITH (FREEZE)", stream, size=1 << 20)
+    finally:
+        stream.close()
+    stream.check()
+    cur.execute(f"ALTER TABLE {raw.qualified(new)} ALTER COLUMN _loaded_at DROP DEFAULT")
+    if pk:
+        pk_cols = ", ".join(quote_ident(c) for c in pk)
+        cur.execute(f"ALTER TABLE {raw.qualified(new)} ADD CONSTRAINT {quote_ident(new + '_pkey')} "
+                    f"PRIMARY KEY ({pk_cols})")
+
+    deleted, columns = 0, list(live)
+    if existing is not None and pk:
+        deleted, columns = _carry_over(cur, ctx, live, existing, new)
+    if existing is not None:
+        _prepare_old_for_content_swap(cur, ctx, target, columns, existing)
+    cur.execute(f"SELECT count(*) FROM {raw.qualified(new)}")
+    raw_rows = cur.fetchone()[0]
+    raw.swap_in(cur, target, new, columns, pk, had_old=existing is not None)
+    cur.execute(f"ANALYZE {raw.qualified(target)}")
+    return dict(rows_read=stream.rows, inserted=stream.rows, updated=0, deleted=deleted,
+                bytes=stream.bytes, raw_rows=raw_rows)
+
+
+def _carry_over(cur, ctx, live, existing: dict, new: str):
+    """Keep rows (marked deleted) and vanished columns of the old table in the new one."""
+    old = ctx.table.target_name
+    live_types = {c.target_name: c.pg_type for c in live}
+    vanished = [n for n in existing if n not in live_types and n not in raw.META_COLUMNS]
+    for name in vanished:
+        log.warning("%s: column %s no longer exists at the source; kept in raw (no new values)",
+                    ctx.table.name, name)
+        cur.execute(f"ALTER TABLE {raw.qualified(new)} ADD COLUMN {quote_ident(name)} {existing[name]}")
+    common = [n for n, t in live_types.items() if existing.get(n) == t] + vanished
+    join = " AND ".join(f"n.{quote_ident(c)} = o.{quote_ident(c)}" for c in ctx.pk_targets)
+    if vanished:
+        sets = ", ".join(f"{quote_ident(n)} = o.{quote_ident(n)}" for n in vanished)
+        cur.execute(f"UPDATE {raw.qualified(new)} n SET {sets} FROM {raw.qualified(old)} o WHERE {join}")
+    pk_ok = all(existing.get(c) == live_types.get(c) for c in ctx.pk_targets)
+    deleted = 0
+    if pk_ok:
+        col_list = ", ".join(quote_ident(c) for c in common)
+        cur.execute(f"""
+            WITH carried AS (
+            INSERT INTO {raw.qualified(new)} ({col_list}, _loaded_at, _deleted_at)
+            SELECT {", ".join("o." + quote_ident(c) for c in common)}, o._loaded_at,
+                   COALESCE(o._deleted_at, %s)
+              FROM {raw.qualified(old)} o
+             WHERE NOT EXISTS (SELECT 1 FROM {raw.qualified(new)} n WHERE {join})
+            RETURNING (_deleted_at = %s) AS fresh)
+            SELECT count(*) FILTER (WHERE fresh) FROM carried""", (ctx.load_ts, ctx.load_ts))
+        deleted = cur.fetchone()[0]
+    columns = list(live) + [_Vanished(n, existing[n]) for n in vanished]
+    return deleted, columns
+
+
+class _Vanished:
+    def __init__(self, name: str, pg_type: str):
+        self.target_name, self.pg_type = name, pg_type
+
+
+def _prepare_old_for_content_swap(cur, ctx, target: str, columns, existing: dict) -> None:
+    """With dependent views the old table keeps its identity: give it the new columns first."""
+    if not raw.has_dependent_views(cur, target):
+        return
+    for col in columns:
+        old_type = existing.get(col.target_name)
+        if old_type is None:
+            cur.execute(f"ALTER TABLE {raw.qualified(target)} ADD COLUMN {quote_ident(col.target_name)} "
+                        f"{col.pg_type}")
+        elif old_type != col.pg_type:
+            cur.execute(f"ALTER TABLE {raw.qualified(target)} ALTER COLUMN {quote_ident(col.target_name)} "
+                        f"TYPE {col.pg_type} USING NULL")

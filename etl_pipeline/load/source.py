@@ -1,0 +1,208 @@
+"""Reading the source: live columns, the source clock, and the streaming line reader.
+
+The reader runs the rendering SELECT (see `sql_render`) on an unbuffered cursor in a thread of its
+own and hands batches of COPY-text bytes to the writer through a small bounded queue, so the next
+batch is read while the previous one is copied and memory stays a few batches deep.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+
+import MySQLdb
+
+from etl_pipeline.db import connect_source
+from etl_pipeline.errors import EtlError
+from etl_pipeline.type_mapping import map_column_type, quote_mysql_ident
+
+BATCH_ROWS = 5000
+QUEUE_BATCHES = 4
+
+# Test hook: called as hook(table, batch_number) in the reader thread after each batch is read.
+batch_hook = None
+
+
+class SourceTableMissing(EtlError):
+    """A table named in tables.yml does not exist at the source."""
+
+
+class SourceReadError(EtlError):
+    """The source failed while a table was being read."""
+
+
+@dataclass(frozen=True)
+class LiveColumn:
+    name: str
+    source_type: str
+
+    @property
+    def kind(self) -> str:
+        return map_column_type(self.source_type).kind
+
+    @property
+    def pg_type(self) -> str:
+        return map_column_type(self.source_type).pg_type
+
+    @property
+    def target_name(self) -> str:
+        return self.name.lower()
+
+
+LIVE_COLUMNS_SQL = """
+SELECT COLUMN_NAME, COLUMN_TYPE
+  FROM information_schema.COLUMNS
+ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
+ ORDER BY ORDINAL_POSITION
+"""
+
+JSON_COLUMNS_SQL = """
+SELECT CHECK_CLAUSE
+  FROM information_schema.CHECK_CONSTRAINTS
+ WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %s AND CHECK_CLAUSE LIKE 'json_valid(%%'
+"""
+
+
+def live_columns(conn, table: str) -> list[LiveColumn]:
+    """The table's columns as the source has them now (MariaDB JSON columns reported as json)."""
+    cur = conn.cursor()
+    cur.execute(LIVE_COLUMNS_SQL, (table,))
+    rows = [(_text(n), _text(t)) for n, t in cur.fetchall()]
+    if not rows:
+        raise SourceTableMissing(f"table {table!r} does not exist at the source; "
+                                 "re-run analyze-schema or disable it in tables.overrides.yml")
+    cur.execute(JSON_COLUMNS_SQL, (table,))
+    json_cols = {_text(clause)[len("json_valid(`"):-2].replace("``", "`") for (clause,) in cur.fetchall()}
+    cur.close()
+    return [LiveColumn(n, "json" if n in json_cols and t.lower() == "longtext" else t) for n, t in rows]
+
+
+def source_now(conn, local_time: bool = False):
+    """The source clock minus one second (the current second is read on the next run).
+
+    `local_time=True` reads it in the server's own time zone, for DATETIME cursors.
+    """
+    cur = conn.cursor()
+    if local_time:
+        cur.execute("SET time_zone = @@global.time_zone")
+    cur.execute("SELECT NOW() - INTERVAL 1 SECOND")
+    (value,) = cur.fetchone()
+    if local_time:
+        cur.execute("SET time_zone = '+00:00'")
+    cur.close()
+    return value
+
+
+def scalar(conn, sql: str, params=()):
+    cur = conn.cursor()
+    cur.execute(sql, params)
+    row = cur.fetchone()
+    cur.close()
+    return row[0] if row else None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+class LineStream:
+    """A file-like object for `copy_expert`: COPY-text bytes read from the source by a thread.
+
+    `read()` returns whole batches; `rows` and `bytes` count what went through. Errors of the
+    reader thread are re-raised in the consumer.
+    """
+
+    def __init__(self, cfg, sql: str, params=(), table: str = "", progress=None):
+        self.rows = 0
+        self.bytes = 0
+        self._table = table
+        self._progress = progress
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._cfg = cfg
+        self._conn = connect_source(cfg, streaming=True)
+        self._thread = threading.Thread(target=self._read, args=(sql, params), daemon=True,
+                                        name=f"read-{table}")
+        self._thread.start()
+
+    def _read(self, sql: str, params) -> None:
+        try:
+            cur = self._conn.cursor()
+            cur.execute(sql, params or None)
+            batch_no = 0
+            while not self._stop.is_set():
+                rows = cur.fetchmany(BATCH_ROWS)
+                if not rows:
+                    break
+                lines = [r[0] for r in rows]
+                if None in lines:
+                    raise SourceReadError(f"{self._table}: a row is larger than the source's "
+                                          "max_allowed_packet; raise it on the source server")
+                self._queue.put(b"\n".join(lines) + b"\n")
+                batch_no += 1
+                if batch_hook is not None:
+                    batch_hook(self._table, batch_no)
+            cur.close()
+        except MySQLdb.Error as exc:
+            self._error = SourceReadError(f"{self._table}: source read failed: "
+                                          f"({exc.args[0] if exc.args else ''}) {type(exc).__name__}")
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+            self._error = exc
+        finally:
+            self._queue.put(None)
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._queue.get()
+        if chunk is None:
+            self._queue.put(None)  # keep returning EOF
+            if self._error is not None:
+                raise self._error
+            return b""
+        self.rows += chunk.count(b"\n")
+        self.bytes += len(chunk)
+        if self._progress is not None:
+            self._progress(self.rows)
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:  # psycopg2 only calls read(); kept for file-likeness
+        return self.read(size)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._kill_query()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        try:
+            self._conn.close()
+        except MySQLdb.Error:
+            pass
+
+    def _kill_query(self) -> None:
+        # An unbuffered result must otherwise be read to its end before the connection is usable.
+        try:
+            killer = connect_source(self._cfg)
+            killer.cursor().execute(f"KILL QUERY {int(self._conn.thread_id())}")
+            killer.close()
+        except (MySQLdb.Error, EtlError):
+            pass
+
+    def check(self) -> None:
+        """Raise the reader's error, if any (after COPY finished)."""
+        if self._error is not None:
+            raise self._error
+
+
+def key_lines_sql(table: str, pk_columns, where: str = "") -> str:
+    """Only the primary key, rendered like the full row (for delete reconciliation and parity)."""
+    from etl_pipeline.load.sql_render import select_lines_sql
+    return select_lines_sql(table, pk_columns, where)
+
+
+def mysql_ident(name: str) -> str:
+    return quote_mysql_ident(name)

@@ -1,0 +1,124 @@
+"""Load state and history in PostgreSQL schema `etl`.
+
+`etl.load_state`: one row per table, the cursor and the last run's outcome. It is written in the
+same transaction as the table's data, so the state is never ahead of the data.
+`etl.load_runs`: one row per table per run (counts, bytes, seconds, status, error class; never row
+values). The nightly report and anomaly checks read it.
+"""
+
+from __future__ import annotations
+
+from etl_pipeline.settings import STATE_SCHEMA
+from etl_pipeline.type_mapping import quote_ident
+
+S = quote_ident(STATE_SCHEMA)
+
+DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {S};
+CREATE TABLE IF NOT EXISTS {S}.load_state (
+    table_name        text PRIMARY KEY,
+    target_name       text NOT NULL,
+    strategy          text,
+    cursor_value      text,
+    raw_rows          bigint,
+    last_run_id       text,
+    last_status       text,
+    last_error_class  text,
+    last_started_at   timestamptz,
+    last_finished_at  timestamptz,
+    last_success_at   timestamptz,
+    last_seconds      double precision
+);
+CREATE TABLE IF NOT EXISTS {S}.load_runs (
+    run_id       text NOT NULL,
+    table_name   text NOT NULL,
+    strategy     text,
+    started_at   timestamptz NOT NULL,
+    finished_at  timestamptz,
+    rows_read    bigint,
+    inserted     bigint,
+    updated      bigint,
+    deleted      bigint,
+    bytes        bigint,
+    seconds      double precision,
+    status       text NOT NULL,
+    error_class  text,
+    PRIMARY KEY (run_id, table_name, started_at)
+);
+"""
+
+_LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parallel loaders
+
+
+def ensure_state_tables(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident('raw')}")
+        cur.execute(DDL)
+    conn.commit()
+
+
+def read_state(cur, table: str) -> dict | None:
+    cur.execute(f"SELECT table_name, target_name, strategy, cursor_value, raw_rows, last_status "
+                f"FROM {S}.load_state WHERE table_name = %s", (table,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    keys = ("table_name", "target_name", "strategy", "cursor_value", "raw_rows", "last_status")
+    return dict(zip(keys, row))
+
+
+def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows) -> None:
+    """State + history for a successful load; call inside the data transaction."""
+    cur.execute(f"""
+        INSERT INTO {S}.load_state AS s (table_name, target_name, strategy, cursor_value, raw_rows, last_run_id,
+               last_status, last_error_class, last_started_at, last_finished_at, last_success_at, last_seconds)
+        VALUES (%(t)s, %(target)s, %(strategy)s, %(cursor)s, %(raw_rows)s, %(run)s,
+                'success', NULL, %(started)s, clock_timestamp(), clock_timestamp(), %(seconds)s)
+        ON CONFLICT (table_name) DO UPDATE SET
+               target_name = EXCLUDED.target_name, strategy = EXCLUDED.strategy,
+               cursor_value = EXCLUDED.cursor_value, raw_rows = EXCLUDED.raw_rows,
+               last_run_id = EXCLUDED.last_run_id, last_status = 'success', last_error_class = NULL,
+               last_started_at = EXCLUDED.last_started_at, last_finished_at = EXCLUDED.last_finished_at,
+               last_success_at = EXCLUDED.last_success_at, last_seconds = EXCLUDED.last_seconds""",
+                dict(t=result.table, target=result.target_name, strategy=result.strategy,
+                     cursor=None if cursor_value is None else str(cursor_value), raw_rows=raw_rows,
+                     run=run_id, started=started_at, seconds=result.seconds))
+    insert_run(cur, result, run_id, started_at)
+
+
+def insert_run(cur, result, run_id: str, started_at) -> None:
+    cur.execute(f"""
+        INSERT INTO {S}.load_runs (run_id, table_name, strategy, started_at, finished_at, rows_read,
+               inserted, updated, deleted, bytes, seconds, status, error_class)
+        VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (run_id, result.table, result.strategy, started_at, result.rows_read, result.inserted,
+                 result.updated, result.deleted, result.bytes, result.seconds, result.status,
+                 result.error_class))
+
+
+def record_failure(conn, result, run_id: str, started_at) -> None:
+    """History + state for a failed load, in its own transaction (the data one was rolled back)."""
+    with conn.cursor() as cur:
+        insert_run(cur, result, run_id, started_at)
+        cur.execute(f"""
+            INSERT INTO {S}.load_state AS s (table_name, target_name, strategy, last_run_id, last_status,
+                   last_error_class, last_started_at, last_finished_at, last_seconds)
+            VALUES (%s, %s, %s, %s, 'failed', %s, %s, clock_timestamp(), %s)
+            ON CONFLICT (table_name) DO UPDATE SET last_run_id = EXCLUDED.last_run_id, last_status = 'failed',
+                   last_error_class = EXCLUDED.last_error_class, last_started_at = EXCLUDED.last_started_at,
+                   last_finished_at = EXCLUDED.last_finished_at, last_seconds = EXCLUDED.last_seconds""",
+                    (result.table, result.target_name, result.strategy, run_id, result.error_class,
+                     started_at, result.seconds))
+    conn.commit()
+
+
+def all_states(conn) -> list[dict]:
+    with conn.cursor() as cur:
+        cur.execute(f"""
+            SELECT s.table_name, s.target_name, s.strategy, s.cursor_value, s.raw_rows, s.last_status,
+                   s.last_error_class, s.last_run_id, s.last_started_at, s.last_finished_at,
+                   s.last_success_at, s.last_seconds
+              FROM {S}.load_state s ORDER BY s.table_name""")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]

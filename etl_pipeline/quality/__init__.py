@@ -1,0 +1,1 @@
+"""Data quality: source vs raw parity checks."""

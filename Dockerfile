@@ -43,7 +43,7 @@ COPY --chown=airflow:0 deploy/seed-demo-source.sh ./deploy/seed-demo-source.sh
 
 # dbt parse renders the profile but never connects: the TARGET_* values here are placeholders that live
 # only in this build step. The build fails if no manifest comes out.
-ARG DBT_PARSE_TARGET=local
+ARG DBT_PARSE_TARGET=prod
 RUN cd dbt_dental_models \
  && env TARGET_HOST=parse-only TARGET_PORT=5432 TARGET_DATABASE=analytics TARGET_USER=parse-only \
         TARGET_PASSWORD=parse-only TARGET_SSLMODE=disable \

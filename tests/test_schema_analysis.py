@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import yaml
+from schema_support import OPENDENTAL_LIKE, drop_database, execute, scratch_settings
 
 from etl_pipeline.db import connect_source
 from etl_pipeline.schema.analyze import analyze_source, render_tables_yml, run_analysis, tables_section
@@ -16,7 +17,6 @@ from etl_pipeline.schema.tables_config import load_tables_config
 from etl_pipeline.schema.workflow import analyze_schema
 from etl_pipeline.settings import PROJECT_ROOT
 from etl_pipeline.type_mapping import map_column_type
-from schema_support import OPENDENTAL_LIKE, drop_database, execute, scratch_settings
 
 
 @pytest.fixture(scope="module")
@@ -238,12 +238,12 @@ def test_read_only_user_on_the_real_source_database(settings, tmp_path):
 def test_cli_writes_tables_yml(od_source, tmp_path):
     env = {**_env(od_source), "ETL_CONFIG_DIR": str(tmp_path)}
     out = tmp_path / "custom.yml"
-    result = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "analyze-schema", "--output", str(out)],
+    result = subprocess.run(check=False, args=[sys.executable, "-m", "etl_pipeline.cli", "analyze-schema", "--output", str(out)],
                             capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "10 tables" in result.stdout
     assert set(load_tables_config(out).tables) == set(EXPECTED)
-    dry = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "analyze-schema", "--dry-run",
+    dry = subprocess.run(check=False, args=[sys.executable, "-m", "etl_pipeline.cli", "analyze-schema", "--dry-run",
                           "--output", str(tmp_path / "dry.yml")],
                          capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120)
     assert dry.returncode == 0 and "nothing written" in dry.stdout

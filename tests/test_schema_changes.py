@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from schema_support import STAMP, drop_database, execute, scratch_settings
 
 from etl_pipeline.errors import ConfigError, ConnectionFailed
 from etl_pipeline.schema.tables_config import load_tables_config
 from etl_pipeline.schema.workflow import SchemaGuardError, analyze_schema
-from schema_support import STAMP, drop_database, execute, scratch_settings
 
 BASE = (
     f"""CREATE TABLE patient (PatNum bigint(20) NOT NULL AUTO_INCREMENT PRIMARY KEY, LName varchar(100),
@@ -31,7 +32,7 @@ def source(settings, tmp_path):
 
 
 def _changes(summary) -> dict[tuple[str, str], str]:
-    report = json.loads(open(summary["report_json"]).read())
+    report = json.loads(Path(summary["report_json"]).read_text())
     return {(c["kind"], c["table"] + ("." + c["column"] if c["column"] else "")): c["severity"]
             for c in report["changes"]}
 
@@ -66,8 +67,8 @@ def test_each_kind_of_change_is_detected_with_its_severity(source):
         ("table_added", "newthing"): "INFO",
     }
     assert second["severity"] == "CRITICAL"
-    assert second["backup"] and open(second["backup"]).read().count("extra0:") == 1
-    markdown = open(second["report_markdown"]).read()
+    assert second["backup"] and Path(second["backup"]).read_text().count("extra0:") == 1
+    markdown = Path(second["report_markdown"]).read_text()
     assert "| CRITICAL | table_removed | extra0 |" in markdown and "Severity: **CRITICAL**" in markdown
     assert "extra0" not in load_tables_config(source.tables_yml).tables
 
@@ -167,5 +168,5 @@ def test_malformed_previous_file_is_backed_up_and_replaced(source):
     source.tables_yml.write_text("tables: [unclosed\n")
     summary = analyze_schema(source)
     assert summary["previous_table_count"] == 0
-    assert open(summary["backup"]).read() == "tables: [unclosed\n"
+    assert Path(summary["backup"]).read_text() == "tables: [unclosed\n"
     assert len(load_tables_config(source.tables_yml).tables) == 12

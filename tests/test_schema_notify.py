@@ -16,7 +16,7 @@ def webhook():
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server API
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append({"path": self.path, "type": self.headers["Content-Type"], "body": json.loads(body)})
             self.send_response(500 if self.path.endswith("/broken") else 200)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from test_schema_validate import _source
 
 from etl_pipeline.errors import ConfigError
 from etl_pipeline.schema.analyze import build_analysis, render_tables_yml
 from etl_pipeline.schema.overrides import Overrides
 from etl_pipeline.schema.tables_config import load_tables_config
-from test_schema_validate import _source
 
 
 @pytest.fixture

@@ -74,14 +74,14 @@ def env_example() -> dict[str, str]:
 
 
 def required_vars() -> set[str]:
-    return {name for name, modifier in var_uses() if modifier.startswith(":?") or modifier.startswith("?")}
+    return {name for name, modifier in var_uses() if modifier.startswith((":?", "?"))}
 
 
 def compose_command() -> list[str] | None:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
     if shutil.which("docker"):
-        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+        probe = subprocess.run(["docker", "compose", "version"], check=False, capture_output=True, text=True)
         if probe.returncode == 0:
             return ["docker", "compose"]
     return None
@@ -108,7 +108,7 @@ def run_config(env_file: Path, *extra: str) -> subprocess.CompletedProcess:
     # A clean environment: neither this shell's variables nor the project's .env may leak in.
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(env_file.parent)}
     return subprocess.run([*command, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *extra, "config"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +316,7 @@ def test_workers_scale_and_queues_match_pools():
 
 def test_shell_scripts_parse():
     for script in sorted((ROOT / "deploy").rglob("*.sh")):
-        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        result = subprocess.run(["bash", "-n", str(script)], check=False, capture_output=True, text=True)
         assert result.returncode == 0, f"{script}: {result.stderr}"
 
 
@@ -325,7 +325,7 @@ def test_shell_scripts_parse():
 class _StubAirflow(http.server.BaseHTTPRequestHandler):
     """Stands in for the API server: /ui/auth/me knows one session cookie and one bearer token."""
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         if self.path == "/ui/auth/me":
             ok = "_token=good" in (self.headers.get("Cookie") or "") or \
                 self.headers.get("Authorization") == "Bearer good"
@@ -416,3 +416,32 @@ def test_proxy_passes_the_ui_and_api_through(proxy):
     assert _get(f"{proxy}/api/v2/version?x=1") == (200, "airflow:/api/v2/version?x=1")
     assert _get(f"{proxy}/") == (200, "airflow:/")
     assert _get(f"{proxy}/_proxy_health") == (200, "ok\n")
+
+
+def _source_mariadb_init(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Source the demo MariaDB init script the way the image entrypoint does, printing its SQL."""
+    script = 'docker_process_sql() { echo "args: $*"; cat; }; source "$1"'
+    init = ROOT / "deploy" / "source-mariadb" / "init-etl-users.sh"
+    return subprocess.run(["bash", "-ec", script, "init", str(init)], env={"PATH": "/usr/bin:/bin", **env},
+                          check=False, capture_output=True, text=True, timeout=30)
+
+
+def test_demo_mariadb_init_creates_a_read_only_user_and_an_admin():
+    result = _source_mariadb_init({"MARIADB_DATABASE": "opendental", "SOURCE_USER": "etl_reader",
+                                   "SOURCE_PASSWORD": "r3ad", "SOURCE_ADMIN_USER": "etl_admin",
+                                   "SOURCE_ADMIN_PASSWORD": "adm1n"})
+    assert result.returncode == 0, result.stderr
+    sql = result.stdout
+    assert "args: --database=mysql" in sql
+    assert "CREATE USER IF NOT EXISTS 'etl_reader'@'%' IDENTIFIED BY 'r3ad';" in sql
+    assert "GRANT SELECT, SHOW VIEW ON `opendental`.* TO 'etl_reader'@'%';" in sql
+    assert "GRANT ALL PRIVILEGES ON *.* TO 'etl_admin'@'%';" in sql
+    assert "etl_reader'@'%' IDENTIFIED BY 'r3ad';\n" in sql and "GRANT ALL" not in sql.split("etl_admin")[0]
+
+
+def test_demo_mariadb_init_refuses_an_empty_password():
+    result = _source_mariadb_init({"MARIADB_DATABASE": "opendental", "SOURCE_USER": "etl_reader",
+                                   "SOURCE_PASSWORD": "r3ad", "SOURCE_ADMIN_USER": "etl_admin"})
+    assert result.returncode != 0
+    assert "set SOURCE_PASSWORD and SOURCE_ADMIN_PASSWORD in .env" in result.stderr
+    assert "CREATE USER" not in result.stdout

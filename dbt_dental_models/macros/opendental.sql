@@ -43,3 +43,8 @@
         (select as_of_date from {{ ref('int_as_of_date') }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- A surrogate key from columns (nulls kept distinct from any value). -#}
+{% macro surrogate_key(columns) -%}
+    md5(concat_ws('|'{% for column in columns %}, coalesce(cast({{ column }} as text), '<null>'){% endfor %}))
+{%- endmacro %}

@@ -13,8 +13,8 @@ families as (
 
     select
         patients.patient_id,
-        coalesce(guarantors.patient_id, patients.patient_id) as guarantor_id,
-        patients.super_family_id
+        patients.super_family_id,
+        coalesce(guarantors.patient_id, patients.patient_id) as guarantor_id
     from patients
     left join patients as guarantors
         on patients.guarantor_id = guarantors.patient_id

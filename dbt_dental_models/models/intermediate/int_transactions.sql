@@ -110,7 +110,7 @@ unioned as (
 )
 
 select
-    transaction_type || '-' || source_id as transaction_id,
-    *
+    *,
+    transaction_type || '-' || source_id as transaction_id
 from unioned
 where transaction_date is not null

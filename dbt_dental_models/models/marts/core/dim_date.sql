@@ -20,10 +20,10 @@ days as (
 
 select
     date_day,
-    extract(year from date_day)::int as year_number,
-    extract(month from date_day)::int as month_number,
-    date_trunc('month', date_day)::date as month_start,
-    extract(isodow from date_day)::int as iso_day_of_week,
+    cast(extract(year from date_day) as int) as year_number,
+    cast(extract(month from date_day) as int) as month_number,
+    cast(date_trunc('month', date_day) as date) as month_start,
+    cast(extract(isodow from date_day) as int) as iso_day_of_week,
     to_char(date_day, 'Dy') as day_name,
     extract(isodow from date_day) in (6, 7) as is_weekend
 from days

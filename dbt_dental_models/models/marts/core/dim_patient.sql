@@ -38,8 +38,8 @@ select
     patients.first_visit_date,
     first_visits.first_completed_procedure_date,
     patients.created_date,
-    families.patient_id = families.guarantor_id as is_guarantor,
-    patients.is_deleted
+    patients.is_deleted,
+    families.patient_id = families.guarantor_id as is_guarantor
 from patients
 inner join families
     on patients.patient_id = families.patient_id

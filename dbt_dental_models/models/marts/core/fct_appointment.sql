@@ -4,7 +4,6 @@ select
     provider_id,
     hygienist_id,
     operatory_id,
-    coalesce(clinic_id, 0) as clinic_id,
     appointment_date,
     appointment_at,
     appointment_status,
@@ -15,5 +14,6 @@ select
     is_on_schedule,
     is_completed,
     is_broken,
-    is_no_show
+    is_no_show,
+    coalesce(clinic_id, 0) as clinic_id
 from {{ ref('int_appointment_outcomes') }}

@@ -24,7 +24,6 @@ select
     claims.patient_id,
     claims.insurance_plan_id,
     claims.treating_provider_id,
-    coalesce(claims.clinic_id, 0) as clinic_id,
     claims.claim_type,
     claims.claim_status,
     claims.service_date,
@@ -32,6 +31,7 @@ select
     claims.received_date,
     claims.claim_fee,
     claims.insurance_estimate,
+    coalesce(claims.clinic_id, 0) as clinic_id,
     coalesce(claimprocs.insurance_paid, 0) as insurance_paid,
     coalesce(claimprocs.write_off, 0) as write_off
 from claims

@@ -22,13 +22,13 @@ splits as (
 select
     payments.payment_id,
     payments.patient_id,
-    coalesce(payments.clinic_id, 0) as clinic_id,
     payments.payment_type_id,
     payments.payment_date,
     payments.payment_amount,
+    payments.is_income_transfer,
+    coalesce(payments.clinic_id, 0) as clinic_id,
     coalesce(splits.split_count, 0) as split_count,
-    coalesce(splits.split_total, 0) as split_total,
-    payments.is_income_transfer
+    coalesce(splits.split_total, 0) as split_total
 from payments
 left join splits
     on payments.payment_id = splits.payment_id

@@ -20,7 +20,9 @@ procedures as (
 
     select * from {{ ref('stg_opendental__procedurelog') }}
     {% if is_incremental() %}
-    where _loaded_at >= (select coalesce(max(_loaded_at), '-infinity') from {{ this }})
+        where _loaded_at >= (
+            select coalesce(max(built._loaded_at), '-infinity') from {{ this }} as built
+        )
     {% endif %}
 
 ),
@@ -37,17 +39,17 @@ select
     procedures.provider_id,
     procedures.appointment_id,
     procedures.procedure_code_id,
-    coalesce(procedures.clinic_id, 0) as clinic_id,
     procedures.procedure_date,
     procedures.procedure_status,
     procedures.procedure_fee,
     procedures.production_amount,
-    coalesce(insurance.fee_billed, 0) as insurance_fee_billed,
-    coalesce(insurance.insurance_paid, 0) as insurance_paid,
-    coalesce(insurance.write_off, 0) as insurance_write_off,
     procedures.is_complete,
     procedures.is_deleted,
-    procedures._loaded_at
+    procedures._loaded_at,
+    coalesce(procedures.clinic_id, 0) as clinic_id,
+    coalesce(insurance.fee_billed, 0) as insurance_fee_billed,
+    coalesce(insurance.insurance_paid, 0) as insurance_paid,
+    coalesce(insurance.write_off, 0) as insurance_write_off
 from procedures
 left join insurance
     on procedures.procedure_id = insurance.procedure_id

@@ -9,13 +9,17 @@ appointments as (
 
 ),
 
+-- practice rows of a day: Open blocks give the opening hours; a Closed or Holiday row closes the day
 practice_hours as (
 
     select
         schedule_date,
-        sum(scheduled_minutes) as open_minutes
+        case
+            when bool_or(schedule_status in ('Closed', 'Holiday')) then 0
+            else sum(scheduled_minutes) filter (where schedule_status = 'Open')
+        end as open_minutes
     from {{ ref('stg_opendental__schedule') }}
-    where schedule_type = 'Practice' and schedule_status = 'Open'
+    where schedule_type = 'Practice'
     group by schedule_date
 
 ),
@@ -36,7 +40,7 @@ daily as (
 )
 
 select
-    {{ dbt.hash(dbt.concat(["daily.appointment_date", "'-'", "coalesce(daily.operatory_id, 0)"])) }}
+    {{ surrogate_key(['daily.appointment_date', 'daily.operatory_id']) }}
         as appointment_kpi_key,
     daily.appointment_date,
     daily.operatory_id,

@@ -20,15 +20,16 @@ ledger as (
 
     select
         families.guarantor_id,
-        transactions.transaction_id,
-        transactions.transaction_date,
-        transactions.balance_effect
-    from {{ ref('int_transactions') }} as transactions
+        money_movements.transaction_id,
+        money_movements.transaction_date,
+        money_movements.balance_effect
+    from {{ ref('int_transactions') }} as money_movements
     inner join families
-        on transactions.patient_id = families.patient_id
+        on money_movements.patient_id = families.patient_id
     cross join as_of
-    where transactions.transaction_date <= as_of.as_of_date
-        and transactions.balance_effect <> 0
+    where
+        money_movements.transaction_date <= as_of.as_of_date
+        and money_movements.balance_effect <> 0
 
 ),
 
@@ -48,7 +49,7 @@ charges_oldest_first as (
     select
         ledger.guarantor_id,
         ledger.transaction_date,
-        ledger.balance_effect as charge,
+        ledger.balance_effect as charge_amount,
         sum(ledger.balance_effect) over (
             partition by ledger.guarantor_id
             order by ledger.transaction_date, ledger.transaction_id
@@ -69,7 +70,10 @@ open_charges as (
         as_of.as_of_date - charges_oldest_first.transaction_date as age_days,
         greatest(
             0,
-            least(charge, running_charges - total_credits)
+            least(
+                charges_oldest_first.charge_amount,
+                charges_oldest_first.running_charges - charges_oldest_first.total_credits
+            )
         ) as open_amount
     from charges_oldest_first
     cross join as_of

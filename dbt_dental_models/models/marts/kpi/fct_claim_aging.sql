@@ -22,7 +22,8 @@ outstanding as (
         as_of.as_of_date - claims.sent_date as days_outstanding
     from {{ ref('stg_opendental__claim') }} as claims
     cross join as_of
-    where claims.claim_status_code in ('S', 'W')
+    where
+        claims.claim_status_code in ('S', 'W')
         and claims.claim_type in ('Primary', 'Secondary')
         and claims.sent_date is not null
         and claims.sent_date <= as_of.as_of_date
@@ -32,9 +33,9 @@ outstanding as (
 select
     outstanding.*,
     case
-        when days_outstanding <= 30 then '0-30'
-        when days_outstanding <= 60 then '31-60'
-        when days_outstanding <= 90 then '61-90'
+        when outstanding.days_outstanding <= 30 then '0-30'
+        when outstanding.days_outstanding <= 60 then '31-60'
+        when outstanding.days_outstanding <= 90 then '61-90'
         else '90+'
     end as aging_bucket
 from outstanding

@@ -5,7 +5,8 @@ with
 transactions as (
 
     select * from {{ ref('int_transactions') }}
-    where transaction_type = 'insurance_payment'
+    where
+        transaction_type = 'insurance_payment'
         or (transaction_type = 'patient_payment' and not is_income_transfer)
 
 ),
@@ -23,7 +24,7 @@ daily as (
 )
 
 select
-    {{ dbt.hash(dbt.concat(["collection_date", "'-'", "coalesce(provider_id, 0)"])) }} as collection_key,
+    {{ surrogate_key(['collection_date', 'provider_id']) }} as collection_key,
     collection_date,
     provider_id,
     coalesce(patient_collections, 0) as patient_collections,

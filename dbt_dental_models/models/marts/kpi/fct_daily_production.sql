@@ -24,7 +24,7 @@ daily as (
 )
 
 select
-    {{ dbt.hash(dbt.concat(["production_date", "'-'", "coalesce(provider_id, 0)"])) }} as production_key,
+    {{ surrogate_key(['production_date', 'provider_id']) }} as production_key,
     production_date,
     provider_id,
     coalesce(gross_production, 0) as gross_production,

@@ -32,7 +32,7 @@ monthly as (
 )
 
 select
-    {{ dbt.hash(dbt.concat(["service_month", "'-'", "coalesce(carrier_id, 0)"])) }} as paid_vs_billed_key,
+    {{ surrogate_key(['service_month', 'carrier_id']) }} as paid_vs_billed_key,
     service_month,
     carrier_id,
     claims,

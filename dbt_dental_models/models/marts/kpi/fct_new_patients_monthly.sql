@@ -17,4 +17,4 @@ select
     date_trunc('month', first_visit_date)::date as month_start,
     count(*) as new_patients
 from first_visits
-group by 1
+group by date_trunc('month', first_visit_date)::date

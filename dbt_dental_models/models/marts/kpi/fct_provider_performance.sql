@@ -44,16 +44,25 @@ visits as (
 
 keys as (
 
-    select month_start, provider_id from production
+    select
+        month_start,
+        provider_id
+    from production
     union
-    select month_start, provider_id from collections
+    select
+        month_start,
+        provider_id
+    from collections
     union
-    select month_start, provider_id from visits
+    select
+        month_start,
+        provider_id
+    from visits
 
 )
 
 select
-    {{ dbt.hash(dbt.concat(["keys.month_start", "'-'", "coalesce(keys.provider_id, 0)"])) }}
+    {{ surrogate_key(['keys.month_start', 'keys.provider_id']) }}
         as provider_month_key,
     keys.month_start,
     keys.provider_id,
@@ -68,11 +77,14 @@ select
     coalesce(visits.patients_seen, 0) as patients_seen
 from keys
 left join production
-    on keys.month_start = production.month_start
-    and keys.provider_id is not distinct from production.provider_id
+    on
+        keys.month_start = production.month_start
+        and keys.provider_id is not distinct from production.provider_id
 left join collections
-    on keys.month_start = collections.month_start
-    and keys.provider_id is not distinct from collections.provider_id
+    on
+        keys.month_start = collections.month_start
+        and keys.provider_id is not distinct from collections.provider_id
 left join visits
-    on keys.month_start = visits.month_start
-    and keys.provider_id is not distinct from visits.provider_id
+    on
+        keys.month_start = visits.month_start
+        and keys.provider_id is not distinct from visits.provider_id

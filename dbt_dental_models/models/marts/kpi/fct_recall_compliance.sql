@@ -16,7 +16,8 @@ recalls as (
         on recalls.recall_type_id = recall_types.recall_type_id
     inner join {{ ref('stg_opendental__patient') }} as patients
         on recalls.patient_id = patients.patient_id
-    where recall_types.is_hygiene
+    where
+        recall_types.is_hygiene
         and patients.patient_status = 'Patient'
         and not recalls.is_disabled
         and recalls.due_date is not null

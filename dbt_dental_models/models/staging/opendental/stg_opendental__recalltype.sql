@@ -19,7 +19,7 @@ renamed as (
         nullif(procedures, '') as procedure_codes,
 
         ----------  booleans: the hygiene recall types (prophy, perio, child prophy)
-        description ilike any (array['%prophy%', '%perio%', '%hyg%']) as is_hygiene,
+        description ilike any(array['%prophy%', '%perio%', '%hyg%']) as is_hygiene,
 
         ----------  timestamps
         _loaded_at

@@ -26,6 +26,7 @@ import yaml
 
 from etl_pipeline.errors import ConfigError
 from etl_pipeline.schema.classify import DEFAULT_LOOKBACK_MINUTES, Thresholds
+from etl_pipeline.schema.tables_config import SAFE_LOADER
 
 TABLE_KEYS = ("enabled", "tier", "strategy", "cursor", "lookback_minutes", "detect_deletes",
               "exclude_columns", "note")
@@ -52,7 +53,7 @@ def load_overrides(path: Path | None) -> Overrides:
     errors = validate_overrides_file(path)
     if errors:
         raise ConfigError("; ".join(str(e) for e in errors[:5]) + (" ..." if len(errors) > 5 else ""))
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
     defaults = data.get("defaults") or {}
     thresholds = Thresholds(**(defaults.get("tier_thresholds") or {}))
     return Overrides(

@@ -49,6 +49,8 @@ from etl_pipeline.errors import ConfigError
 from etl_pipeline.type_mapping import map_column_type, target_identifier
 
 TIERS = ("large", "medium", "small", "tiny")
+# libyaml's C loader when present: a 450-table file loads in well under a second instead of ~8 s.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 STRATEGIES = ("incremental", "append_only", "full")
 
 
@@ -165,7 +167,7 @@ def load_tables_config(path: Path, overrides_path: Path | None = None) -> Tables
     if not path.is_file():
         raise ConfigError(f"{path}: not found; run `python -m etl_pipeline.cli analyze-schema` to create it")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

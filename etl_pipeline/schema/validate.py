@@ -20,7 +20,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from etl_pipeline.errors import ConfigError
-from etl_pipeline.schema.tables_config import STRATEGIES, TIERS
+from etl_pipeline.schema.tables_config import SAFE_LOADER, STRATEGIES, TIERS
 from etl_pipeline.type_mapping import map_column_type
 
 _INT, _STR, _BOOL, _NULL, _FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("int", "str", "bool", "null", "float"))
@@ -140,7 +140,7 @@ def _compose(path: Path, checker: _Checker) -> Node | None:
         checker.errors.append(ValidationError(checker.file, 1, "(file)", f"cannot read: {exc.strerror}"))
         return None
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=SAFE_LOADER)  # libyaml nodes keep their marks too
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         checker.errors.append(ValidationError(checker.file, mark.line + 1 if mark else 1, "(file)",

@@ -69,6 +69,10 @@ def backup_tables_yml(output: Path, backups_dir: Path, now: datetime | None = No
 
 def write_candidate(settings: Settings, output: Path) -> dict:
     """Analyse the source and write the candidate tables.yml. Nothing is replaced yet."""
+    return _write_candidate(settings, output)[0]
+
+
+def _write_candidate(settings: Settings, output: Path) -> tuple[dict, TablesConfig]:
     overrides = load_overrides(settings.overrides_yml)
     analysis = run_analysis(settings, overrides)
     candidate = StepPaths(output).candidate
@@ -76,11 +80,12 @@ def write_candidate(settings: Settings, output: Path) -> dict:
     _write_atomic(candidate, render_tables_yml(analysis.config))
     sizes = {name: {"rows_estimate": t.rows, "data_bytes": t.data_bytes, "index_bytes": t.index_bytes,
                     "engine": t.engine} for name, t in sorted(analysis.source.tables.items())}
-    return {"candidate": str(candidate), "table_count": len(analysis.config.tables),
-            "override_problems": analysis.override_problems, "sizes": sizes,
-            "max_table_loss": overrides.max_table_loss,
-            "strategies": _count(t.strategy for t in analysis.config.tables.values()),
-            "tiers": _count(t.tier for t in analysis.config.tables.values())}
+    summary = {"candidate": str(candidate), "table_count": len(analysis.config.tables),
+               "override_problems": analysis.override_problems, "sizes": sizes,
+               "max_table_loss": overrides.max_table_loss,
+               "strategies": _count(t.strategy for t in analysis.config.tables.values()),
+               "tiers": _count(t.tier for t in analysis.config.tables.values())}
+    return summary, analysis.config
 
 
 def compare(output: Path, candidate: TablesConfig, override_problems: list[str]) -> ChangeReport:
@@ -89,9 +94,9 @@ def compare(output: Path, candidate: TablesConfig, override_problems: list[str])
 
 
 def report_changes(settings: Settings, output: Path, analysis: dict, *, force: bool = False,
-                   write: bool = True) -> dict:
+                   write: bool = True, candidate: TablesConfig | None = None) -> dict:
     """Diff the candidate against the current tables.yml, write the reports, apply the loss guard."""
-    candidate = load_tables_config(Path(analysis["candidate"]))
+    candidate = candidate or load_tables_config(Path(analysis["candidate"]))
     report = compare(output, candidate, analysis.get("override_problems", []))
     lost = lost_table_share(report)
     summary = {"severity": report.severity, "counts": report.counts(),
@@ -136,9 +141,9 @@ def analyze_schema(settings: Settings, output: Path | None = None, *, force: boo
                    dry_run: bool = False) -> dict:
     """The whole job (the CLI's analyze-schema). Returns the change summary."""
     output = Path(output or settings.tables_yml)
-    analysis = write_candidate(settings, output)
+    analysis, candidate = _write_candidate(settings, output)
     try:
-        summary = report_changes(settings, output, analysis, force=force, write=not dry_run)
+        summary = report_changes(settings, output, analysis, force=force, write=not dry_run, candidate=candidate)
         if dry_run:
             summary["dry_run"] = True
             return summary

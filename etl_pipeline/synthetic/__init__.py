@@ -1,6 +1,7 @@
 """Synthetic OpenDental source: `generate()` builds the 36-table database, `mutate()` simulates days of
-clinic work on it. See `generate`, `mutate` and `timeline` for how data, clock and counts work."""
+clinic work on it. See `build`, `simulate` and `timeline` for how data, clock and counts work."""
 
-from etl_pipeline.synthetic.generate import generate
+from etl_pipeline.synthetic.build import generate
+from etl_pipeline.synthetic.simulate import mutate
 
-__all__ = ["generate"]
+__all__ = ["generate", "mutate"]

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def _generate(args) -> int:
-    from etl_pipeline.synthetic.generate import admin_settings, check_scale, generate
+    from etl_pipeline.synthetic.build import admin_settings, check_scale, generate
 
     scale = check_scale(args.scale)
     admin = admin_settings(load_settings())
@@ -38,8 +38,8 @@ def _generate(args) -> int:
 
 
 def _mutate(args) -> int:
-    from etl_pipeline.synthetic.generate import admin_settings
-    from etl_pipeline.synthetic.mutate import mutate
+    from etl_pipeline.synthetic.build import admin_settings
+    from etl_pipeline.synthetic.simulate import mutate
 
     counts = mutate(admin_settings(load_settings()), args.days, args.seed, quiet=args.json)
     if args.json:

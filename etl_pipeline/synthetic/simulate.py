@@ -32,7 +32,7 @@ from etl_pipeline.errors import ConfigError, EtlError
 from etl_pipeline.settings import MySQLSettings
 from etl_pipeline.synthetic import ddl
 from etl_pipeline.synthetic.aging import aging_sql
-from etl_pipeline.synthetic.generate import admin_connection
+from etl_pipeline.synthetic.build import admin_connection
 from etl_pipeline.synthetic.schema_data import TABLES
 from etl_pipeline.synthetic.sqlrand import Rand
 from etl_pipeline.synthetic.tables_sql import ACTIVE_PROVIDERS, ACTIVE_USERS, N_CATEGORIES, STD_CODES
@@ -134,6 +134,7 @@ class Simulation:
         patients = before["patient"][0]
         self.k_patients = max(1, round(patients * 0.0004))
         self.k_appts = max(2, round(patients * 0.001))
+        self.k_walkins = max(1, self.k_appts // 4)    # same-day appointments, seen before noon
         self.k_comm = max(5, round(patients * 0.003))
         self.k_sec = max(20, round(patients * 0.015))
         self.k_edit = max(1, round(patients * 0.0005))
@@ -200,8 +201,8 @@ class Simulation:
                 AND g.PatStatus <> 4""")
 
     def new_appointments(self) -> None:
-        """Appointments 1-30 days ahead with 1-3 planned procedures each, their history rows and,
-        for insured patients, claimproc estimates."""
+        """Appointments (a few same-day, the rest 1-30 days ahead) with 1-3 planned procedures each,
+        their history rows and, for insured patients, claimproc estimates."""
         r = self.r
         apt = self.next_id("appointment")
         proc = self.next_id("procedurelog")
@@ -212,7 +213,8 @@ class Simulation:
             SELECT {apt} + s.seq - 1, p.PatNum, 1, '//XXXX//', {self.defnum(2, 'cf')}, 1 + FLOOR({r.u('op')} * 14),
                 IF(s.seq % 4 = 0, 'Pt wants\tearly slot\r\nIf possible', ''),
                 1 + FLOOR({r.u('pv')} * {ACTIVE_PROVIDERS}), 0,
-                {self.D} + INTERVAL 1 + FLOOR({r.u('dd')} * 30) DAY + INTERVAL 480 + 10 * FLOOR({r.u('tm')} * 54) MINUTE,
+                IF(s.seq <= {self.k_walkins}, {self.D} + INTERVAL 540 + 10 * FLOOR({r.u('tw')} * 18) MINUTE,
+                   {self.D} + INTERVAL 1 + FLOOR({r.u('dd')} * 30) DAY + INTERVAL 480 + 10 * FLOOR({r.u('tm')} * 54) MINUTE),
                 'PerEx, Pro', 0, NOW() + INTERVAL s.seq * 11 SECOND, '0001-01-01 00:00:00', '0001-01-01 00:00:00',
                 '0001-01-01 00:00:00', '', 1 + FLOOR({r.u('us')} * {ACTIVE_USERS}), NOW() + INTERVAL s.seq * 11 SECOND
             FROM seq_1_to_{self.k_appts} s JOIN patient p ON p.PatNum = 1 + FLOOR({r.u('pt')} * {n_pat})""")
@@ -303,14 +305,14 @@ class Simulation:
             SET c.ClaimFee = x.fee, c.InsPayEst = x.est, c.SecDateTEdit = c.SecDateTEdit""")
 
     def new_payments(self) -> None:
-        """Copays for 70% of today's completed appointments: a payment and one split per procedure."""
+        """Copays for 80% of today's completed appointments: a payment and one split per procedure."""
         base = self.next_id("payment")
         r = self.r
         self.run("DROP TEMPORARY TABLE IF EXISTS _pay")
         self.run(f"""CREATE TEMPORARY TABLE _pay (PRIMARY KEY (AptNum)) AS
             SELECT a.AptNum, a.PatNum, {base} - 1 + ROW_NUMBER() OVER (ORDER BY a.AptNum) AS PayNum
             FROM appointment a JOIN _today t ON t.AptNum = a.AptNum AND t.done
-            WHERE {r.u('pay', 'a.AptNum')} < 0.7""")
+            WHERE {r.u('pay', 'a.AptNum')} < 0.8""")
         self.run(f"""INSERT INTO payment (PayNum, PayType, PayDate, PayAmt, CheckNum, BankBranch, PayNote, IsSplit, PatNum,
                 DateEntry, Receipt, SecUserNumEntry, SecDateTEdit, ExternalId)
             SELECT y.PayNum, {self.defnum(10, 'pt', 'y.PayNum')}, {self.D},

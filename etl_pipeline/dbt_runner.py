@@ -91,7 +91,7 @@ def run_dbt(args: list[str], *, settings: Settings | None = None, target: str | 
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
     log.info("dbt %s", " ".join(args))
-    proc = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=dbt_env(settings), capture_output=not echo,
+    proc = subprocess.run(command, check=False, cwd=DBT_PROJECT_DIR, env=dbt_env(settings), capture_output=not echo,
                           text=True)
     output = redact(_ANSI.sub("", (proc.stdout or "") + (proc.stderr or "")))
     result = DbtResult(args=tuple(args), returncode=proc.returncode, output=output)
@@ -101,11 +101,19 @@ def run_dbt(args: list[str], *, settings: Settings | None = None, target: str | 
 
 
 def failure_summary(output: str, limit: int = 5) -> str:
-    """The lines of dbt output that say what failed, joined on one line."""
-    wanted = [line.split("  ", 1)[-1].strip() for line in output.splitlines()
-              if re.search(r"\b(ERROR|FAIL|Error|error)\b", line)
-              and not re.search(r"Done\. PASS=|Completed with|^\s*$", line)]
-    wanted = [w for w in wanted if w] or [output.strip().splitlines()[-1] if output.strip() else "no output"]
-    summary = "; ".join(dict.fromkeys(wanted[:limit]))
+    """What failed, on one line: dbt's error lines plus the database message that follows each."""
+    lines = [line.split("  ", 1)[-1].strip() if re.match(r"^\d\d:\d\d:\d\d", line) else line.strip()
+             for line in output.splitlines()]
+    wanted: list[str] = []
+    for i, line in enumerate(lines):
+        if not re.search(r"\b(ERROR|FAIL|ERROR STALE|Error)\b", line) or re.search(r"Done\. PASS=|Completed with", line):
+            continue
+        wanted.append(line)
+        if re.search(r"Error in ", line):   # the database's own words come on the next line
+            following = next((nxt for nxt in lines[i + 1:i + 3] if nxt), "")
+            if following:
+                wanted.append(following)
+    wanted = list(dict.fromkeys(w for w in wanted if w)) or [lines[-1] if lines else "no output"]
+    summary = "; ".join(wanted[:limit])
     more = len(wanted) - limit
     return summary + (f" (+{more} more)" if more > 0 else "")

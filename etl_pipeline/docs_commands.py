@@ -59,7 +59,7 @@ def serve_in_thread(port: int = 0, host: str = "127.0.0.1") -> tuple[http.server
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+    def log_message(self, format, *args):
         pass
 
 

@@ -45,6 +45,8 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"  {line}")
     if len(summary["changes"]) > 50:
         print(f"  ... {len(summary['changes']) - 50} more (see the report)")
+    if summary.get("notes"):
+        print(f"{len(summary['notes'])} note(s), e.g. {summary['notes'][0]}")
     if args.dry_run:
         print("dry run: nothing written")
     else:

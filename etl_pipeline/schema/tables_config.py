@@ -17,21 +17,34 @@ Format (written by `analyze-schema`, read by the loader and the DAGs):
         tier: small                 # large | medium | small | tiny
         estimated_rows: 35000       # rounded to 2 significant digits (stable between runs)
         primary_key: [PatNum]       # [] when the table has none
-        strategy: incremental       # incremental | append_only | full
-        cursor: DateTStamp          # incremental: change timestamp; append_only: PK or insert datetime; null for full
-        lookback_minutes: 60        # incremental only
-        detect_deletes: true        # primary-key reconciliation after each load
+        strategy: incremental       # incremental | append_only | full (rules: etl_pipeline/schema/classify.py)
+        cursor: DateTStamp          # incremental: change timestamp, read in (cursor, primary key) order;
+                                    # append_only: the auto-increment primary key; null for full
+        lookback_minutes: 60        # incremental only (0 otherwise): window re-read below the high-water mark
+        detect_deletes: true        # primary-key reconciliation after each load (incremental tables)
         columns:                    # source ordinal order
           - {name: PatNum, source_type: bigint(20), target_type: bigint, nullable: false}
           ...
         excluded_columns: []        # from overrides (e.g. SSN): never read from the source
 
-`tables.overrides.yml` (hand-edited, merged over the analysis, survives regeneration):
+Per-table fields never change on an unchanged source (estimated_rows is rounded), so two runs give
+byte-identical `tables:` sections. Source types are the server's COLUMN_TYPE, except a MariaDB JSON
+column (longtext + json_valid CHECK), recorded as `json`. Target types come from
+`etl_pipeline.type_mapping` (table in etl_pipeline/schema/TYPE_MAPPING.md).
 
+`tables.overrides.yml` (hand-edited, merged over the analysis, survives regeneration; full format in
+`etl_pipeline/schema/overrides.py`):
+
+    defaults: {lookback_minutes: 60, tier_thresholds: {large: 1000000, medium: 100000, small: 10000},
+               max_table_loss: 0.10}
     tables:
-      patient: {exclude_columns: [SSN]}
+      patient: {exclude_columns: [SSN], note: PII}
       securitylog: {tier: large}
       someaddon: {enabled: false}
+
+`load_tables_config(path, overrides_path)` applies the overrides again at read time, so an edit takes
+effect on the next nightly run without re-analysis. Validate both files with
+`python -m etl_pipeline.cli validate-config` (`etl_pipeline.schema.validate.validate_tables_config`).
 
 Source names are kept exactly; target names are lowercase. Column `target_name` is derived
 (`name.lower()`), so it is not stored per column.

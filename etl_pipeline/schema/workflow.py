@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,13 +32,9 @@ class SchemaGuardError(EtlError):
     """The new analysis lost too many tables; tables.yml was left as it was."""
 
 
-@dataclass
-class StepPaths:
-    output: Path
-
-    @property
-    def candidate(self) -> Path:
-        return self.output.with_name(f".{self.output.stem}.candidate.yml")
+def candidate_path(output: Path) -> Path:
+    """A hidden file beside tables.yml (same file system, so the final rename is atomic), unique per run."""
+    return output.with_name(f".{output.stem}.candidate.{secrets.token_hex(4)}.yml")
 
 
 def check_source(settings: Settings) -> dict:
@@ -72,20 +68,32 @@ def write_candidate(settings: Settings, output: Path) -> dict:
     return _write_candidate(settings, output)[0]
 
 
-def _write_candidate(settings: Settings, output: Path) -> tuple[dict, TablesConfig]:
+def _write_candidate(settings: Settings, output: Path, write: bool = True) -> tuple[dict, TablesConfig]:
     overrides = load_overrides(settings.overrides_yml)
     analysis = run_analysis(settings, overrides)
-    candidate = StepPaths(output).candidate
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(candidate, render_tables_yml(analysis.config))
+    candidate = candidate_path(output)
+    if write:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(candidate, render_tables_yml(analysis.config))
     sizes = {name: {"rows_estimate": t.rows, "data_bytes": t.data_bytes, "index_bytes": t.index_bytes,
                     "engine": t.engine} for name, t in sorted(analysis.source.tables.items())}
     summary = {"candidate": str(candidate), "table_count": len(analysis.config.tables),
                "override_problems": analysis.override_problems, "sizes": sizes,
                "max_table_loss": overrides.max_table_loss,
                "strategies": _count(t.strategy for t in analysis.config.tables.values()),
-               "tiers": _count(t.tier for t in analysis.config.tables.values())}
+               "tiers": _count(t.tier for t in analysis.config.tables.values()),
+               "notes": analysis_notes(analysis)}
     return summary, analysis.config
+
+
+def analysis_notes(analysis) -> list[str]:
+    """Facts worth a look that are not changes: e.g. a change cursor no index leads with."""
+    notes = []
+    for name, table in sorted(analysis.config.tables.items()):
+        source = analysis.source.tables[name]
+        if table.strategy == "incremental" and table.cursor not in source.leading_index_columns():
+            notes.append(f"{name}: cursor {table.cursor} leads no index; each incremental read scans the table")
+    return notes
 
 
 def compare(output: Path, candidate: TablesConfig, override_problems: list[str]) -> ChangeReport:
@@ -104,10 +112,12 @@ def report_changes(settings: Settings, output: Path, analysis: dict, *, force: b
                "lost_table_share": round(lost, 4),
                "changes": [f"{c.severity} {c.kind} {c.table}{'.' + c.column if c.column else ''}: {c.detail}"
                            for c in report.changes]}
+    summary["notes"] = analysis.get("notes", [])
     if write:
         json_path, md_path = write_reports(report, settings.reports_dir,
                                            extra={"analysis": {k: analysis.get(k) for k in
-                                                               ("table_count", "strategies", "tiers", "sizes")}})
+                                                               ("table_count", "strategies", "tiers", "notes",
+                                                                "sizes")}})
         summary.update(report_json=str(json_path), report_markdown=str(md_path))
     limit = float(analysis.get("max_table_loss", 0.10))
     if lost > limit and not force:
@@ -119,13 +129,12 @@ def report_changes(settings: Settings, output: Path, analysis: dict, *, force: b
     return summary
 
 
-def publish_candidate(output: Path, candidate: Path | None = None) -> dict:
+def publish_candidate(output: Path, candidate: Path) -> dict:
     """Validate the candidate and rename it over tables.yml.
 
     Overrides naming tables or columns that no longer exist do not block publishing (the change
     report carries them as WARNINGs); `validate-config` reports them as errors until they are fixed.
     """
-    candidate = candidate or StepPaths(output).candidate
     if not candidate.is_file():
         raise ConfigError(f"{candidate}: no candidate to publish; run the analysis step first")
     errors = validate_tables_config(candidate)
@@ -141,7 +150,7 @@ def analyze_schema(settings: Settings, output: Path | None = None, *, force: boo
                    dry_run: bool = False) -> dict:
     """The whole job (the CLI's analyze-schema). Returns the change summary."""
     output = Path(output or settings.tables_yml)
-    analysis, candidate = _write_candidate(settings, output)
+    analysis, candidate = _write_candidate(settings, output, write=not dry_run)
     try:
         summary = report_changes(settings, output, analysis, force=force, write=not dry_run, candidate=candidate)
         if dry_run:
@@ -152,7 +161,8 @@ def analyze_schema(settings: Settings, output: Path | None = None, *, force: boo
         summary.update(publish_candidate(output, Path(analysis["candidate"])))
         return summary
     finally:
-        Path(analysis["candidate"]).unlink(missing_ok=True)
+        if not dry_run:
+            Path(analysis["candidate"]).unlink(missing_ok=True)
 
 
 def notify_run(results: dict[str, dict | None]) -> str:

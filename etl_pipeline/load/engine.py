@@ -20,7 +20,7 @@ from etl_pipeline.errors import ConfigError, EtlError
 from etl_pipeline.load import raw, state
 from etl_pipeline.load.full import load_full
 from etl_pipeline.load.incremental import load_incremental
-from etl_pipeline.load.source import live_columns, scalar, source_now
+from etl_pipeline.load.source import live_columns, scalar, source_upper_bound
 from etl_pipeline.schema.tables_config import TableConfig, load_tables_config
 from etl_pipeline.settings import Settings
 from etl_pipeline.type_mapping import quote_mysql_ident
@@ -160,7 +160,7 @@ def _choose_mode(ctx, full_refresh, existing, previous, live) -> str:
 
 
 def _upper_bound(src, ctx, by_name):
-    """The end of this run's read window, fixed before reading (None for tables without cursor)."""
+    """The end of this run's read window, fixed before reading (None: no cursor, or an empty table)."""
     table = ctx.table
     if not table.cursor or table.cursor.lower() not in by_name:
         if table.cursor and table.strategy != "full":
@@ -170,7 +170,7 @@ def _upper_bound(src, ctx, by_name):
         top = scalar(src, f"SELECT MAX({quote_mysql_ident(table.cursor)}) FROM {quote_mysql_ident(table.name)}")
         return int(top or 0)
     kind = by_name[table.cursor.lower()].kind
-    return source_now(src, local_time=(kind == "datetime"))
+    return source_upper_bound(src, table.name, table.cursor, local_time=(kind == "datetime"))
 
 
 def _full_window(ctx, upper):
@@ -182,6 +182,8 @@ def _full_window(ctx, upper):
 def _cursor_text(value):
     if value is None:
         return None
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode()
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)

@@ -8,11 +8,13 @@ are carried over with `_deleted_at` set, so delete history survives a rebuild.
 from __future__ import annotations
 
 import logging
+import time
 
 from etl_pipeline.load import raw
 from etl_pipeline.load.source import LineStream
 from etl_pipeline.load.sql_render import select_lines_sql
-from etl_pipeline.type_mapping import quote_ident
+from etl_pipeline.db import connect_source
+from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
 log = logging.getLogger(__name__)
 
@@ -28,30 +30,65 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=()) -> d
     cur.execute(raw.create_table_sql(new, live, loaded_at_default=default))
 
     cols = ", ".join(quote_ident(c.target_name) for c in live)
+    t0 = time.monotonic()
     stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where), params,
-                        table=ctx.table.name, progress=ctx.progress)
+                        table=ctx.table.name, progress=ctx.progress, parts=_key_range_parts(ctx, live, where, params))
     try:
         cur.copy_expert(f"COPY {raw.qualified(new)} ({cols}) FROM STDIN WITH (FREEZE)", stream, size=1 << 20)
     finally:
         stream.close()
     stream.check()
+    log.debug("%s: copied %d rows in %.1f s", ctx.table.name, stream.rows, time.monotonic() - t0)
     cur.execute(f"ALTER TABLE {raw.qualified(new)} ALTER COLUMN _loaded_at DROP DEFAULT")
     if pk:
         pk_cols = ", ".join(quote_ident(c) for c in pk)
         cur.execute(f"ALTER TABLE {raw.qualified(new)} ADD CONSTRAINT {quote_ident(new + '_pkey')} "
                     f"PRIMARY KEY ({pk_cols})")
 
-    deleted, columns = 0, list(live)
+    deleted, carried, columns = 0, 0, list(live)
     if existing is not None and pk:
-        deleted, columns = _carry_over(cur, ctx, live, existing, new)
+        deleted, carried, columns = _carry_over(cur, ctx, live, existing, new)
+    raw_rows = stream.rows + carried
     if existing is not None:
         _prepare_old_for_content_swap(cur, ctx, target, columns, existing)
-    cur.execute(f"SELECT count(*) FROM {raw.qualified(new)}")
-    raw_rows = cur.fetchone()[0]
     raw.swap_in(cur, target, new, columns, pk, had_old=existing is not None)
     cur.execute(f"ANALYZE {raw.qualified(target)}")
+    log.debug("%s: key, carry-over, swap and analyze done at %.1f s", ctx.table.name, time.monotonic() - t0)
     return dict(rows_read=stream.rows, inserted=stream.rows, updated=0, deleted=deleted,
                 bytes=stream.bytes, raw_rows=raw_rows)
+
+
+READ_STREAMS = 2            # parallel source streams for big tables (the source renders rows on its CPUs)
+PARALLEL_MIN_KEYS = 200_000  # below this key range one stream is as fast
+
+
+def _key_range_parts(ctx, live, where: str, params):
+    """Split the read into primary-key ranges read in parallel, for a single integer key."""
+    if len(ctx.pk_live) != 1 or ctx.pk_live[0].kind != "integer" or READ_STREAMS < 2:
+        return None
+    key = quote_mysql_ident(ctx.pk_live[0].name)
+    src = connect_source(ctx.source_cfg)
+    try:
+        low, high = _min_max(src, ctx.table.name, key)
+    finally:
+        src.close()
+    if low is None or high - low < PARALLEL_MIN_KEYS:
+        return None
+    step = (high - low) // READ_STREAMS + 1
+    parts = []
+    for i in range(READ_STREAMS):
+        start, end = low + i * step, min(low + (i + 1) * step - 1, high)
+        cond = f"{key} BETWEEN {int(start)} AND {int(end)}"
+        parts.append((select_lines_sql(ctx.table.name, live, f"({where}) AND {cond}" if where else cond), params))
+    return parts
+
+
+def _min_max(src, table: str, key: str):
+    cur = src.cursor()
+    cur.execute(f"SELECT MIN({key}), MAX({key}) FROM {quote_mysql_ident(table)}")
+    low, high = cur.fetchone()
+    cur.close()
+    return (None, None) if low is None else (int(low), int(high))
 
 
 def _carry_over(cur, ctx, live, existing: dict, new: str):
@@ -69,7 +106,7 @@ def _carry_over(cur, ctx, live, existing: dict, new: str):
         sets = ", ".join(f"{quote_ident(n)} = o.{quote_ident(n)}" for n in vanished)
         cur.execute(f"UPDATE {raw.qualified(new)} n SET {sets} FROM {raw.qualified(old)} o WHERE {join}")
     pk_ok = all(existing.get(c) == live_types.get(c) for c in ctx.pk_targets)
-    deleted = 0
+    deleted = carried = 0
     if pk_ok:
         col_list = ", ".join(quote_ident(c) for c in common)
         cur.execute(f"""
@@ -80,10 +117,10 @@ def _carry_over(cur, ctx, live, existing: dict, new: str):
               FROM {raw.qualified(old)} o
              WHERE NOT EXISTS (SELECT 1 FROM {raw.qualified(new)} n WHERE {join})
             RETURNING (_deleted_at = %s) AS fresh)
-            SELECT count(*) FILTER (WHERE fresh) FROM carried""", (ctx.load_ts, ctx.load_ts))
-        deleted = cur.fetchone()[0]
+            SELECT count(*) FILTER (WHERE fresh), count(*) FROM carried""", (ctx.load_ts, ctx.load_ts))
+        deleted, carried = cur.fetchone()
     columns = list(live) + [_Vanished(n, existing[n]) for n in vanished]
-    return deleted, columns
+    return deleted, carried, columns
 
 
 class _Vanished:

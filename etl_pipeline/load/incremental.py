@@ -18,6 +18,8 @@ def read_window(ctx, state_cursor: str | None, upper):
     """(where, params) of the rows this run reads; a None cursor means from the beginning."""
     table = ctx.table
     col = quote_mysql_ident(table.cursor)
+    if upper is None:  # the table is empty now: nothing to read (deletes are still reconciled)
+        return "1 = 0", ()
     if ctx.key_cursor:
         if state_cursor is None:
             return f"{col} <= %s", (upper,)

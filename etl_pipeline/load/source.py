@@ -36,6 +36,8 @@ class SourceReadError(EtlError):
 class LiveColumn:
     name: str
     source_type: str
+    charset: str | None = None
+    nullable: bool = True
 
     @property
     def kind(self) -> str:
@@ -51,7 +53,7 @@ class LiveColumn:
 
 
 LIVE_COLUMNS_SQL = """
-SELECT COLUMN_NAME, COLUMN_TYPE
+SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, IS_NULLABLE
   FROM information_schema.COLUMNS
  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
  ORDER BY ORDINAL_POSITION
@@ -68,29 +70,37 @@ def live_columns(conn, table: str) -> list[LiveColumn]:
     """The table's columns as the source has them now (MariaDB JSON columns reported as json)."""
     cur = conn.cursor()
     cur.execute(LIVE_COLUMNS_SQL, (table,))
-    rows = [(_text(n), _text(t)) for n, t in cur.fetchall()]
+    rows = [(_text(n), _text(t), cs and _text(cs), _text(nl) == "YES") for n, t, cs, nl in cur.fetchall()]
     if not rows:
         raise SourceTableMissing(f"table {table!r} does not exist at the source; "
                                  "re-run analyze-schema or disable it in tables.overrides.yml")
     cur.execute(JSON_COLUMNS_SQL, (table,))
     json_cols = {_text(clause)[len("json_valid(`"):-2].replace("``", "`") for (clause,) in cur.fetchall()}
     cur.close()
-    return [LiveColumn(n, "json" if n in json_cols and t.lower() == "longtext" else t) for n, t in rows]
+    return [LiveColumn(n, "json" if n in json_cols and t.lower() == "longtext" else t, cs, nl)
+            for n, t, cs, nl in rows]
 
 
-def source_now(conn, local_time: bool = False):
-    """The source clock minus one second (the current second is read on the next run).
+def source_upper_bound(conn, table: str, cursor: str, local_time: bool = False):
+    """The upper bound of an incremental read: the source clock minus one second (the current second
+    is read next time), capped by the newest cursor value in the table.
 
-    `local_time=True` reads it in the server's own time zone, for DATETIME cursors.
+    The cap keeps the window on the data's own clock: rows stamped by an application server whose
+    clock is behind the database's (or by a simulated clock) are still read next time, because the
+    next window starts at this bound minus the lookback. NULL (an empty table) means "no cursor yet".
+    `local_time=True` reads the clock in the server's own time zone, for DATETIME cursors.
     """
     cur = conn.cursor()
     if local_time:
         cur.execute("SET time_zone = @@global.time_zone")
-    cur.execute("SELECT NOW() - INTERVAL 1 SECOND")
-    (value,) = cur.fetchone()
-    if local_time:
-        cur.execute("SET time_zone = '+00:00'")
-    cur.close()
+    try:
+        cur.execute(f"SELECT LEAST(MAX({quote_mysql_ident(cursor)}), NOW() - INTERVAL 1 SECOND) "
+                    f"FROM {quote_mysql_ident(table)}")
+        (value,) = cur.fetchone()
+    finally:
+        if local_time:
+            cur.execute("SET time_zone = '+00:00'")
+        cur.close()
     return value
 
 
@@ -113,23 +123,29 @@ class LineStream:
     reader thread are re-raised in the consumer.
     """
 
-    def __init__(self, cfg, sql: str, params=(), table: str = "", progress=None):
+    def __init__(self, cfg, sql: str, params=(), table: str = "", progress=None, parts=None):
+        """`parts`: optional [(sql, params), ...] read in parallel streams instead of `sql`."""
         self.rows = 0
         self.bytes = 0
+        self._cfg = cfg
         self._table = table
         self._progress = progress
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._cfg = cfg
-        self._conn = connect_source(cfg, streaming=True)
-        self._thread = threading.Thread(target=self._read, args=(sql, params), daemon=True,
-                                        name=f"read-{table}")
-        self._thread.start()
+        parts = parts or [(sql, params)]
+        self._pending = len(parts)
+        self._lock = threading.Lock()
+        self._conns = [connect_source(cfg, streaming=True) for _ in parts]
+        self._threads = [threading.Thread(target=self._read, args=(conn, q, p), daemon=True,
+                                          name=f"read-{table}-{i}")
+                         for i, (conn, (q, p)) in enumerate(zip(self._conns, parts))]
+        for thread in self._threads:
+            thread.start()
 
-    def _read(self, sql: str, params) -> None:
+    def _read(self, conn, sql: str, params) -> None:
         try:
-            cur = self._conn.cursor()
+            cur = conn.cursor()
             cur.execute(sql, params or None)
             batch_no = 0
             while not self._stop.is_set():
@@ -146,12 +162,16 @@ class LineStream:
                     batch_hook(self._table, batch_no)
             cur.close()
         except MySQLdb.Error as exc:
-            self._error = SourceReadError(f"{self._table}: source read failed: "
+            self._error = self._error or SourceReadError(f"{self._table}: source read failed: "
                                           f"({exc.args[0] if exc.args else ''}) {type(exc).__name__}")
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
-            self._error = exc
+            self._error = self._error or exc
         finally:
-            self._queue.put(None)
+            with self._lock:
+                self._pending -= 1
+                last = self._pending == 0
+            if last or self._error is not None:
+                self._queue.put(None)
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._queue.get()
@@ -171,23 +191,26 @@ class LineStream:
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._kill_query()
-        while self._thread.is_alive():
+        alive = [c for c, t in zip(self._conns, self._threads) if t.is_alive()]
+        if alive:
+            self._kill_queries(alive)
+        while any(t.is_alive() for t in self._threads):
             try:
                 self._queue.get(timeout=0.1)
             except queue.Empty:
                 pass
-        try:
-            self._conn.close()
-        except MySQLdb.Error:
-            pass
+        for conn in self._conns:
+            try:
+                conn.close()
+            except MySQLdb.Error:
+                pass
 
-    def _kill_query(self) -> None:
+    def _kill_queries(self, conns) -> None:
         # An unbuffered result must otherwise be read to its end before the connection is usable.
         try:
             killer = connect_source(self._cfg)
-            killer.cursor().execute(f"KILL QUERY {int(self._conn.thread_id())}")
+            for conn in conns:
+                killer.cursor().execute(f"KILL QUERY {int(conn.thread_id())}")
             killer.close()
         except (MySQLdb.Error, EtlError):
             pass

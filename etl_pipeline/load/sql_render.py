@@ -35,15 +35,31 @@ def copy_escape(expr: str) -> str:
     return expr
 
 
-def _text(col: str) -> str:
-    return copy_escape(f"REPLACE(CONVERT({col} USING utf8mb4), '\\0', '')")
+# Character sets whose bytes are already UTF-8: escaping works on the bytes (no ASCII byte occurs
+# inside a UTF-8 multibyte sequence), which is much faster than charset-aware string functions.
+_UTF8_CHARSETS = {None, "", "utf8", "utf8mb3", "utf8mb4", "ascii", "binary"}
+
+
+def as_utf8_bytes(col: str, charset: str | None) -> str:
+    if (charset or "").lower() in _UTF8_CHARSETS:
+        return f"CAST({col} AS BINARY)"
+    return f"CAST(CONVERT({col} USING utf8mb4) AS BINARY)"
+
+
+def _text(col: str, charset: str | None) -> str:
+    return copy_escape(f"REPLACE({as_utf8_bytes(col, charset)}, '\\0', '')")
 
 
 def _zero_date_guard(col: str) -> str:
     return f"YEAR({col}) = 0 OR MONTH({col}) = 0 OR DAYOFMONTH({col}) = 0"
 
 
-def column_expression(name: str, source_type: str, kind: str) -> str:
+# Kinds whose rendering is never NULL for a NOT NULL column (dates can become NULL: zero dates).
+_NOT_NULL_SAFE = {"integer", "decimal", "float", "time", "bit1", "bits", "binary", "set", "text", "enum", "json"}
+
+
+def column_expression(name: str, source_type: str, kind: str, charset: str | None = None,
+                      nullable: bool = True) -> str:
     """The rendering of one column as COPY text (NULL becomes \\N)."""
     col = quote_mysql_ident(name)
     if kind in ("integer", "decimal", "float", "time"):
@@ -61,17 +77,20 @@ def column_expression(name: str, source_type: str, kind: str) -> str:
     elif kind == "binary":
         expr = f"CONCAT('\\\\\\\\x', HEX({col}))"
     elif kind == "set":
-        members = f"REPLACE(REPLACE(CONVERT({col} USING utf8mb4), '\\\\', '\\\\\\\\'), '\"', '\\\\\"')"
+        members = f"REPLACE(REPLACE({as_utf8_bytes(col, charset)}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"')"
         array = f"IF({col} = '', '{{}}', CONCAT('{{\"', REPLACE({members}, ',', '\",\"'), '\"}}'))"
         expr = copy_escape(array)
     else:  # text, enum, json
-        expr = _text(col)
+        expr = _text(col, charset)
+    if not nullable and kind in _NOT_NULL_SAFE:
+        return expr
     return f"COALESCE({expr}, {NULL_MARK})"
 
 
 def line_expression(columns) -> str:
     """One binary string per row: the COPY-text line (without the newline)."""
-    parts = ", ".join(column_expression(c.name, c.source_type, c.kind) for c in columns)
+    parts = ", ".join(column_expression(c.name, c.source_type, c.kind, getattr(c, "charset", None),
+                                        getattr(c, "nullable", True)) for c in columns)
     return f"CAST(CONCAT_WS('\\t', {parts}) AS BINARY)"
 
 

@@ -441,7 +441,8 @@ class Builder:
             "SecUserNumEntry": self.user("su"),
             "SecDateEntry": f"DATE({d})",
             "SecDateTEdit": self.cursor(d, "stt"),
-        }, f"FROM seq_1_to_{self.n['inssub']} AS s JOIN patient AS p ON p.PatNum = {self.patient('sg')}")]
+        }, f"FROM seq_1_to_{self.n['inssub']} AS s JOIN patient AS p "
+           f"ON p.PatNum = FLOOR((s.seq - 1) * {self.n['patient']} / {self.n['inssub']}) + 1")]
 
     def patplan(self):
         """First one patplan per subscription (the subscriber), then family members and secondaries."""

@@ -165,6 +165,17 @@ def test_statuses_and_enums(cur):
     assert scalar(cur, "SELECT COUNT(*) FROM patient WHERE PatStatus = 4") > 0
 
 
+@pytest.mark.parametrize("table,column,category", [
+    ("appointment", "Confirmed", 2), ("patient", "BillingType", 4), ("payment", "PayType", 10),
+    ("procedurecode", "ProcCat", 11), ("commlog", "CommType", 27), ("adjustment", "AdjType", 1),
+    ("document", "DocCategory", 18), ("claimpayment", "PayType", 32),
+])
+def test_definition_fks_use_their_category(cur, table, column, category):
+    assert scalar(cur, f"SELECT COUNT(*) FROM `{table}` t JOIN definition d ON d.DefNum = t.`{column}` "
+                       f"WHERE d.Category <> {category}") == 0
+    assert scalar(cur, f"SELECT COUNT(*) FROM `{table}` WHERE `{column}` <> 0") > 0
+
+
 # ---------------------------------------------------------------- quirks
 
 QUIRKS = {

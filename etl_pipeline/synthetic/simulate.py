@@ -26,6 +26,7 @@ sum to their payment, claimprocs to their claim and claimpayment.
 from __future__ import annotations
 
 import sys
+import time
 from datetime import datetime, timedelta
 
 from etl_pipeline.errors import ConfigError, EtlError
@@ -83,7 +84,11 @@ def mutate(admin_cfg: MySQLSettings, days: int, seed: int = 7, *, quiet: bool = 
         before = _snapshot(cur)
         sim = Simulation(cur, int(seed), before)
         for day in range(days):
+            t0 = time.monotonic()
             sim.run_day(day, start + timedelta(days=day))
+            if not quiet:
+                print(f"  day {day + 1}: {start.date() + timedelta(days=day)} simulated in "
+                      f"{time.monotonic() - t0:.1f}s", file=out, flush=True)
         last_day = (start + timedelta(days=days - 1)).date()
         cur.execute(f"SET timestamp = {epoch(datetime.combine(last_day, datetime.min.time()) + timedelta(hours=23))}")
         cur.execute(aging_sql(last_day))

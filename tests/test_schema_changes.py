@@ -170,3 +170,24 @@ def test_malformed_previous_file_is_backed_up_and_replaced(source):
     assert summary["previous_table_count"] == 0
     assert Path(summary["backup"]).read_text() == "tables: [unclosed\n"
     assert len(load_tables_config(source.tables_yml).tables) == 12
+
+
+def test_cli_unreachable_source_exits_2_with_one_line(source):
+    import os
+    import subprocess
+    import sys
+
+    from etl_pipeline.settings import PROJECT_ROOT
+
+    analyze_schema(source)
+    before = source.tables_yml.read_text()
+    env = {**os.environ, "ETL_CONFIG_DIR": str(source.config_dir), "SOURCE_HOST": "127.0.0.1", "SOURCE_PORT": "1",
+           "SOURCE_USER": "etl_reader", "SOURCE_PASSWORD": "pw-should-not-show"}
+    result = subprocess.run(check=False, args=[sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"],
+                            capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=60)
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert error_lines[0].startswith("error: cannot connect to source mysql://etl_reader@127.0.0.1:1/opendental: ")
+    assert "pw-should-not-show" not in result.stderr + result.stdout
+    assert source.tables_yml.read_text() == before

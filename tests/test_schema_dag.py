@@ -80,3 +80,24 @@ def test_airflow_dags_test_runs_the_analysis(settings, tmp_path):
         assert len(list(s.reports_dir.glob("schema_changes_*.md"))) == 1
     finally:
         drop_database(s)
+
+
+@pytest.mark.slow
+def test_failed_run_notifies_critical_and_fails(tmp_path):
+    """Unreachable source: the check fails (after its 2 retries), notify still runs, says CRITICAL, run fails."""
+    home = tmp_path / "airflow"
+    home.mkdir()
+    config = tmp_path / "config"
+    config.mkdir()
+    env = {**_airflow_env(home), "ETL_CONFIG_DIR": str(config), "SOURCE_PORT": "1", "SOURCE_USER": "etl_reader",
+           "SOURCE_PASSWORD": "x", "ETL_ENV_FILE": str(tmp_path / "none.env")}
+    migrate = subprocess.run(check=False, args=[str(AIRFLOW), "db", "migrate"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    run = subprocess.run(check=False, args=[str(AIRFLOW), "dags", "test", "schema_analysis"], env=env,
+                         capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert '"severity": "CRITICAL"' in output and '"failed_step": "validate_source_connection"' in output
+    assert "state=failed" in output
+    assert not (config / "tables.yml").exists()

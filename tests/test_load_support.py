@@ -51,7 +51,5 @@ def drop_everywhere(settings, *names):
     for name in names:
         admin_exec(settings, f"DROP TABLE IF EXISTS `{name}`")
         pg_rows(settings, f'DROP TABLE IF EXISTS raw."{name.lower()}" CASCADE')
-        try:
+        if pg_rows(settings, "SELECT to_regclass('etl.load_state') IS NOT NULL")[0][0]:
             pg_rows(settings, "DELETE FROM etl.load_state WHERE table_name = %s", (name,))
-        except Exception:  # state tables not created yet
-            pass

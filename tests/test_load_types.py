@@ -6,9 +6,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from test_load_support import admin_exec, drop_everywhere, pg_rows, source_rows, table_config
 
 from etl_pipeline.load import load_table, verify_table
-from test_load_support import admin_exec, drop_everywhere, pg_rows, source_rows, table_config
 
 DDL = """
 CREATE TABLE nasty (
@@ -27,21 +27,21 @@ CREATE TABLE nasty (
 
 ROWS = [
     # extremes
-    "INSERT INTO nasty VALUES (1, -128, 255, -32768, 65535, -8388608, -2147483648, 4294967295, "
+    ("INSERT INTO nasty VALUES (1, -128, 255, -32768, 65535, -8388608, -2147483648, 4294967295, "
     "-9223372036854775808, 18446744073709551615, -99999999999999.999999, -3.40282e38, -1.7976931348623157e308, "
     "b'1', b'000000101', 1901, '1000-01-01', '1000-01-01 00:00:00', '9999-12-31 23:59:59.999999', "
     "'1970-01-01 00:00:01', '-838:59:59', '838:59:59.999', 'abc', 'tab\\there\\nnl\\\\bs\\rcr', "
     "'emoji \U0001F9B7 \u00e9', REPEAT('long text ', 200000), x'00000000', x'00ff80fe', x'00c328ff0a0d09', "
-    "'x\\\\y', '', '{\"k\": [1, \"\\\\u00e9\"]}')",
+    "'x\\\\y', '', '{\"k\": [1, \"\\\\u00e9\"]}')"),
     # zero dates, empty strings, negative small time
-    "INSERT INTO nasty VALUES (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', 0, '0000-00-00', "
+    ("INSERT INTO nasty VALUES (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', 0, '0000-00-00', "
     "'0000-00-00 00:00:00', '2024-02-29 12:00:00.000001', NULL, '-00:00:01', '100:00:00', '', '', '', '', "
-    "x'', x'', x'', 'b c', 'r,g,b', '[]')",
+    "x'', x'', x'', 'b c', 'r,g,b', '[]')"),
     # NULL everywhere
     "INSERT INTO nasty (id) VALUES (3)",
     # control characters and NUL inside text (NUL is dropped: PostgreSQL text cannot hold it)
-    "INSERT INTO nasty (id, vc, tx, bl, st, d) VALUES (4, CONCAT('a', CHAR(1), 'b', CHAR(0), 'c'), "
-    "CONCAT('\\\\N', CHAR(9), '\\\\', CHAR(10)), CONCAT(x'00', x'5c4e', x'09'), 'g', '2020-00-15')",
+    ("INSERT INTO nasty (id, vc, tx, bl, st, d) VALUES (4, CONCAT('a', CHAR(1), 'b', CHAR(0), 'c'), "
+    "CONCAT('\\\\N', CHAR(9), '\\\\', CHAR(10)), CONCAT(x'00', x'5c4e', x'09'), 'g', '2020-00-15')"),
 ]
 
 
@@ -61,7 +61,7 @@ def test_every_type_round_trips(settings, nasty):
     assert result.status == "success" and result.rows_read == 4
     src = {r[0]: r for r in source_rows(settings, "SELECT id, bu, bi, de, db, tm, tm3, vc, tx, lt, vb, bl, "
                                                     "en, js, dt6 FROM nasty ORDER BY id")}
-    assert _raw(settings, "bu")[1] == Decimal("18446744073709551615")
+    assert _raw(settings, "bu")[1] == Decimal(18446744073709551615)
     assert _raw(settings, "bi")[1] == -9223372036854775808
     assert _raw(settings, "de")[1] == Decimal("-99999999999999.999999")
     assert _raw(settings, "db")[1] == -1.7976931348623157e308
@@ -74,7 +74,7 @@ def test_every_type_round_trips(settings, nasty):
     assert _raw(settings, "d") == {1: dt.date(1000, 1, 1), 2: None, 3: None, 4: None}
     assert _raw(settings, "dtm")[2] is None
     assert _raw(settings, "dt6")[1] == dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
-    assert _raw(settings, "ts")[1] == dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=dt.timezone.utc)
+    assert _raw(settings, "ts")[1] == dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
     assert _raw(settings, "vc")[1] == src[1][7] and "\t" in src[1][7] and "\\" in src[1][7]
     assert _raw(settings, "vc")[4] == "a\x01bc"            # NUL removed, other control chars kept
     assert _raw(settings, "tx")[1] == src[1][8] and "\U0001F9B7" in src[1][8]

@@ -13,7 +13,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.errors import ConfigError, EtlError
@@ -74,7 +74,7 @@ class LoadContext:
 def load_table(settings: Settings, table: TableConfig, run_id: str, full_refresh: bool = False,
                progress=None) -> TableLoadResult:
     """Load one table into raw; returns counts. Failures are recorded in etl.load_runs and re-raised."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.monotonic()
     result = TableLoadResult(table=table.name, strategy=table.strategy, target_name=table.target_name)
     pg = None
@@ -207,7 +207,7 @@ def _record_failure(settings, pg, result, run_id, started) -> None:
 # --- many tables ---------------------------------------------------------------------------------
 
 def new_run_id() -> str:
-    return "manual__" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return "manual__" + datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def select_tables(settings: Settings, tables=None, tier=None) -> list[TableConfig]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import time
 
+from etl_pipeline.db import connect_source
 from etl_pipeline.load import raw
 from etl_pipeline.load.source import LineStream
 from etl_pipeline.load.sql_render import select_lines_sql
-from etl_pipeline.db import connect_source
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=()) -> d
     raw.swap_in(cur, target, new, columns, pk, had_old=existing is not None)
     cur.execute(f"ANALYZE {raw.qualified(target)}")
     log.debug("%s: key, carry-over, swap and analyze done at %.1f s", ctx.table.name, time.monotonic() - t0)
-    return dict(rows_read=stream.rows, inserted=stream.rows, updated=0, deleted=deleted,
-                bytes=stream.bytes, raw_rows=raw_rows)
+    return {"rows_read": stream.rows, "inserted": stream.rows, "updated": 0, "deleted": deleted,
+            "bytes": stream.bytes, "raw_rows": raw_rows}
 
 
 READ_STREAMS = 2            # parallel source streams for big tables (the source renders rows on its CPUs)

@@ -51,8 +51,8 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper) -> dic
     deleted, key_bytes = 0, 0
     if ctx.table.detect_deletes and ctx.pk_targets:
         deleted, key_bytes = mark_deletes(cur, ctx, target)
-    return dict(rows_read=stream.rows, inserted=inserted, updated=updated, deleted=deleted,
-                bytes=stream.bytes + key_bytes)
+    return {"rows_read": stream.rows, "inserted": inserted, "updated": updated, "deleted": deleted,
+            "bytes": stream.bytes + key_bytes}
 
 
 def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts) -> tuple[int, int]:

@@ -81,9 +81,9 @@ def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows)
                last_run_id = EXCLUDED.last_run_id, last_status = 'success', last_error_class = NULL,
                last_started_at = EXCLUDED.last_started_at, last_finished_at = EXCLUDED.last_finished_at,
                last_success_at = EXCLUDED.last_success_at, last_seconds = EXCLUDED.last_seconds""",
-                dict(t=result.table, target=result.target_name, strategy=result.strategy,
-                     cursor=None if cursor_value is None else str(cursor_value), raw_rows=raw_rows,
-                     run=run_id, started=started_at, seconds=result.seconds))
+                {"t": result.table, "target": result.target_name, "strategy": result.strategy,
+                 "cursor": None if cursor_value is None else str(cursor_value), "raw_rows": raw_rows,
+                 "run": run_id, "started": started_at, "seconds": result.seconds})
     insert_run(cur, result, run_id, started_at)
 
 

@@ -4,7 +4,6 @@ behaviours around it (incremental fact, deletes, bad input: a missing raw table,
 from __future__ import annotations
 
 import pytest
-from dbt_support import pg_rows, run_results
 
 from etl_pipeline.dbt_runner import DbtError, run_dbt
 
@@ -18,7 +17,7 @@ MARTS = ("dim_patient", "dim_provider", "dim_procedure_code", "dim_clinic", "dim
 
 
 def test_build_is_green_and_tests_every_model(marts):
-    results = run_results()["results"]
+    results = marts.run_results["results"]
     failed = [r["unique_id"] for r in results
               if not r["unique_id"].startswith("exposure.") and r["status"] not in ("success", "pass")]
     assert not failed, f"dbt build had failures: {failed[:10]}"
@@ -54,7 +53,7 @@ def test_incremental_procedure_fact_merges_changes_and_drops_deletes(marts):
     (proc_id, fee) = marts.pg("""select procnum, procfee from raw.procedurelog
                                  where procstatus = 2 order by procnum limit 1""")[0]
     (gone_id,) = marts.pg("select procnum from raw.procedurelog order by procnum desc limit 1")[0]
-    pg_rows(marts.settings, """
+    marts.pg("""
         update raw.procedurelog set procfee = procfee + 1000, _loaded_at = now() where procnum = %s;
         update raw.procedurelog set _deleted_at = now(), _loaded_at = now() where procnum = %s""",
             (proc_id, gone_id))
@@ -64,7 +63,7 @@ def test_incremental_procedure_fact_merges_changes_and_drops_deletes(marts):
                         (proc_id,)) == [(round(fee + 1000, 2),)]
         assert marts.pg("select count(*) from marts.fct_procedure where procedure_id = %s", (gone_id,)) == [(0,)]
     finally:
-        pg_rows(marts.settings, """
+        marts.pg("""
             update raw.procedurelog set procfee = %s, _loaded_at = now() where procnum = %s;
             update raw.procedurelog set _deleted_at = null, _loaded_at = now() where procnum = %s""",
                 (fee, proc_id, gone_id))
@@ -72,12 +71,12 @@ def test_incremental_procedure_fact_merges_changes_and_drops_deletes(marts):
 
 
 def test_missing_raw_table_fails_naming_the_source(marts):
-    pg_rows(marts.settings, "alter table raw.recalltype rename to recalltype_away")
+    marts.pg("alter table raw.recalltype rename to recalltype_away")
     try:
         with pytest.raises(DbtError) as err:
             run_dbt(["run", "--select", "stg_opendental__recalltype"], settings=marts.settings)
     finally:
-        pg_rows(marts.settings, "alter table raw.recalltype_away rename to recalltype")
+        marts.pg("alter table raw.recalltype_away rename to recalltype")
     message = str(err.value)
     assert "stg_opendental__recalltype" in message and 'raw.recalltype' in message
     assert "\n" not in message
@@ -86,11 +85,11 @@ def test_missing_raw_table_fails_naming_the_source(marts):
 def test_fresh_sources_pass_and_a_stale_one_fails_with_its_name(marts):
     ok = run_dbt(["source", "freshness"], settings=marts.settings, check=False)
     assert ok.ok, ok.output[-2000:]
-    pg_rows(marts.settings, "update raw.definition set _loaded_at = _loaded_at - interval '3 days'")
+    marts.pg("update raw.definition set _loaded_at = _loaded_at - interval '3 days'")
     try:
         with pytest.raises(DbtError) as err:
             run_dbt(["source", "freshness"], settings=marts.settings)
     finally:
-        pg_rows(marts.settings, "update raw.definition set _loaded_at = _loaded_at + interval '3 days'")
+        marts.pg("update raw.definition set _loaded_at = _loaded_at + interval '3 days'")
     assert "opendental.definition" in str(err.value)
     assert "opendental.patient" not in str(err.value)

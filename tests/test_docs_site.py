@@ -33,6 +33,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def docs_url(dental_marts):
+    dental_marts.ensure_current()
     generate_docs()
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "etl_pipeline.cli", "docs", "serve", "--port", str(port)],

@@ -12,11 +12,15 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from dbt_support import cents
 
 pytest_plugins = ["dbt_support"]
 
 NO_DATE = "'1900-01-01'"   # OpenDental's 'no date' sentinels are on or before this day
+
+
+def cents(value) -> Decimal:
+    """Money as an exact Decimal to the cent (None -> 0)."""
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
 
 
 def by_key(rows, key_len=2):

@@ -1,3 +1,5 @@
+{{ config(materialized="table") }}
+
 -- Every money movement of the practice, one row each, attributed to a patient, a provider and a date.
 -- This is the single definition behind production, collections and patient balances:
 --   production         completed procedure (ProcStatus 2): fee x units, on ProcDate, procedure's provider

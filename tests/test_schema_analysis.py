@@ -256,3 +256,25 @@ def _env(s) -> dict:
     src = s.source
     return {**os.environ, "SOURCE_HOST": src.host, "SOURCE_PORT": str(src.port), "SOURCE_DATABASE": src.database,
             "SOURCE_USER": src.user, "SOURCE_PASSWORD": src.password}
+
+
+def test_change_stamp_prefers_known_names_then_timestamp_over_datetime():
+    from etl_pipeline.schema.classify import classify
+    from etl_pipeline.schema.introspect import SourceColumn, SourceIndex, SourceTable
+
+    def table(*columns):
+        return SourceTable("t", "InnoDB", 0, 0, 0,
+                           columns=[SourceColumn("Id", "bigint(20)", False, None, "auto_increment"), *columns],
+                           indexes={"PRIMARY": SourceIndex("PRIMARY", True, ["Id"])})
+
+    on_update = "on update current_timestamp()"
+    both = table(SourceColumn("Touched", "datetime", False, None, on_update),
+                 SourceColumn("Stamp", "timestamp", False, None, on_update))
+    assert classify(both, 0).cursor == "Stamp"
+    named = table(SourceColumn("Other", "timestamp", False, None, on_update),
+                  SourceColumn("SecDateTEdit", "timestamp", False, None, on_update))
+    assert classify(named, 0).cursor == "SecDateTEdit"
+    only_datetime = table(SourceColumn("Touched", "datetime(6)", False, None, on_update))
+    assert (classify(only_datetime, 0).strategy, classify(only_datetime, 0).cursor) == ("incremental", "Touched")
+    plain = table(SourceColumn("Created", "timestamp", False, "current_timestamp()", ""))
+    assert classify(plain, 0).strategy == "full"

@@ -145,3 +145,9 @@ def test_cli_exit_codes(tables_yml, tmp_path):
     bad = run("--file", str(tables_yml), "--overrides", str(empty_overrides))
     assert bad.returncode == 1
     assert 'tables.procedurelog.cursor: unknown column "DateTStmp"' in bad.stdout
+
+
+def test_table_count_must_match(tables_yml):
+    _edit(tables_yml, "table_count: 2", "table_count: 3")
+    (error,) = validate_tables_config(tables_yml)
+    assert error.path == "metadata.table_count" and "says 3 but the file lists 2 tables" in error.message

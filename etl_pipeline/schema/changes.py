@@ -39,6 +39,7 @@ class ChangeReport:
     new_fingerprint: str | None = None
     previous_table_count: int = 0
     new_table_count: int = 0
+    has_previous: bool = False
 
     @property
     def severity(self) -> str:
@@ -51,6 +52,7 @@ class ChangeReport:
 
     def to_dict(self) -> dict:
         return {"severity": self.severity, "counts": self.counts(),
+                "has_previous": self.has_previous,
                 "previous_table_count": self.previous_table_count, "new_table_count": self.new_table_count,
                 "previous_fingerprint": self.previous_fingerprint, "new_fingerprint": self.new_fingerprint,
                 "changes": [asdict(c) for c in self.changes]}
@@ -60,6 +62,7 @@ def diff_configs(old: TablesConfig | None, new: TablesConfig, override_problems:
     report = ChangeReport(new_fingerprint=new.metadata.get("schema_fingerprint"), new_table_count=len(new.tables))
     add = report.changes.append
     if old is not None:
+        report.has_previous = True
         report.previous_fingerprint = old.metadata.get("schema_fingerprint")
         report.previous_table_count = len(old.tables)
         for name in sorted(set(new.tables) - set(old.tables)):
@@ -144,14 +147,20 @@ def render_markdown(report: ChangeReport, now: datetime) -> str:
     lines = [f"# Schema changes {now.strftime('%Y-%m-%d %H:%M UTC')}", "",
              (f"Severity: **{report.severity}** ({counts['CRITICAL']} critical, {counts['WARNING']} warning, "
              f"{counts['INFO']} info); tables {report.previous_table_count} -> {report.new_table_count}."), ""]
+    if not report.has_previous:
+        lines += ["First analysis: there was no readable previous tables.yml to compare with.", ""]
     if not report.changes:
         lines += ["No changes.", ""]
         return "\n".join(lines)
     lines += ["| severity | change | table | column | detail |", "|---|---|---|---|---|"]
-    order = sorted(report.changes, key=lambda c: (-SEVERITIES.index(c.severity), c.table, c.column or "", c.kind))
-    for c in order:
+    for c in by_severity(report.changes):
         lines.append(f"| {c.severity} | {c.kind} | {_md(c.table)} | {_md(c.column or '')} | {_md(c.detail)} |")
     return "\n".join(lines) + "\n"
+
+
+def by_severity(changes: list[Change]) -> list[Change]:
+    """CRITICAL first, then WARNING, then INFO; by table and column within a severity."""
+    return sorted(changes, key=lambda c: (-SEVERITIES.index(c.severity), c.table, c.column or "", c.kind))
 
 
 def _md(text: str) -> str:

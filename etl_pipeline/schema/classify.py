@@ -12,7 +12,8 @@ Strategy rules, first match wins:
    Rows past the highest loaded key are new; nothing is ever re-read, so no lookback and no delete
    detection.
 2. **incremental** (cursor = the change timestamp, ordered by (cursor, primary key)) when the table has
-   a primary key and a `timestamp ... ON UPDATE CURRENT_TIMESTAMP` column (DateTStamp, SecDateTEdit).
+   a primary key and a `timestamp ... ON UPDATE CURRENT_TIMESTAMP` column (DateTStamp, SecDateTEdit;
+   a `datetime ... ON UPDATE` column is used when there is no timestamp one).
    When several exist, `CHANGE_STAMP_PREFERENCE` picks one. The loader re-reads a `lookback_minutes`
    window (1-second stamps, long transactions) and reconciles primary keys to find hard deletes.
 3. **full** otherwise (no change stamp, or no primary key to merge on): the table is replaced each
@@ -81,13 +82,15 @@ def tier_for(rows: int, thresholds: Thresholds = Thresholds()) -> str:
 
 
 def change_stamp(table: SourceTable) -> str | None:
-    """The ON UPDATE timestamp column to use as a change cursor, if any."""
-    stamps = [c.name for c in table.columns
-              if c.on_update and parse_column_type(c.column_type)[0] == "timestamp"]
+    """The ON UPDATE column to use as a change cursor, if any (timestamp before datetime)."""
+    stamps = [c for c in table.columns
+              if c.on_update and parse_column_type(c.column_type)[0] in ("timestamp", "datetime")]
+    names = [c.name for c in stamps]
     for preferred in CHANGE_STAMP_PREFERENCE:
-        if preferred in stamps:
+        if preferred in names:
             return preferred
-    return stamps[0] if stamps else None
+    stamps.sort(key=lambda c: parse_column_type(c.column_type)[0] != "timestamp")
+    return stamps[0].name if stamps else None
 
 
 def classify(table: SourceTable, estimated_rows: int, thresholds: Thresholds = Thresholds(),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import MySQLdb
+
 from etl_pipeline.db import connect_source
 from etl_pipeline.settings import MySQLSettings
 
@@ -147,7 +149,7 @@ def _read_tables(cur, database: str) -> dict[str, SourceTable]:
 def _json_columns(cur, database: str) -> list[tuple[str, str]]:
     try:
         cur.execute(JSON_CHECKS_SQL, (database,))
-    except Exception as exc:  # MySQL < 8.0.16 has no CHECK_CONSTRAINTS (and a native json type)
+    except MySQLdb.OperationalError as exc:  # MySQL < 8.0.16: no CHECK_CONSTRAINTS (and a native json type)
         if "CHECK_CONSTRAINTS" in str(exc):
             return []
         raise

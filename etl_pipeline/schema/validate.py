@@ -152,13 +152,17 @@ def _check_tables_yml(root: Node | None, c: _Checker) -> dict[str, dict]:
     """Validate tables.yml; returns {table: {"columns": {lower: name}}} for checking overrides."""
     known: dict[str, dict] = {}
     top = c.mapping(root, "(top)", {"metadata": ({}, False), "tables": ({}, True)})
+    meta_items, meta = {}, {}
     if "metadata" in top:
-        meta = c.mapping(top["metadata"][1], "metadata", METADATA_KEYS)
-        c.typed(meta, METADATA_KEYS, "metadata")
+        meta_items = c.mapping(top["metadata"][1], "metadata", METADATA_KEYS)
+        meta = c.typed(meta_items, METADATA_KEYS, "metadata")
     if "tables" not in top:
         return known
     for name, (_key_node, table_node) in c.mapping(top["tables"][1], "tables").items():
         known[name] = _check_table(name, table_node, c)
+    if "table_count" in meta and meta["table_count"] != len(known):
+        c.error(meta_items["table_count"][1], "metadata.table_count",
+                f"says {meta['table_count']} but the file lists {len(known)} tables")
     return known
 
 

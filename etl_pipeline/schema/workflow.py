@@ -19,7 +19,13 @@ from pathlib import Path
 from etl_pipeline.db import connect_source
 from etl_pipeline.errors import ConfigError, EtlError
 from etl_pipeline.schema.analyze import render_tables_yml, run_analysis
-from etl_pipeline.schema.changes import ChangeReport, diff_configs, lost_table_share, write_reports
+from etl_pipeline.schema.changes import (
+    ChangeReport,
+    by_severity,
+    diff_configs,
+    lost_table_share,
+    write_reports,
+)
 from etl_pipeline.schema.overrides import load_overrides
 from etl_pipeline.schema.tables_config import TablesConfig, load_tables_config
 from etl_pipeline.schema.validate import validate_tables_config
@@ -111,7 +117,7 @@ def report_changes(settings: Settings, output: Path, analysis: dict, *, force: b
                "previous_table_count": report.previous_table_count, "new_table_count": report.new_table_count,
                "lost_table_share": round(lost, 4),
                "changes": [f"{c.severity} {c.kind} {c.table}{'.' + c.column if c.column else ''}: {c.detail}"
-                           for c in report.changes]}
+                           for c in by_severity(report.changes)]}
     summary["notes"] = analysis.get("notes", [])
     if write:
         json_path, md_path = write_reports(report, settings.reports_dir,
@@ -180,6 +186,9 @@ def notify_run(results: dict[str, dict | None]) -> str:
                "report": report.get("report_markdown"),
                "backup": (results.get("backup_tables_yml") or {}).get("backup")}
     if failed:
+        candidate = (results.get("analyse") or {}).get("candidate")
+        if candidate:  # analysed but not published: do not leave the candidate behind
+            Path(candidate).unlink(missing_ok=True)
         details = [f"step {failed} failed; tables.yml was left as it was (see the task log)"]
         notify("Schema analysis failed", "CRITICAL", summary, details + report.get("changes", []))
         raise EtlError(f"schema analysis failed at step {failed}; tables.yml unchanged")

@@ -53,21 +53,34 @@ def test_incremental_procedure_fact_merges_changes_and_drops_deletes(marts):
     (proc_id, fee) = marts.pg("""select procnum, procfee from raw.procedurelog
                                  where procstatus = 2 order by procnum limit 1""")[0]
     (gone_id,) = marts.pg("select procnum from raw.procedurelog order by procnum desc limit 1")[0]
+    (claimproc_id, paid_proc_id) = marts.pg("""select claimprocnum, procnum from raw.claimproc
+                                               where status = 1 and procnum <> 0 order by claimprocnum limit 1""")[0]
+    (paid_before,) = marts.pg("select insurance_paid from marts.fct_procedure where procedure_id = %s",
+                              (paid_proc_id,))[0]
+    # what the loader does: rewrite changed rows with a new _loaded_at, mark deleted ones in _deleted_at
     marts.pg("""
         update raw.procedurelog set procfee = procfee + 1000, _loaded_at = now() where procnum = %s;
-        update raw.procedurelog set _deleted_at = now(), _loaded_at = now() where procnum = %s""",
-            (proc_id, gone_id))
+        update raw.procedurelog set _deleted_at = now() where procnum = %s;
+        update raw.claimproc set inspayamt = inspayamt + 50, _loaded_at = now() where claimprocnum = %s""",
+             (proc_id, gone_id, claimproc_id))
     try:
         run_dbt(["run", "--select", "fct_procedure"], settings=marts.settings)
         assert marts.pg("select procedure_fee from marts.fct_procedure where procedure_id = %s",
                         (proc_id,)) == [(round(fee + 1000, 2),)]
         assert marts.pg("select count(*) from marts.fct_procedure where procedure_id = %s", (gone_id,)) == [(0,)]
+        assert marts.pg("select insurance_paid from marts.fct_procedure where procedure_id = %s",
+                        (paid_proc_id,)) == [(paid_before + 50,)]
     finally:
         marts.pg("""
             update raw.procedurelog set procfee = %s, _loaded_at = now() where procnum = %s;
-            update raw.procedurelog set _deleted_at = null, _loaded_at = now() where procnum = %s""",
-                (fee, proc_id, gone_id))
-        run_dbt(["run", "--select", "fct_procedure", "--full-refresh"], settings=marts.settings)
+            update raw.procedurelog set _deleted_at = null where procnum = %s;
+            update raw.claimproc set inspayamt = inspayamt - 50, _loaded_at = now() where claimprocnum = %s""",
+                 (fee, proc_id, gone_id, claimproc_id))
+    # a row restored at the source (delete mark cleared, old _loaded_at) comes back on the next build
+    run_dbt(["run", "--select", "fct_procedure"], settings=marts.settings)
+    assert marts.pg("select count(*) from marts.fct_procedure where procedure_id = %s", (gone_id,)) == [(1,)]
+    assert marts.pg("select procedure_fee from marts.fct_procedure where procedure_id = %s",
+                    (proc_id,)) == [(round(fee, 2),)]
 
 
 def test_missing_raw_table_fails_naming_the_source(marts):

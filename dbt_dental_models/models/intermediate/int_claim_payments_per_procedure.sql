@@ -18,7 +18,8 @@ per_procedure as (
         sum(fee_billed) as fee_billed,
         sum(insurance_estimate) as insurance_estimate,
         sum(insurance_paid) filter (where is_insurance_payment) as insurance_paid,
-        sum(write_off) filter (where is_write_off) as write_off
+        sum(write_off) filter (where is_write_off) as write_off,
+        max(_loaded_at) as last_loaded_at
     from claimprocs
     group by procedure_id
 
@@ -30,5 +31,6 @@ select
     fee_billed,
     insurance_estimate,
     coalesce(insurance_paid, 0) as insurance_paid,
-    coalesce(write_off, 0) as write_off
+    coalesce(write_off, 0) as write_off,
+    last_loaded_at
 from per_procedure

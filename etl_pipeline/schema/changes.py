@@ -138,11 +138,11 @@ def write_reports(report: ChangeReport, reports_dir: Path, extra: dict | None = 
     md_path = reports_dir / f"schema_changes_{stamp}.md"
     payload = {"generated_at": now.replace(microsecond=0).isoformat(), **report.to_dict(), **(extra or {})}
     _write_atomic(json_path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    _write_atomic(md_path, render_markdown(report, now))
+    _write_atomic(md_path, render_markdown(report, now, ((extra or {}).get("analysis") or {}).get("notes") or []))
     return json_path, md_path
 
 
-def render_markdown(report: ChangeReport, now: datetime) -> str:
+def render_markdown(report: ChangeReport, now: datetime, notes: list[str] = ()) -> str:
     counts = report.counts()
     lines = [f"# Schema changes {now.strftime('%Y-%m-%d %H:%M UTC')}", "",
              (f"Severity: **{report.severity}** ({counts['CRITICAL']} critical, {counts['WARNING']} warning, "
@@ -151,11 +151,14 @@ def render_markdown(report: ChangeReport, now: datetime) -> str:
         lines += ["First analysis: there was no readable previous tables.yml to compare with.", ""]
     if not report.changes:
         lines += ["No changes.", ""]
-        return "\n".join(lines)
-    lines += ["| severity | change | table | column | detail |", "|---|---|---|---|---|"]
-    for c in by_severity(report.changes):
-        lines.append(f"| {c.severity} | {c.kind} | {_md(c.table)} | {_md(c.column or '')} | {_md(c.detail)} |")
-    return "\n".join(lines) + "\n"
+    else:
+        lines += ["| severity | change | table | column | detail |", "|---|---|---|---|---|"]
+        for c in by_severity(report.changes):
+            lines.append(f"| {c.severity} | {c.kind} | {_md(c.table)} | {_md(c.column or '')} | {_md(c.detail)} |")
+        lines.append("")
+    if notes:
+        lines += ["## Notes (not changes)", "", *[f"- {_md(note)}" for note in notes], ""]
+    return "\n".join(lines)
 
 
 def by_severity(changes: list[Change]) -> list[Change]:

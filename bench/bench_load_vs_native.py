@@ -121,7 +121,8 @@ def run_pgloader(source: MySQLSettings, target: PostgresSettings) -> float | Non
     script = f"""LOAD DATABASE
   FROM mysql://{source.user}:{source.password}@{source.host}:{source.port}/{source.database}
   INTO postgresql://{target.user}:{target.password}@{target.host}:{target.port}/{target.database}
-  WITH include drop, create tables, create indexes, reset sequences, workers = 2, concurrency = 1
+  WITH include drop, create tables, create indexes, reset sequences, workers = 2, concurrency = 1,
+       prefetch rows = 10000, batch rows = 10000
   INCLUDING ONLY TABLE NAMES MATCHING 'procedurelog'
   ALTER SCHEMA '{source.database}' RENAME TO 'pgl';
 """
@@ -129,12 +130,14 @@ def run_pgloader(source: MySQLSettings, target: PostgresSettings) -> float | Non
         f.write(script)
     try:
         t0 = time.perf_counter()
-        done = subprocess.run(["pgloader", "--quiet", f.name], capture_output=True, text=True, check=False)
+        done = subprocess.run(["pgloader", f.name], capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - t0
     finally:
         os.unlink(f.name)
     if done.returncode != 0:
-        print("pgloader failed:", (done.stderr or done.stdout).strip().splitlines()[-1:], file=sys.stderr)
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        print("pgloader failed:", *[line for line in lines if "ERROR" in line or "FATAL" in line][:3],
+              *lines[-3:], sep="\n  ", file=sys.stderr)
         return None
     return seconds
 

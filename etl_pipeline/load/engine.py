@@ -92,7 +92,8 @@ def load_table(settings: Settings, table: TableConfig, run_id: str, full_refresh
             if raw_rows is None:
                 previous = state.read_state(cur, table.name) or {}
                 raw_rows = (previous.get("raw_rows") or 0) + result.inserted
-            state.record_success(cur, result, run_id, started, cursor_value, raw_rows)
+            state.record_success(cur, result, run_id, started, cursor_value, raw_rows,
+                                 cursor_column=table.cursor if cursor_value is not None else None)
         pg.commit()
         log.info("%s: %s load done: read %d, inserted %d, updated %d, deleted %d, %.1f s",
                  table.name, strategy, result.rows_read, result.inserted, result.updated,
@@ -146,7 +147,8 @@ def _choose_mode(ctx, full_refresh, existing, previous, live) -> str:
         return "full"
     if not table.cursor or previous is None or previous.get("cursor_value") is None:
         return "full"
-    if previous.get("strategy") not in (table.strategy, "full") and previous.get("strategy"):
+    if previous.get("cursor_column") != table.cursor:
+        log.info("%s: cursor changed to %s since the last load: full refresh", table.name, table.cursor)
         return "full"
     plan = raw.plan_drift(live, existing)
     if plan.needs_rebuild:

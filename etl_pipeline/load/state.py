@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS {S}.load_state (
     table_name        text PRIMARY KEY,
     target_name       text NOT NULL,
     strategy          text,
+    cursor_column     text,
     cursor_value      text,
     raw_rows          bigint,
     last_run_id       text,
@@ -59,31 +60,32 @@ def ensure_state_tables(conn) -> None:
 
 
 def read_state(cur, table: str) -> dict | None:
-    cur.execute(f"SELECT table_name, target_name, strategy, cursor_value, raw_rows, last_status "
+    cur.execute(f"SELECT table_name, target_name, strategy, cursor_column, cursor_value, raw_rows, last_status "
                 f"FROM {S}.load_state WHERE table_name = %s", (table,))
     row = cur.fetchone()
     if row is None:
         return None
-    keys = ("table_name", "target_name", "strategy", "cursor_value", "raw_rows", "last_status")
+    keys = ("table_name", "target_name", "strategy", "cursor_column", "cursor_value", "raw_rows", "last_status")
     return dict(zip(keys, row))
 
 
-def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows) -> None:
+def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows, cursor_column=None) -> None:
     """State + history for a successful load; call inside the data transaction."""
     cur.execute(f"""
-        INSERT INTO {S}.load_state AS s (table_name, target_name, strategy, cursor_value, raw_rows, last_run_id,
+        INSERT INTO {S}.load_state AS s (table_name, target_name, strategy, cursor_column, cursor_value, raw_rows,
+               last_run_id,
                last_status, last_error_class, last_started_at, last_finished_at, last_success_at, last_seconds)
-        VALUES (%(t)s, %(target)s, %(strategy)s, %(cursor)s, %(raw_rows)s, %(run)s,
+        VALUES (%(t)s, %(target)s, %(strategy)s, %(cursor_column)s, %(cursor)s, %(raw_rows)s, %(run)s,
                 'success', NULL, %(started)s, clock_timestamp(), clock_timestamp(), %(seconds)s)
         ON CONFLICT (table_name) DO UPDATE SET
                target_name = EXCLUDED.target_name, strategy = EXCLUDED.strategy,
-               cursor_value = EXCLUDED.cursor_value, raw_rows = EXCLUDED.raw_rows,
+               cursor_column = EXCLUDED.cursor_column, cursor_value = EXCLUDED.cursor_value, raw_rows = EXCLUDED.raw_rows,
                last_run_id = EXCLUDED.last_run_id, last_status = 'success', last_error_class = NULL,
                last_started_at = EXCLUDED.last_started_at, last_finished_at = EXCLUDED.last_finished_at,
                last_success_at = EXCLUDED.last_success_at, last_seconds = EXCLUDED.last_seconds""",
                 {"t": result.table, "target": result.target_name, "strategy": result.strategy,
                  "cursor": None if cursor_value is None else str(cursor_value), "raw_rows": raw_rows,
-                 "run": run_id, "started": started_at, "seconds": result.seconds})
+                 "cursor_column": cursor_column, "run": run_id, "started": started_at, "seconds": result.seconds})
     insert_run(cur, result, run_id, started_at)
 
 
@@ -116,7 +118,7 @@ def record_failure(conn, result, run_id: str, started_at) -> None:
 def all_states(conn) -> list[dict]:
     with conn.cursor() as cur:
         cur.execute(f"""
-            SELECT s.table_name, s.target_name, s.strategy, s.cursor_value, s.raw_rows, s.last_status,
+            SELECT s.table_name, s.target_name, s.strategy, s.cursor_column, s.cursor_value, s.raw_rows, s.last_status,
                    s.last_error_class, s.last_run_id, s.last_started_at, s.last_finished_at,
                    s.last_success_at, s.last_seconds
               FROM {S}.load_state s ORDER BY s.table_name""")

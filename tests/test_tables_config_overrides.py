@@ -70,3 +70,19 @@ def test_malformed_overrides_raise_with_line(paths):
     overrides.write_text("tables:\n  patient:\n    enabled: maybe\n")
     with pytest.raises(ConfigError, match=r"tables.overrides.yml:3: tables.patient.enabled: expected true/false"):
         load_tables_config(tables, overrides)
+
+
+def test_impossible_strategy_overrides_are_ignored_and_reported(tmp_path, caplog):
+    from etl_pipeline.schema.introspect import SourceColumn, SourceSchema, SourceTable
+
+    keyless = SourceTable("nokey", "MyISAM", 5, 0, 0, columns=[
+        SourceColumn("Thing", "varchar(10)", True, None, ""),
+        SourceColumn("Touched", "timestamp", False, None, "on update current_timestamp()")])
+    tables = tmp_path / "tables.yml"
+    tables.write_text(render_tables_yml(build_analysis(SourceSchema("x", "db", {"nokey": keyless}),
+                                                       Overrides()).config))
+    overrides = tmp_path / "tables.overrides.yml"
+    overrides.write_text("tables:\n  nokey: {strategy: incremental, cursor: Touched}\n")
+    table = load_tables_config(tables, overrides).tables["nokey"]
+    assert (table.strategy, table.cursor) == ("full", None)
+    assert "needs a primary key" in caplog.text

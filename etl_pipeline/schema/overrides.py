@@ -117,4 +117,8 @@ def _apply_to_table(table, entry: dict, default_lookback: int):
         problems.append(f"overrides: tables.{table.name}: strategy {merged.strategy} needs a cursor "
                         "(override ignored)")
         return table, problems
+    if merged.strategy == "incremental" and not merged.primary_key:
+        problems.append(f"overrides: tables.{table.name}: strategy incremental needs a primary key to merge on "
+                        "(override ignored)")
+        return table, problems
     return merged, problems

@@ -191,3 +191,19 @@ def test_cli_unreachable_source_exits_2_with_one_line(source):
     assert error_lines[0].startswith("error: cannot connect to source mysql://etl_reader@127.0.0.1:1/opendental: ")
     assert "pw-should-not-show" not in result.stderr + result.stdout
     assert source.tables_yml.read_text() == before
+
+
+def test_backups_are_timestamped_and_pruned(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from etl_pipeline.schema.workflow import backup_tables_yml
+
+    output = tmp_path / "tables.yml"
+    assert backup_tables_yml(output, tmp_path / "backups") is None
+    start = datetime(2026, 1, 4, 8, 0, tzinfo=UTC)
+    for week in range(5):
+        output.write_text(f"week {week}\n")
+        backup_tables_yml(output, tmp_path / "backups", now=start + timedelta(weeks=week), keep=3)
+    kept = sorted((tmp_path / "backups").iterdir())
+    assert [p.read_text() for p in kept] == ["week 2\n", "week 3\n", "week 4\n"]
+    assert kept[0].name == "tables_20260118T080000000000Z.yml"

@@ -32,6 +32,7 @@ from etl_pipeline.schema.validate import validate_tables_config
 from etl_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
+BACKUPS_KEPT = 26
 
 
 class SchemaGuardError(EtlError):
@@ -58,14 +59,20 @@ def check_source(settings: Settings) -> dict:
     return {"server_version": version, "tables": int(tables), "source": settings.source.display}
 
 
-def backup_tables_yml(output: Path, backups_dir: Path, now: datetime | None = None) -> Path | None:
-    """Copy the current tables.yml to backups_dir/tables_<UTC timestamp>.yml (None when there is none)."""
+def backup_tables_yml(output: Path, backups_dir: Path, now: datetime | None = None,
+                      keep: int = BACKUPS_KEPT) -> Path | None:
+    """Copy the current tables.yml to backups_dir/tables_<UTC timestamp>.yml (None when there is none).
+
+    Only the newest `keep` backups are kept (half a year of weekly runs by default).
+    """
     if not output.is_file():
         return None
     now = now or datetime.now(UTC)
     backups_dir.mkdir(parents=True, exist_ok=True)
     backup = backups_dir / f"{output.stem}_{now.strftime('%Y%m%dT%H%M%S%fZ')}.yml"
     _write_atomic(backup, output.read_text())
+    for old in sorted(backups_dir.glob(f"{output.stem}_*Z.yml"))[:-keep]:
+        old.unlink(missing_ok=True)
     return backup
 
 

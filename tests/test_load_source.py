@@ -6,15 +6,18 @@ from __future__ import annotations
 import io
 
 import pytest
+from test_load_support import admin_exec, pg_rows, source_rows
 
 from etl_pipeline.load import run, verify_table
 from etl_pipeline.load.engine import select_tables
 from etl_pipeline.schema.analyze import analyze_source, render_tables_yml
-from etl_pipeline.synthetic import generate, mutate
-from test_load_support import pg_rows
+from etl_pipeline.synthetic import ddl, generate, mutate
 
 
 def _fresh_source(settings, scale, seed):
+    leftovers = [name for (name,) in source_rows(settings, "SHOW TABLES") if name not in ddl.TABLE_NAMES]
+    if leftovers:  # other tests' tables
+        admin_exec(settings, "DROP TABLE " + ", ".join(f"`{name}`" for name in leftovers))
     generate(settings.source_admin, scale=scale, seed=seed, out=io.StringIO())
     pg_rows(settings, "DROP SCHEMA IF EXISTS raw CASCADE; DROP SCHEMA IF EXISTS etl CASCADE")
     settings.tables_yml.write_text(render_tables_yml(analyze_source(settings)))

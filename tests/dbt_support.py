@@ -21,7 +21,7 @@ import pytest
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.dbt_runner import DBT_TARGET_DIR, DbtResult, run_dbt
 from etl_pipeline.settings import PROJECT_ROOT, Settings
-from etl_pipeline.synthetic import generate
+from etl_pipeline.synthetic import generate, mutate
 from etl_pipeline.synthetic.ddl import TABLE_NAMES
 
 SCALE = float(os.environ.get("DBT_TEST_SCALE", "0.02"))
@@ -47,6 +47,16 @@ class DentalMarts:
         if not built or source_fingerprint(self.settings) != self.fingerprint:
             rebuilt = build_marts(self.settings, self.config_dir)
             self.__dict__.update(rebuilt.__dict__)
+
+    def simulate_days(self, days: int, seed: int = 11) -> None:
+        """Days of clinic work at the source, the nightly incremental load, an incremental dbt build."""
+        mutate(self.settings.source_admin, days, seed, quiet=True)
+        etl_cli("run", "--tables", ",".join(TABLE_NAMES), config_dir=self.config_dir)
+        self.build = run_dbt(["build"], settings=self.settings, check=False)
+        assert self.build.ok, f"dbt build after the incremental load failed:\n{self.build.output[-4000:]}"
+        self.run_results = json.loads((DBT_TARGET_DIR / "run_results.json").read_text())
+        (self.as_of_date,) = self.pg("select as_of_date from intermediate.int_as_of_date")[0]
+        self.fingerprint = source_fingerprint(self.settings)
 
     def pg(self, sql: str, params=None) -> list[tuple]:
         return pg_rows(self.settings, sql, params)

@@ -327,3 +327,25 @@ def test_provider_performance_matches_source(marts):
         from marts.fct_provider_performance
         where completed_procedures <> 0 or completed_appointments <> 0""")}
     assert_same_table(dict(expected), actual, "fct_provider_performance")
+
+
+def test_kpis_still_match_after_days_of_activity_and_incremental_loads(marts):
+    """The nightly path: new, changed and deleted rows at the source, the incremental loader, the
+    incremental fact; every KPI must still equal the source (runs last: it changes the data set)."""
+    before = marts.pg("select count(*), max(procedure_id) from marts.fct_procedure")[0]
+    marts.simulate_days(3)
+    after = marts.pg("select count(*), max(procedure_id) from marts.fct_procedure")[0]
+    assert after[1] > before[1], "the simulated days added no procedures"
+    assert marts.pg("""select count(*) from marts.fct_procedure f
+                       join raw.procedurelog r on r.procnum = f.procedure_id
+                       where r.procfee is distinct from f.procedure_fee""") == [(0,)]
+    (orphans,) = marts.pg("""select count(*) from marts.fct_procedure f
+                             where not exists (select 1 from staging.stg_opendental__procedurelog s
+                                               where s.procedure_id = f.procedure_id)""")[0]
+    assert orphans == 0, "the incremental fact kept procedures deleted at the source"
+    for check in (test_as_of_date_is_the_latest_financial_activity, test_daily_production_per_provider_matches_source,
+                  test_daily_collections_match_source, test_ar_aging_per_guarantor_matches_source,
+                  test_appointment_kpis_per_operatory_match_source, test_recall_compliance_matches_source,
+                  test_new_patients_per_month_match_source, test_claim_aging_matches_source,
+                  test_insurance_paid_vs_billed_matches_source, test_provider_performance_matches_source):
+        check(marts)

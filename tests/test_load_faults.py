@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import psycopg2
 import pytest
@@ -85,6 +86,7 @@ def test_column_type_change_during_the_read(settings, monkeypatch, caplog):
     t = make(settings, "f_retype", rows=3000)
     load_table(settings, t, "rt0")
     admin_exec(settings, "UPDATE f_retype SET v = v + 1")
+    time.sleep(1.05)  # into the next window
     monkeypatch.setattr(source, "BATCH_ROWS", 300)
     alter = []
 

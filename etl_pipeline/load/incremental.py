@@ -8,6 +8,7 @@ change are not rewritten. Data, delete marks and the new cursor are committed in
 
 from __future__ import annotations
 
+from etl_pipeline.db import connect_source
 from etl_pipeline.load import raw
 from etl_pipeline.load.source import LineStream
 from etl_pipeline.load.sql_render import select_lines_sql
@@ -79,12 +80,27 @@ def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts) -> t
     return cur.fetchone()
 
 
+BUCKET_KEYS = 8192  # primary-key bucket width of the delete reconciliation summary
+
+
 def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
-    """Primary-key reconciliation: stream the source key set, mark raw rows missing from it."""
+    """Primary-key reconciliation: mark raw rows whose key is gone from the source, unmark returned ones.
+
+    For a single integer key, both sides first summarise their live keys per bucket of BUCKET_KEYS
+    (count, sum, sum of squares, computed inside each server); only keys of buckets that differ are
+    streamed. Other keys are streamed whole. The anti-join itself is exact for the streamed buckets.
+    """
     pk = ctx.pk_targets
     pk_q = ", ".join(quote_ident(c) for c in pk)
+    ranges = None
+    if len(pk) == 1 and ctx.pk_live[0].kind == "integer":
+        ranges = _differing_key_ranges(cur, ctx, target)
+        if not ranges:
+            return 0, 0
+    key_col = quote_mysql_ident(ctx.pk_live[0].name)
+    where = " OR ".join(f"{key_col} BETWEEN {lo} AND {hi}" for lo, hi in ranges) if ranges else ""
     cur.execute(f"CREATE TEMP TABLE _keys ON COMMIT DROP AS SELECT {pk_q} FROM {target} WITH NO DATA")
-    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, ctx.pk_live), (),
+    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, ctx.pk_live, where), (),
                         table=ctx.table.name)
     try:
         cur.copy_expert(f"COPY _keys ({pk_q}) FROM STDIN", stream, size=1 << 20)
@@ -93,9 +109,13 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     stream.check()
     cur.execute("ANALYZE _keys")
     join = " AND ".join(f"k.{quote_ident(c)} = t.{quote_ident(c)}" for c in pk)
+    in_ranges = ""
+    if ranges:
+        key = f"t.{quote_ident(pk[0])}"
+        in_ranges = "AND (" + " OR ".join(f"{key} BETWEEN {lo} AND {hi}" for lo, hi in ranges) + ")"
     cur.execute(f"""
         UPDATE {target} t SET _deleted_at = %s
-         WHERE t._deleted_at IS NULL
+         WHERE t._deleted_at IS NULL {in_ranges}
            AND NOT EXISTS (SELECT 1 FROM _keys k WHERE {join})""", (ctx.load_ts,))
     deleted = cur.rowcount
     # A row restored at the source with its old change time is outside the read window: unmark it.
@@ -104,3 +124,42 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
          WHERE t._deleted_at IS NOT NULL
            AND EXISTS (SELECT 1 FROM _keys k WHERE {join})""")
     return deleted, stream.bytes
+
+
+def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
+    """[(low, high)] key ranges whose live-key summary differs between the source and raw."""
+    key_my = quote_mysql_ident(ctx.pk_live[0].name)
+    key_pg = quote_ident(ctx.pk_targets[0])
+    src = connect_source(ctx.source_cfg)
+    try:
+        scur = src.cursor()
+        scur.execute(f"""
+            SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*), SUM({key_my}),
+                   SUM(CAST({key_my} AS DECIMAL(40,0)) * {key_my})
+              FROM {quote_mysql_ident(ctx.table.name)} GROUP BY 1""")
+        source = {int(b): (int(n), int(s1), int(s2)) for b, n, s1, s2 in scur.fetchall()}
+    finally:
+        src.close()
+    cur.execute(f"""
+        SELECT div({key_pg}::numeric, {BUCKET_KEYS}), count(*), sum({key_pg}::numeric),
+               sum({key_pg}::numeric * {key_pg})
+          FROM {target} WHERE _deleted_at IS NULL GROUP BY 1""")
+    raw_side = {int(b): (int(n), int(s1), int(s2)) for b, n, s1, s2 in cur.fetchall()}
+    # a key restored at the source, like a deleted one, makes its bucket differ from raw's live keys
+    differing = sorted(b for b in source.keys() | raw_side.keys() if source.get(b) != raw_side.get(b))
+    ranges: list[tuple[int, int]] = []
+    for low, high in map(_bucket_range, differing):
+        if ranges and ranges[-1][1] + 1 == low:
+            ranges[-1] = (ranges[-1][0], high)
+        else:
+            ranges.append((low, high))
+    return ranges
+
+
+def _bucket_range(bucket: int) -> tuple[int, int]:
+    """Keys k with k DIV BUCKET_KEYS == bucket (DIV truncates toward zero on both servers)."""
+    if bucket > 0:
+        return bucket * BUCKET_KEYS, (bucket + 1) * BUCKET_KEYS - 1
+    if bucket < 0:
+        return (bucket - 1) * BUCKET_KEYS + 1, bucket * BUCKET_KEYS
+    return -(BUCKET_KEYS - 1), BUCKET_KEYS - 1

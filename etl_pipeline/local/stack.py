@@ -213,7 +213,7 @@ class LocalStack:
                          creds, allow_no_password=True)
 
     def _mysql_root(self, sql: str, creds: dict[str, str], allow_no_password: bool = False) -> None:
-        base = ["mariadb", "--no-defaults", f"--socket={self.paths.mariadb_socket}", "-uroot", "--batch"]
+        base = [find_mariadb()["mariadb"], "--no-defaults", f"--socket={self.paths.mariadb_socket}", "-uroot", "--batch"]
         env = dict(os.environ, MYSQL_PWD=creds["MARIADB_ROOT_PASSWORD"])
         result = subprocess.run(base, input=sql, text=True, capture_output=True, env=env)
         if result.returncode != 0 and allow_no_password:
@@ -254,7 +254,10 @@ class LocalStack:
         except KeyError:
             raise LocalStackError("running as root needs a 'postgres' system user for PostgreSQL; "
                                   "install it with: apt-get install -y postgresql") from None
-        return ["runuser", "-u", "postgres", "--"]
+        runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+        if not runuser:
+            raise LocalStackError("running as root needs `runuser` (package util-linux) to start PostgreSQL")
+        return [runuser, "-u", "postgres", "--"]
 
     def _postgres_running(self, binaries: dict[str, str]) -> bool:
         if not (self.paths.postgres_data / "postmaster.pid").exists():
@@ -362,6 +365,8 @@ def _port_open(port: int) -> bool:
 
 def _require_free_port(port: int, env_name: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR: sockets of a just-stopped server in TIME_WAIT do not make the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -1,0 +1,83 @@
+# Two commands do all the set-up on a fresh Debian machine:
+#   make demo   - local MariaDB + PostgreSQL, synthetic OpenDental source, the nightly run end to end
+#   make test   - the test suite against real servers that the run starts and stops itself
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+CLI         := $(PY) -m etl_pipeline.cli
+SCALE       ?= 0.05
+SEED        ?= 42
+STAMP       := .local/stamps
+# Debian packages the project needs: servers for the local stack, headers to build mysqlclient,
+# pgloader (benchmark peer), chromium (docs site test), docker-compose + nginx (compose file and docs proxy tests).
+APT_PACKAGES := mariadb-server mariadb-client libmariadb-dev pkg-config postgresql postgresql-client \
+                pgloader chromium docker-compose nginx
+
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export DO_NOT_TRACK := 1
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help setup system-deps venv manifest demo local-up local-down local-status test test-slow test-faults lint bench clean
+
+help:
+	@echo "make demo    - run the whole nightly job on a local throwaway stack (SCALE=$(SCALE))"
+	@echo "make test    - run the test suite (starts and stops its own servers)"
+	@echo "make test-slow / test-faults - scale tests / fault-injection suite"
+	@echo "make local-up | local-down | local-status - the local MariaDB + PostgreSQL"
+	@echo "make bench   - the benchmarks (long)"
+
+setup: system-deps venv manifest
+
+# apt-get only for what is missing, so a ready machine costs nothing.
+system-deps: $(STAMP)/system-deps
+$(STAMP)/system-deps: Makefile
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@mkdir -p $(STAMP) && touch $@
+
+venv: $(STAMP)/venv
+$(STAMP)/venv: pyproject.toml uv.lock $(STAMP)/system-deps
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+	uv sync --frozen --extra dev -p 3.11
+	@mkdir -p $(STAMP) && touch $@
+
+# Cosmos renders the dbt project from manifest.json: build it without touching a database.
+manifest: $(STAMP)/venv
+	@cd dbt_dental_models && [ ! -f dbt_project.yml ] || ../$(VENV)/bin/dbt parse --quiet --profiles-dir . --target local
+
+demo: setup
+	$(CLI) local up
+	$(CLI) synth --scale $(SCALE) --seed $(SEED)
+
+local-up: setup
+	$(CLI) local up
+local-down:
+	$(CLI) local down
+local-status:
+	$(CLI) local status
+
+test: setup
+	$(PY) -m pytest
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+test-faults: setup
+	$(PY) -m pytest -m faults
+
+lint: setup
+	$(VENV)/bin/ruff check etl_pipeline airflow tests bench
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	-$(CLI) local down
+	rm -rf .local $(VENV)

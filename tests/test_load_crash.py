@@ -12,11 +12,11 @@ import sys
 import time
 
 import yaml
+from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
 
 from etl_pipeline.load import verify_table
 from etl_pipeline.schema.tables_config import table_to_dict
 from etl_pipeline.settings import PROJECT_ROOT
-from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
 
 ROWS = 150_000
 

@@ -18,7 +18,7 @@ Other:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from etl_pipeline.errors import ConfigError
@@ -158,11 +158,8 @@ def load_settings() -> Settings:
     )
     source_admin = None
     if env.get("SOURCE_ADMIN_USER"):
-        source_admin = MySQLSettings(
-            host=source.host, port=source.port, database=source.database,
-            user=env["SOURCE_ADMIN_USER"], password=env.get("SOURCE_ADMIN_PASSWORD", ""),
-            ssl_ca=source.ssl_ca, ssl_mode=source.ssl_mode,
-        )
+        source_admin = replace(source, user=env["SOURCE_ADMIN_USER"],
+                               password=env.get("SOURCE_ADMIN_PASSWORD", ""))
     target = PostgresSettings(
         host=env.get("TARGET_HOST", "127.0.0.1"),
         port=_port(env, "TARGET_PORT", 5432),

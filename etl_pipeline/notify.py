@@ -4,8 +4,10 @@
 
 Every call logs exactly one JSON line (logger `etl_pipeline.notify`) so log search and alerting can
 key on it. When `SLACK_WEBHOOK_URL` is set (environment or `.env`), the same content is POSTed to
-that Slack incoming webhook with plain urllib; a failing webhook is logged, never raised, so a
-notification problem cannot fail the job it reports on. Callers pass counts, table and column names
+that Slack incoming webhook with plain urllib; when `SMTP_HOST` and `NOTIFY_EMAIL_TO` are set, it is
+also mailed with smtplib (SMTP_PORT default 587, STARTTLS unless SMTP_STARTTLS=false, SMTP_USER /
+SMTP_PASSWORD when the server wants a login, NOTIFY_EMAIL_FROM default etl@<host>). A failing webhook
+or mail server is logged, never raised, so a notification problem cannot fail the job it reports on. Callers pass counts, table and column names
 and severities only: never row values.
 """
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import smtplib
+from email.message import EmailMessage
 import urllib.error
 import urllib.request
 
@@ -38,22 +42,50 @@ def notify(title: str, severity: str, summary: dict, details: list[str] | None =
     line = redact(json.dumps(record, sort_keys=True, default=str))
     log.log({"INFO": logging.INFO, "WARNING": logging.WARNING, "CRITICAL": logging.CRITICAL}[severity], line)
 
-    url = webhook_url or _webhook_from_env()
+    text = _slack_text(title, severity, summary, details)
+    _send_email(title, severity, text, timeout)
+    url = webhook_url or _setting("SLACK_WEBHOOK_URL")
     if not url:
         return False
     register_secret(url)  # the webhook path is the credential
-    return _post_slack(url, _slack_text(title, severity, summary, details), timeout)
+    return _post_slack(url, text, timeout)
 
 
-def _webhook_from_env() -> str | None:
-    url = os.environ.get("SLACK_WEBHOOK_URL")
-    if url:
-        return url
+def _setting(key: str) -> str | None:
+    value = os.environ.get(key)
+    if value:
+        return value
     try:
         from etl_pipeline.settings import env_file_path, read_env_file
-        return read_env_file(env_file_path()).get("SLACK_WEBHOOK_URL") or None
+        return read_env_file(env_file_path()).get(key) or None
     except Exception:  # noqa: BLE001 - a broken .env must not stop a notification
         return None
+
+
+def _send_email(title: str, severity: str, text: str, timeout: float) -> bool:
+    """Mail the notification when SMTP_HOST and NOTIFY_EMAIL_TO are configured; True when sent."""
+    host, to = _setting("SMTP_HOST"), _setting("NOTIFY_EMAIL_TO")
+    if not host or not to:
+        return False
+    port = int(_setting("SMTP_PORT") or 587)
+    user, password = _setting("SMTP_USER"), _setting("SMTP_PASSWORD")
+    register_secret(password)
+    message = EmailMessage()
+    message["Subject"] = f"[{severity}] {title}"
+    message["From"] = _setting("NOTIFY_EMAIL_FROM") or f"etl@{host}"
+    message["To"] = to
+    message.set_content(text)
+    try:
+        with smtplib.SMTP(host, port, timeout=timeout) as server:
+            if (_setting("SMTP_STARTTLS") or "true").lower() not in ("0", "false", "no"):
+                server.starttls()
+            if user:
+                server.login(user, password or "")
+            server.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        log.warning("email notification failed: %s", redact(str(exc)))
+        return False
+    return True
 
 
 def _slack_text(title: str, severity: str, summary: dict, details: list[str]) -> str:

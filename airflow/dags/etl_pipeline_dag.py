@@ -204,7 +204,7 @@ def etl_pipeline():
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                    emit_datasets=False, enable_mock_profile=False),
-        operator_args={"pool": DBT_POOL, "queue": "dbt", "install_deps": False,
+        operator_args={"pool": DBT_POOL, "queue": "dbt",
                        "trigger_rule": "none_failed", "pre_execute": _dbt_gate},
     )
 

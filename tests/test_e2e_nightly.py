@@ -1,0 +1,125 @@
+"""The nightly `etl_pipeline` DAG end to end with `airflow dags test` on the test stack.
+
+A small synthetic source (E2E_SCALE, default 0.01), analysed into tables.yml, then: a full run (raw
+loaded, marts built, report stored, docs published, Slack told INFO); a manual run limited to one table
+with a forced full refresh; a run where a listed table has vanished from the source (the other tables
+load, dbt is skipped, Slack is told, the run fails); and bad conf refused through the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from airflow_support import SlackStandIn, airflow_home, dags_test
+
+from etl_pipeline.db import connect_source, connect_target
+from etl_pipeline.settings import PROJECT_ROOT
+from etl_pipeline.synthetic import generate
+
+SCALE = float(os.environ.get("E2E_SCALE", "0.01"))
+
+
+def pg(settings, sql, params=None):
+    conn = connect_target(settings.target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def mysql_admin(settings, sql):
+    conn = connect_source(settings.source_admin)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        return cur.fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def slack():
+    with SlackStandIn() as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="module")
+def nightly(settings, tmp_path_factory, slack):
+    """Synthetic source + tables.yml + a migrated Airflow home; returns the Airflow environment."""
+    with open(os.devnull, "w") as quiet:
+        generate(settings.source_admin, SCALE, 5, out=quiet)
+    analyze = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"], cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, check=False)
+    assert analyze.returncode == 0, analyze.stderr[-2000:]
+    base = tmp_path_factory.mktemp("nightly")
+    env = airflow_home(base / "airflow", {"SLACK_WEBHOOK_URL": slack.url, "DBT_DOCS_DIR": str(base / "docs")})
+    return env
+
+
+def _run(env, conf=None, slack=None):
+    if slack is not None:
+        slack.messages.clear()
+    proc = dags_test("etl_pipeline", env, conf=conf, timeout=900)
+    output = proc.stdout + proc.stderr
+    (Path(env["AIRFLOW_HOME"]) / "last_run.log").write_text(output)   # for a failing test's post-mortem
+    return proc.returncode, output
+
+
+def _latest_report(settings):
+    return pg(settings, "SELECT run_id, status, totals, tables FROM etl.nightly_runs ORDER BY finished_at DESC LIMIT 1")[0]
+
+
+def test_full_run_loads_raw_builds_marts_and_reports(settings, nightly, slack):
+    code, output = _run(nightly, slack=slack)
+    assert code == 0, output[-4000:]
+    assert "state=success" in output
+    run_id, status, totals, tables = _latest_report(settings)
+    assert status == "success" and totals["failed"] == 0 and totals["tables"] >= 30
+    (source_patients,) = mysql_admin(settings, "SELECT COUNT(*) FROM patient")[0]
+    assert pg(settings, "SELECT COUNT(*) FROM raw.patient")[0][0] == source_patients
+    assert pg(settings, "SELECT to_regclass('marts.fct_ar_aging') IS NOT NULL")[0][0]
+    assert {t["status"] for t in tables} == {"success"} and all(t["parity_ok"] for t in tables)
+    assert (os.path.exists(os.path.join(nightly["DBT_DOCS_DIR"], "index.html")))
+    assert any(":white_check_mark:" in text and "Nightly ETL" in text for text in slack.texts())
+
+
+def test_manual_run_of_one_table_with_full_refresh(settings, nightly, slack):
+    code, output = _run(nightly, {"tables": ["patient"], "force_full_refresh": True}, slack)
+    assert code == 0, output[-4000:]
+    run_id, status, totals, tables = _latest_report(settings)
+    assert [(t["table"], t["strategy"], t["status"]) for t in tables] == [("patient", "full", "success")]
+    # only the models downstream of raw.patient ran: a model that does not read it was skipped
+    assert "model stg_opendental__procedurelog does not depend on the tables of this run" in output
+    assert "model stg_opendental__patient does not depend" not in output
+
+
+def test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told(settings, nightly, slack):
+    mysql_admin(settings, "RENAME TABLE recall TO recall_hidden")
+    try:
+        code, output = _run(nightly, {"tables": ["patient", "definition", "recall"]}, slack)
+    finally:
+        mysql_admin(settings, "RENAME TABLE recall_hidden TO recall")
+    assert code != 0
+    run_id, status, totals, tables = _latest_report(settings)
+    by_table = {t["table"]: t["status"] for t in tables}
+    assert by_table == {"patient": "success", "definition": "success", "recall": "failed"}
+    assert '"dbt": "skipped"' in output
+    [text] = [t for t in slack.texts() if "Nightly ETL" in t]
+    assert "WARNING" in text and "table failed: recall" in text
+
+
+@pytest.mark.parametrize("conf, message", [
+    ({"max_workers": 99}, "max_workers"),
+    ({"tables": "patient"}, "tables"),
+    ({"tables": ["patient", "no_such_table"]}, "no_such_table"),
+])
+def test_bad_conf_is_refused_through_the_cli(nightly, conf, message):
+    code, output = _run(nightly, conf)
+    assert code != 0
+    assert message in output

@@ -1,0 +1,123 @@
+"""The etl_pipeline DAG file: imports cleanly, connects to nothing, runs no dbt; its shape and params."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from etl_pipeline.airflow_local import DAGS_FOLDER, airflow_env
+
+DAG_FILE = DAGS_FOLDER / "etl_pipeline_dag.py"
+
+
+@pytest.fixture(scope="module")
+def dag(tmp_path_factory):
+    """The real file through Airflow's DagBag, with both databases on closed ports and subprocess
+    forbidden: parsing must neither connect nor run dbt."""
+    mp = pytest.MonkeyPatch()
+    for key, value in airflow_env(tmp_path_factory.mktemp("airflow")).items():
+        mp.setenv(key, value)
+    mp.setenv("SOURCE_PORT", "1")
+    mp.setenv("TARGET_PORT", "1")
+    spawned = []
+    real_popen_init = subprocess.Popen.__init__
+
+    def record(self, args, *a, **kw):
+        spawned.append(args)
+        return real_popen_init(self, args, *a, **kw)
+
+    mp.setattr(subprocess.Popen, "__init__", record)
+    from airflow.dag_processing.dagbag import DagBag
+
+    started = time.monotonic()
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    seconds = time.monotonic() - started
+    mp.undo()
+    assert bag.import_errors == {}
+    # (platform.architecture() runs `file` on the interpreter: that one is harmless)
+    assert not [a for a in spawned if "dbt" in str(a)], f"parsing the DAG ran dbt: {spawned}"
+    assert seconds < 30, f"parsing took {seconds:.1f} s: something is connecting or running dbt"
+    return bag.dags["etl_pipeline"]
+
+
+def test_schedule_timezone_and_limits(dag):
+    assert dag.timetable.expression == "0 21 * * *"
+    assert dag.timetable.timezone.name == "America/Chicago"
+    assert dag.start_date.tzinfo is not None
+    assert (dag.catchup, dag.max_active_runs) == (False, 1)
+    assert "etl_pipeline" in dag.doc_md and "notify" in dag.doc_md
+
+
+def test_params_render_as_a_form_with_their_limits(dag):
+    params = dag.params
+    assert params["force_full_refresh"] is False and params["skip_validation"] is False
+    assert params["max_workers"] == 5 and params["tables"] is None
+    schema = params.get_param("max_workers").schema
+    assert (schema["type"], schema["minimum"], schema["maximum"]) == ("integer", 1, 16)
+    assert params.get_param("tables").schema["type"] == ["null", "array"]
+
+
+@pytest.mark.parametrize("conf, message", [
+    ({"max_workers": 0}, "max_workers"),
+    ({"max_workers": 17}, "max_workers"),
+    ({"max_workers": "five"}, "max_workers"),
+    ({"tables": "patient"}, "tables"),
+    ({"force_full_refresh": "yes"}, "force_full_refresh"),
+])
+def test_bad_conf_is_rejected_by_the_params(dag, conf, message):
+    from airflow.sdk.definitions.param import ParamsDict
+
+    params = ParamsDict(dag.params)
+    with pytest.raises(Exception, match=message):
+        for key, value in conf.items():
+            params[key] = value
+        params.validate()
+
+
+def test_good_conf_validates(dag):
+    from airflow.sdk.definitions.param import ParamsDict
+
+    params = ParamsDict(dag.params)
+    params["tables"] = ["patient"]
+    params["max_workers"] = 16
+    assert params.validate()["tables"] == ["patient"]
+
+
+def test_task_groups_and_order(dag):
+    groups = set(dag.task_group.children)
+    assert {"validate", "plan", "extract_large", "extract_medium", "extract_small", "extract_tiny", "verify",
+            "report", "pipeline_success", "source_freshness", "dbt_models", "docs_generate", "notify"} <= groups
+    for tier in ("large", "medium", "small", "tiny"):
+        load = dag.get_task(f"extract_{tier}.load")
+        assert load.retries == 2 and load.retry_delay.total_seconds() > 0
+        assert load.pool == "extract_pool" and load.queue == "extract"
+        assert load.map_index_template == "{{ table_label }}"
+        # every tier starts right after planning: the large tables are not left for last
+        assert dag.get_task(f"extract_{tier}.tables").upstream_task_ids == {"plan"}
+    assert dag.get_task("extract_large.load").priority_weight > dag.get_task("extract_tiny.load").priority_weight
+    assert dag.get_task("verify").trigger_rule == "all_done"
+    assert dag.get_task("verify").upstream_task_ids == {f"extract_{t}.load" for t in ("large", "medium", "small", "tiny")}
+
+
+def test_dbt_is_gated_and_notification_always_runs(dag):
+    gate = dag.get_task("pipeline_success")
+    assert type(gate).__name__ == "_ShortCircuitDecoratedOperator"
+    assert gate.ignore_downstream_trigger_rules is False
+    assert gate.downstream_task_ids == {"source_freshness"}
+    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_models.")]
+    assert len(dbt_tasks) >= 40
+    assert {t.pool for t in dbt_tasks} == {"dbt_pool"}
+    assert all(t._pre_execute_hook is not None and t.trigger_rule == "none_failed" for t in dbt_tasks)
+    runs = [t for t in dbt_tasks if t.task_id.endswith(".run")]
+    assert all(dag.get_task(t.task_id[:-4] + ".test").upstream_task_ids == {t.task_id} for t in runs)
+    notify = dag.get_task("notify")
+    assert notify.trigger_rule == "all_done" and notify.retries == 0
+    assert notify.upstream_task_ids == {"docs_generate"}
+    assert "notify" in {t.task_id for t in gate.get_flat_relatives(upstream=False)}  # reached, but all_done
+
+
+def test_raw_tables_are_announced_as_assets(dag):
+    load = dag.get_task("extract_small.load")
+    assert [type(o).__name__ for o in load.outlets] == ["AssetAlias"]

@@ -1,0 +1,161 @@
+"""The nightly steps as plain functions: conf checks, tables.yml age and environment, planning, the dbt
+selection from the manifest, the notification's severity and the email path."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from etl_pipeline import nightly, notify
+from etl_pipeline.errors import ConfigError, EtlError
+from etl_pipeline.settings import load_settings
+
+
+def _write_tables_yml(config_dir, generated_at, environment="local"):
+    config_dir.mkdir(parents=True, exist_ok=True)
+    column = {"name": "Id", "source_type": "bigint(20)", "target_type": "bigint", "nullable": False}
+    tables = {name: {"target_name": name.lower(), "enabled": True, "tier": tier, "estimated_rows": rows,
+                     "primary_key": ["Id"], "strategy": "full", "cursor": None, "lookback_minutes": 0,
+                     "detect_deletes": False, "columns": [column], "excluded_columns": []}
+              for name, tier, rows in [("procedurelog", "large", 2_000_000), ("securitylog", "large", 3_000_000),
+                                       ("patient", "small", 30_000), ("definition", "tiny", 500)]}
+    metadata = {"generated_at": generated_at.isoformat(), "analyzer_version": "1", "environment": environment,
+                "table_count": len(tables), "source_database": "opendental"}
+    (config_dir / "tables.yml").write_text(yaml.safe_dump({"metadata": metadata, "tables": tables}, sort_keys=False))
+
+
+@pytest.fixture
+def cfg(tmp_path, monkeypatch):
+    monkeypatch.setenv("ETL_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("ETL_ENVIRONMENT", "local")
+    monkeypatch.setenv("ETL_ENV_FILE", str(tmp_path / "none.env"))
+    _write_tables_yml(tmp_path / "config", datetime.now(UTC) - timedelta(days=1))
+    return load_settings()
+
+
+def test_params_normalised_and_unknown_tables_named(cfg):
+    options = nightly.check_params({"tables": ["patient", "patient"], "max_workers": 3}, cfg)
+    assert options == {"tables": ["patient"], "force_full_refresh": False, "skip_validation": False, "max_workers": 3}
+    with pytest.raises(ConfigError, match=r"unknown table\(s\) nosuch, other"):
+        nightly.check_params({"tables": ["patient", "nosuch", "other"]}, cfg)
+    with pytest.raises(ConfigError, match="max_workers"):
+        nightly.check_params({"max_workers": 40}, cfg)
+
+
+def test_tables_yml_age_warns_at_30_days_and_fails_at_90(cfg, tmp_path):
+    assert nightly.check_tables_config(cfg)["warnings"] == []
+    _write_tables_yml(tmp_path / "config", datetime.now(UTC) - timedelta(days=31))
+    assert "31 days old" in nightly.check_tables_config(cfg)["warnings"][0]
+    _write_tables_yml(tmp_path / "config", datetime.now(UTC) - timedelta(days=90))
+    with pytest.raises(ConfigError, match="generated 90 days ago"):
+        nightly.check_tables_config(cfg)
+
+
+def test_tables_yml_of_another_environment_is_refused(cfg, tmp_path):
+    _write_tables_yml(tmp_path / "config", datetime.now(UTC), environment="prod")
+    with pytest.raises(ConfigError, match="metadata.environment is 'prod'"):
+        nightly.check_tables_config(cfg)
+
+
+def test_missing_tables_yml_is_named(cfg):
+    cfg.tables_yml.unlink()
+    with pytest.raises(ConfigError, match="tables.yml"):
+        nightly.check_tables_config(cfg)
+
+
+def test_plan_puts_every_table_in_its_tier_largest_first(cfg):
+    plan = nightly.plan_run(cfg, {"force_full_refresh": True, "max_workers": 3})
+    assert [i["table"] for i in plan["large"]] == ["securitylog", "procedurelog"]
+    assert {i["slots"] for i in plan["large"]} == {3} and {i["slots"] for i in plan["tiny"]} == {0}
+    assert all(i["full_refresh"] for items in plan.values() for i in items)
+    only = nightly.plan_run(cfg, {"tables": ["patient"]})
+    assert [i["table"] for items in only.values() for i in items] == ["patient"]
+
+
+def test_dbt_selection_follows_the_manifest_downstream():
+    models = nightly.dbt_models_for(["patient"])
+    assert "stg_opendental__patient" in models and "dim_patient" in models
+    assert "stg_opendental__procedurelog" not in models
+    assert nightly.dbt_models_for(None) is None
+
+
+def test_model_of_a_cosmos_task():
+    class Task:
+        select = "fqn:dbt_dental_models.staging.stg_opendental__patient"
+    assert nightly.model_of_task(Task()) == "stg_opendental__patient"
+    Task.select = "source:opendental.patient"
+    assert nightly.model_of_task(Task()) is None
+
+
+REPORT = {"run_id": "r1", "status": "failed", "failed_tables": ["recall"], "parity_failed_tables": [],
+          "totals": {"tables": 3, "succeeded": 2, "failed": 1, "rows_read": 10}}
+
+
+@pytest.mark.parametrize("outcome, severity", [
+    ({"validation": {}, "report": {**REPORT, "status": "success", "failed_tables": [],
+                                   "totals": {**REPORT["totals"], "failed": 0}}, "dbt": "success"}, "INFO"),
+    ({"validation": {}, "report": REPORT, "dbt": "skipped"}, "WARNING"),
+    ({"validation": {}, "report": {**REPORT, "totals": {"tables": 1, "succeeded": 0, "failed": 1}},
+      "dbt": "skipped"}, "CRITICAL"),
+    ({"validation": None, "report": None, "dbt": "skipped"}, "CRITICAL"),
+])
+def test_severity_of_a_run(outcome, severity):
+    assert nightly.summarise(outcome)[0] == severity
+
+
+def test_notify_run_sends_then_fails_the_run_and_names_the_tables(caplog):
+    with pytest.raises(EtlError, match=r"1 table\(s\) failed, dbt skipped \(recall\)"):
+        nightly.notify_run({"validation": {}, "report": REPORT, "dbt": "skipped"})
+    line = next(r.getMessage() for r in caplog.records if "etl_notification" in r.getMessage())
+    record = json.loads(line)
+    assert record["severity"] == "WARNING" and record["summary"]["failed_tables"] == ["recall"]
+
+
+def test_email_is_sent_when_smtp_is_configured(monkeypatch):
+    sent = []
+
+    class FakeSMTP:   # stands in for the mail server (an endpoint, not a database)
+        def __init__(self, host, port, timeout):
+            sent.append(("connect", host, port))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def starttls(self):
+            sent.append(("starttls",))
+
+        def login(self, user, password):
+            sent.append(("login", user))
+
+        def send_message(self, message):
+            sent.append(("send", message["To"], message["Subject"], message.get_content()))
+
+    monkeypatch.setattr(smtplib, "SMTP", FakeSMTP)
+    monkeypatch.setenv("SMTP_HOST", "mail.example")
+    monkeypatch.setenv("SMTP_PORT", "587")
+    monkeypatch.setenv("SMTP_USER", "etl")
+    monkeypatch.setenv("SMTP_PASSWORD", "pw")
+    monkeypatch.setenv("NOTIFY_EMAIL_TO", "ops@example, lead@example")
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    monkeypatch.setenv("ETL_ENV_FILE", "/nonexistent.env")
+    notify.notify("Nightly ETL", "WARNING", {"failed": 1}, ["table failed: recall"])
+    assert ("connect", "mail.example", 587) in sent and ("starttls",) in sent and ("login", "etl") in sent
+    (_, to, subject, body), = [s for s in sent if s[0] == "send"]
+    assert to == "ops@example, lead@example" and subject == "[WARNING] Nightly ETL"
+    assert "table failed: recall" in body
+
+
+def test_email_is_not_attempted_without_configuration(monkeypatch):
+    monkeypatch.setattr(smtplib, "SMTP", lambda *a, **k: pytest.fail("no SMTP configured"))
+    for key in ("SMTP_HOST", "NOTIFY_EMAIL_TO", "SLACK_WEBHOOK_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("ETL_ENV_FILE", "/nonexistent.env")
+    assert notify.notify("Nightly ETL", "INFO", {"failed": 0}) is False
+

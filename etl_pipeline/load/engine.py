@@ -20,7 +20,7 @@ from etl_pipeline.errors import ConfigError, EtlError
 from etl_pipeline.load import raw, state
 from etl_pipeline.load.full import load_full
 from etl_pipeline.load.incremental import load_incremental
-from etl_pipeline.load.source import live_columns, scalar, source_upper_bound
+from etl_pipeline.load.source import live_columns, scalar, source_clock_bound, source_upper_bound
 from etl_pipeline.schema.tables_config import TableConfig, load_tables_config
 from etl_pipeline.settings import Settings
 from etl_pipeline.type_mapping import quote_mysql_ident
@@ -127,15 +127,38 @@ def _load(ctx: LoadContext, full_refresh: bool):
             existing = raw.raw_columns(cur, table.target_name)
             previous = state.read_state(cur, table.name)
         mode = _choose_mode(ctx, full_refresh, existing, previous, live)
-        upper = _upper_bound(src, ctx, by_name)
+        track = mode == "incremental" and _time_cursor(ctx, by_name)
+        if track:
+            kind = by_name[table.cursor.lower()].kind
+            upper = source_clock_bound(src, local_time=(kind == "datetime"))
+        else:
+            upper = _upper_bound(src, ctx, by_name)
     finally:
         src.close()
     if mode == "full":
         where, params = _full_window(ctx, upper)
         counts = load_full(ctx, live, existing, where, params)
         return counts, _cursor_text(upper), "full"
-    counts = load_incremental(ctx, live, existing, previous["cursor_value"], upper)
+    counts = load_incremental(ctx, live, existing, previous["cursor_value"], upper, track_cursor=track)
+    if track:
+        return counts, _later_cursor(previous["cursor_value"], counts["max_cursor"]), table.strategy
     return counts, _cursor_text(upper), table.strategy
+
+
+def _time_cursor(ctx, by_name) -> bool:
+    """A DATETIME/TIMESTAMP cursor: the window is bounded by the source clock alone and the new
+    cursor is the newest value read, so the table is scanned once (no MAX scan; cursor columns
+    mostly have no index)."""
+    col = by_name.get((ctx.table.cursor or "").lower())
+    return col is not None and not ctx.key_cursor and col.kind in ("datetime", "timestamp")
+
+
+def _later_cursor(previous: str, read_max) -> str:
+    """The committed cursor never moves back (a deleted newest row) and never passes what was read:
+    every value read is at or below the clock bound, so no second that can still receive rows is passed.
+    Both are 'YYYY-MM-DD HH:MM:SS' text, which orders like the times."""
+    read = _cursor_text(read_max)
+    return previous if read is None or read < previous else read
 
 
 def _choose_mode(ctx, full_refresh, existing, previous, live) -> str:

@@ -1,7 +1,8 @@
 """Incremental load: read the changed rows, merge them through a staging table, mark deletes.
 
-The window is `cursor >= last upper bound - lookback AND cursor <= this run's upper bound`, the upper
-bound being the source clock minus one second taken before reading. Rows are merged with
+The window is `cursor >= last cursor - lookback AND cursor <= this run's upper bound`, the upper
+bound being the source clock minus one second taken before reading. For a time cursor the new
+cursor is the largest value among the rows read (taken in the same scan; see engine `_load`). Rows are merged with
 `INSERT ... ON CONFLICT DO UPDATE ... WHERE row IS DISTINCT FROM`, so re-read rows that did not
 change are not rewritten. Data, delete marks and the new cursor are committed in one transaction.
 """
@@ -31,7 +32,9 @@ def read_window(ctx, state_cursor: str | None, upper):
             (state_cursor, int(table.lookback_minutes), upper))
 
 
-def load_incremental(ctx, live, existing: dict, state_cursor: str, upper) -> dict:
+def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_cursor: bool = False) -> dict:
+    """Counts {rows_read, inserted, updated, deleted, bytes}; with `track_cursor` also `max_cursor`,
+    the largest cursor value among the rows read (None when none were read)."""
     cur = ctx.pg.cursor()
     plan = raw.plan_drift(live, existing)
     raw.apply_drift(cur, ctx.table.name, ctx.table.target_name, plan)
@@ -41,8 +44,9 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper) -> dic
 
     cur.execute(f"CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA")
     where, params = read_window(ctx, state_cursor, upper)
-    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where), params,
-                        table=ctx.table.name, progress=ctx.progress)
+    also = ctx.table.cursor if track_cursor else None
+    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where, also=also), params,
+                        table=ctx.table.name, progress=ctx.progress, track_max=track_cursor)
     try:
         cur.copy_expert(f"COPY _stage ({cols}) FROM STDIN", stream, size=1 << 20)
     finally:
@@ -53,7 +57,7 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper) -> dic
     if ctx.table.detect_deletes and ctx.pk_targets:
         deleted, key_bytes = mark_deletes(cur, ctx, target)
     return {"rows_read": stream.rows, "inserted": inserted, "updated": updated, "deleted": deleted,
-            "bytes": stream.bytes + key_bytes}
+            "bytes": stream.bytes + key_bytes, "max_cursor": stream.max_value}
 
 
 def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts) -> tuple[int, int]:

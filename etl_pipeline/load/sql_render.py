@@ -94,6 +94,8 @@ def line_expression(columns) -> str:
     return f"CAST(CONCAT_WS('\\t', {parts}) AS BINARY)"
 
 
-def select_lines_sql(table: str, columns, where: str = "") -> str:
-    sql = f"SELECT {line_expression(columns)} FROM {quote_mysql_ident(table)}"
+def select_lines_sql(table: str, columns, where: str = "", also: str | None = None) -> str:
+    """`also`: a column returned as it is after the line (the cursor, to take its maximum)."""
+    extra = f", {quote_mysql_ident(also)}" if also else ""
+    sql = f"SELECT {line_expression(columns)}{extra} FROM {quote_mysql_ident(table)}"
     return f"{sql} WHERE {where}" if where else sql

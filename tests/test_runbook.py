@@ -1,0 +1,90 @@
+"""Every command in NIGHTLY_RUN.md works: the CLI ones are executed against the test stack, the
+`airflow dags trigger --conf` ones are checked against the real DAG's params and the run's table check."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from etl_pipeline.airflow_local import DAGS_FOLDER, airflow_env
+from etl_pipeline.nightly import check_params
+from etl_pipeline.settings import PROJECT_ROOT, load_settings
+from etl_pipeline.synthetic import generate
+
+RUNBOOK = PROJECT_ROOT / "NIGHTLY_RUN.md"
+
+
+def runbook_commands() -> list[str]:
+    """Command lines inside the fenced bash blocks, in order, without trailing comments."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", RUNBOOK.read_text(), flags=re.S):
+        for line in block.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                commands.append(re.sub(r"\s+#\s.*$", "", line))
+    return commands
+
+
+CLI_PREFIX = "python -m etl_pipeline.cli "
+TRIGGER_PREFIX = "airflow dags trigger etl_pipeline"
+
+
+def test_the_runbook_only_uses_commands_this_test_knows():
+    commands = runbook_commands()
+    assert len(commands) >= 10
+    for command in commands:
+        assert command.startswith((CLI_PREFIX, TRIGGER_PREFIX)), f"untested command in NIGHTLY_RUN.md: {command}"
+
+
+@pytest.fixture(scope="module")
+def loaded_source(settings):
+    """A source that has been through a nightly load already, as the runbook assumes."""
+    with open("/dev/null", "w") as quiet:
+        generate(settings.source_admin, 0.01, seed=5, out=quiet)
+    for args in (["analyze-schema"], ["run"]):
+        subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT, check=True,
+                       capture_output=True)
+    return settings
+
+
+def test_cli_commands_run_in_order(loaded_source):
+    for command in runbook_commands():
+        if not command.startswith(CLI_PREFIX):
+            continue
+        args = shlex.split(command[len(CLI_PREFIX):])
+        result = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{command} exited {result.returncode}: {result.stderr[-2000:]}"
+        if "--json" in args:
+            json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def dag(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    for key, value in airflow_env(tmp_path_factory.mktemp("airflow")).items():
+        mp.setenv(key, value)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / "etl_pipeline_dag.py"))
+    mp.undo()
+    assert bag.import_errors == {}
+    return bag.dags["etl_pipeline"]
+
+
+def test_trigger_confs_pass_the_dag_params_and_the_table_check(loaded_source, dag):
+    from airflow.sdk.definitions.param import ParamsDict
+
+    confs = [json.loads(shlex.split(c)[-1]) for c in runbook_commands() if c.startswith(TRIGGER_PREFIX)]
+    assert confs, "the runbook shows how to trigger with conf"
+    for conf in confs:
+        params = ParamsDict(dag.params)
+        for key, value in conf.items():
+            params[key] = value
+        options = check_params(params.validate(), load_settings())
+        assert options["force_full_refresh"] == conf.get("force_full_refresh", False)

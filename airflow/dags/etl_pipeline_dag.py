@@ -203,7 +203,9 @@ def etl_pipeline():
                                      profiles_yml_filepath=DBT_PROJECT / "profiles.yml"),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
-                                   emit_datasets=False, enable_mock_profile=False),
+                                   emit_datasets=False, enable_mock_profile=False,
+                                   # a relationships test runs once both of its models exist
+                                   should_detach_multiple_parents_tests=True),
         operator_args={"pool": DBT_POOL, "queue": "dbt",
                        "trigger_rule": "none_failed", "pre_execute": _dbt_gate},
     )
@@ -240,7 +242,8 @@ def etl_pipeline():
     gate = pipeline_success()
     freshness = source_freshness()
     docs = docs_generate()
-    extracted >> parity >> run_report >> gate >> freshness >> dbt_models >> docs >> notify()
+    extracted >> parity >> run_report >> gate >> freshness >> dbt_models >> docs
+    [dbt_models, docs] >> notify()   # all_done: after every dbt task has finished, whatever its state
 
 
 etl_pipeline()

@@ -20,10 +20,11 @@ export DO_NOT_TRACK := 1
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup system-deps venv manifest demo local-up local-down local-status test test-slow test-faults lint bench clean
+.PHONY: help setup system-deps venv manifest demo airflow local-up local-down local-status test test-slow test-faults lint bench clean
 
 help:
 	@echo "make demo    - run the whole nightly job on a local throwaway stack (SCALE=$(SCALE))"
+	@echo "make airflow - Airflow UI on http://localhost:8080 with both DAGs (see docs_airflow_local.md)"
 	@echo "make test    - run the test suite (starts and stops its own servers)"
 	@echo "make test-slow / test-faults - scale tests / fault-injection suite"
 	@echo "make local-up | local-down | local-status - the local MariaDB + PostgreSQL"
@@ -52,9 +53,16 @@ $(STAMP)/venv: pyproject.toml uv.lock $(STAMP)/system-deps
 manifest: $(STAMP)/venv
 	@cd dbt_dental_models && [ ! -f dbt_project.yml ] || ../$(VENV)/bin/dbt parse --quiet --profiles-dir . --target local
 
+# stack up, synthetic source, analyze-schema, full nightly run through Airflow, one day of activity,
+# incremental nightly run, summary (etl_pipeline/demo.py)
 demo: setup
+	$(PY) -m etl_pipeline.demo --scale $(SCALE) --seed $(SEED)
+
+# Airflow locally (standalone: scheduler, API server/UI, triggerer) with both DAGs and the stack's
+# settings; UI on http://localhost:8080, user admin, password in .local/airflow/simple_auth_manager_passwords.json.generated
+airflow: setup
 	$(CLI) local up
-	$(CLI) synth --scale $(SCALE) --seed $(SEED)
+	$(PY) -m etl_pipeline.airflow_local standalone
 
 local-up: setup
 	$(CLI) local up

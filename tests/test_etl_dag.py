@@ -109,6 +109,8 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_models.")]
     assert len(dbt_tasks) >= 40
     assert {t.pool for t in dbt_tasks} == {"dbt_pool"}
+    # per-model retries from meta.cosmos.operator_kwargs (dbt_project.yml)
+    assert {t.retries for t in dbt_tasks if t.task_id.endswith(".run")} == {2}
     assert all(t._pre_execute_hook is not None and t.trigger_rule == "none_failed" for t in dbt_tasks)
     runs = [t for t in dbt_tasks if t.task_id.endswith(".run")]
     assert all(dag.get_task(t.task_id[:-4] + ".test").upstream_task_ids == {t.task_id} for t in runs)

@@ -1,0 +1,88 @@
+"""Wall time of the Cosmos dbt stage of the nightly DAG against a plain `dbt build` on the same data.
+
+On a scratch stack (.local/scratch-7, its own ports): synthetic source at --scale, analyze-schema, one
+`airflow dags test etl_pipeline` (full run); the Cosmos stage is measured from that run's own task
+timestamps (first dbt_models task start to last dbt_models task end); then `dbt build` runs on the
+same raw data. Goal: ratio Cosmos / dbt build <= 1.5. The scratch stack is destroyed at the end.
+
+    .venv/bin/python bench/bench_cosmos_vs_dbt.py [--scale 0.01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from etl_pipeline.local.stack import LocalStack  # noqa: E402
+
+SCRATCH_ID = 7
+TASK_LINE = re.compile(r"^(\S+Z) .*\[DAG TEST\] (start|end) task task_id=(\S+)")
+
+
+def cosmos_stage_seconds(output: str) -> tuple[float, int]:
+    starts, ends, tasks = [], [], set()
+    for line in output.splitlines():
+        match = TASK_LINE.match(line)
+        if match and match.group(3).startswith("dbt_models."):
+            stamp = datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
+            (starts if match.group(2) == "start" else ends).append(stamp)
+            tasks.add(match.group(3))
+    if not starts or not ends:
+        raise SystemExit("no dbt_models tasks ran: see the run log")
+    return (max(ends) - min(starts)).total_seconds(), len(tasks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=0.01)
+    args = parser.parse_args()
+    stack = LocalStack(root=ROOT / ".local" / f"scratch-{SCRATCH_ID}", mariadb_port=33306 + 10 * SCRATCH_ID,
+                       postgres_port=35432 + 10 * SCRATCH_ID, env_file=ROOT / ".local" / f"scratch-{SCRATCH_ID}" / "s.env")
+    stack.destroy()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-cosmos-") as tmp:
+            os.environ.update(stack.up())
+            os.environ["ETL_ENV_FILE"] = str(stack.env_file)
+            os.environ["ETL_CONFIG_DIR"] = str(Path(tmp) / "config")
+            os.environ["DBT_DOCS_DIR"] = str(Path(tmp) / "docs")
+            from etl_pipeline.airflow_local import airflow_env, dags_test, prepare
+            from etl_pipeline.dbt_runner import run_dbt
+            from etl_pipeline.settings import load_settings
+            from etl_pipeline.synthetic import generate
+
+            settings = load_settings()
+            with open(os.devnull, "w") as quiet:
+                generate(settings.source_admin, args.scale, 42, out=quiet)
+            subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"], cwd=ROOT, check=True,
+                           capture_output=True)
+            env = airflow_env(Path(tmp) / "airflow")
+            prepare(env)
+            run = dags_test("etl_pipeline", env)
+            output = run.stdout + run.stderr
+            (Path(tmp) / "run.log").write_text(output)
+            if run.returncode != 0:
+                print(output[-3000:])
+                raise SystemExit("the nightly run failed")
+            cosmos, tasks = cosmos_stage_seconds(output)
+            t0 = time.monotonic()
+            run_dbt(["build", "--target-path", str(Path(tmp) / "dbt-target")], settings=settings)
+            plain = time.monotonic() - t0
+    finally:
+        stack.destroy()
+    print(f"scale {args.scale}: Cosmos dbt stage {cosmos:.1f} s ({tasks} tasks), plain dbt build {plain:.1f} s")
+    print(f"ratio Cosmos / dbt build: {cosmos / plain:.2f} (goal <= 1.5: {'met' if cosmos / plain <= 1.5 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

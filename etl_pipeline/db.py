@@ -28,11 +28,32 @@ def connect_source(cfg: MySQLSettings, *, streaming: bool = False, connect_timeo
         conn = MySQLdb.connect(**kwargs)
     except MySQLdb.Error as exc:
         raise ConnectionFailed(f"cannot connect to source {cfg.display}: {_mysql_reason(exc)}") from None
+    _require_tls(conn, cfg)
     cur = conn.cursor()
     for statement in SOURCE_SESSION_SQL:
         cur.execute(statement)
     cur.close()
     return conn
+
+
+def _require_tls(conn, cfg: MySQLSettings) -> None:
+    """Refuse a plain-text session when TLS was asked for.
+
+    With MariaDB Connector/C, mysqlclient's `ssl_mode=REQUIRED` (and `ssl={"ca": ...}`) silently fall back
+    to plain text when the server has no TLS (only VERIFY_CA/VERIFY_IDENTITY refuse), so check the session.
+    """
+    mode = (cfg.ssl_mode or "").upper()
+    if mode not in ("REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY") and not cfg.ssl_ca:
+        return
+    cur = conn.cursor()
+    cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+    row = cur.fetchone()
+    cur.close()
+    if not row or not row[1]:
+        conn.close()
+        raise ConnectionFailed(f"cannot connect to source {cfg.display}: TLS is required "
+                               f"(SOURCE_SSL_MODE={mode or 'unset'}, SOURCE_SSL_CA={'set' if cfg.ssl_ca else 'unset'}) "
+                               "but the server does not encrypt the session")
 
 
 def connect_target(cfg: PostgresSettings, *, connect_timeout: int = 10, autocommit: bool = False):

@@ -38,8 +38,7 @@ def read_env_file(path: Path) -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
-            line = line[len("export "):]
+        line = line.removeprefix("export ")
         key, sep, value = line.partition("=")
         if not sep or not key.strip().isidentifier():
             raise ConfigError(f"{path}:{lineno}: expected KEY=VALUE")
@@ -76,11 +75,17 @@ class MySQLSettings:
         return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
 
     def connect_kwargs(self) -> dict:
-        """Keyword arguments shared by PyMySQL and mysqlclient (MySQLdb)."""
-        kwargs: dict = dict(host=self.host, port=self.port, user=self.user, password=self.password,
-                            database=self.database, charset="utf8mb4")
-        if self.ssl_ca or (self.ssl_mode and self.ssl_mode.upper() not in ("DISABLED", "PREFERRED")):
-            kwargs["ssl"] = {"ca": self.ssl_ca} if self.ssl_ca else {}
+        """Keyword arguments for mysqlclient (MySQLdb).
+
+        The mode goes through as `ssl_mode` (an empty `ssl={}` alone would be falsy and silently connect
+        in plain text); the CA as `ssl={"ca": ...}`, which on its own turns TLS on.
+        """
+        kwargs: dict = {"host": self.host, "port": self.port, "user": self.user, "password": self.password,
+                            "database": self.database, "charset": "utf8mb4"}
+        if self.ssl_mode:
+            kwargs["ssl_mode"] = self.ssl_mode.upper()
+        if self.ssl_ca:
+            kwargs["ssl"] = {"ca": self.ssl_ca}
         return kwargs
 
 
@@ -98,8 +103,8 @@ class PostgresSettings:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
 
     def connect_kwargs(self) -> dict:
-        kwargs: dict = dict(host=self.host, port=self.port, dbname=self.database, user=self.user,
-                            password=self.password, application_name="etl_pipeline")
+        kwargs: dict = {"host": self.host, "port": self.port, "dbname": self.database, "user": self.user,
+                            "password": self.password, "application_name": "etl_pipeline"}
         if self.sslmode:
             kwargs["sslmode"] = self.sslmode
         return kwargs
@@ -141,6 +146,16 @@ def _port(env: dict[str, str], key: str, default: int) -> int:
     return port
 
 
+SOURCE_SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+
+
+def _ssl_mode(env: dict[str, str]) -> str | None:
+    raw = env.get("SOURCE_SSL_MODE") or None
+    if raw and raw.upper() not in SOURCE_SSL_MODES:
+        raise ConfigError(f"SOURCE_SSL_MODE={raw!r} is not one of {', '.join(SOURCE_SSL_MODES)}")
+    return raw.upper() if raw else None
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment and the `.env` file."""
     env = _environment()
@@ -154,7 +169,7 @@ def load_settings() -> Settings:
         user=env.get("SOURCE_USER", "etl_reader"),
         password=env.get("SOURCE_PASSWORD", ""),
         ssl_ca=env.get("SOURCE_SSL_CA") or None,
-        ssl_mode=env.get("SOURCE_SSL_MODE") or None,
+        ssl_mode=_ssl_mode(env),
     )
     source_admin = None
     if env.get("SOURCE_ADMIN_USER"):

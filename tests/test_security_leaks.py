@@ -40,13 +40,14 @@ class Transcript:
         self.texts[f"[{n}] {label} stderr"] = proc_err or ""
 
     def cli(self, *args, timeout=600, **env) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "-v", *args], cwd=PROJECT_ROOT,
+        proc = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "-v", *args], check=False,
+                              cwd=PROJECT_ROOT,
                               env=self.env(**env), capture_output=True, text=True, timeout=timeout)
         self.keep(" ".join(args), proc.stdout, proc.stderr)
         return proc
 
     def python(self, label, code, timeout=900) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=self.env(),
+        proc = subprocess.run([sys.executable, "-c", code], check=False, cwd=PROJECT_ROOT, env=self.env(),
                               capture_output=True, text=True, timeout=timeout)
         self.keep(label, proc.stdout, proc.stderr)
         return proc

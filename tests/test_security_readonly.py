@@ -20,8 +20,8 @@ READER = "etl_reader"
 # CREATE, ALTER, DROP, TRUNCATE, GRANT, LOCK, LOAD, CALL, HANDLER, DO, RENAME, FLUSH...) is a write or worse
 READ_KEYWORDS = {"SELECT", "SHOW", "SET", "USE", "EXPLAIN", "DESCRIBE", "DESC", "WITH", "START", "BEGIN",
                  "COMMIT", "ROLLBACK", "(SELECT"}
-WRITE_SETS = re.compile(r"^\s*SET\s+(GLOBAL|@@GLOBAL|PASSWORD|ROLE|DEFAULT\s+ROLE)\b", re.I)
-COMMENT = re.compile(r"/\*.*?\*/|^\s*--[^\n]*\n|^\s*#[^\n]*\n", re.S)
+WRITE_SETS = re.compile(r"^\s*SET\s+(GLOBAL|@@GLOBAL|PASSWORD|ROLE|DEFAULT\s+ROLE)\b", re.IGNORECASE)
+COMMENT = re.compile(r"/\*.*?\*/|^\s*--[^\n]*\n|^\s*#[^\n]*\n", re.DOTALL)
 
 
 def _admin(settings, *sql):
@@ -37,7 +37,7 @@ def _admin(settings, *sql):
 
 
 def _cli(config_dir, *args):
-    proc = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
+    proc = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], check=False, cwd=PROJECT_ROOT,
                           env=dict(os.environ, ETL_CONFIG_DIR=str(config_dir)), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, f"{args}: {proc.stdout[-1500:]}{proc.stderr[-1500:]}"

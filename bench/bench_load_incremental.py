@@ -45,7 +45,7 @@ def instrument() -> None:
     _timed(engine, "connect_target", "connect target")
     _timed(state, "ensure_state_tables", "state DDL")
     _timed(engine, "live_columns", "live columns")
-    for name in ("_upper_bound", "_skip_check"):
+    for name in ("_upper_bound",):
         if hasattr(engine, name):
             _timed(engine, name, f"engine.{name}")
     _timed(engine, "load_incremental", "incremental (all)")
@@ -92,6 +92,8 @@ def main() -> int:
         print("incremental phases (seconds summed over tables and workers):")
         for phase, seconds in PHASES.items():
             print(f"  {phase:<34} {seconds:7.2f}")
+        skipped = [r.table for r in incr if r.rows_read == 0 and r.deleted == 0]
+        print(f"{len(skipped)} of {len(incr)} tables had nothing to do (unchanged or empty window)")
         slow = sorted(incr, key=lambda r: -r.seconds)[:6]
         print("slowest tables: " + ", ".join(f"{r.table} {r.seconds:.2f}s ({r.strategy}, "
                                              f"{r.rows_read} read)" for r in slow))

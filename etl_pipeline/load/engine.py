@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.errors import ConfigError, EtlError
-from etl_pipeline.load import raw, state
+from etl_pipeline.load import raw, state, unchanged
 from etl_pipeline.load.full import load_full
 from etl_pipeline.load.incremental import load_incremental
 from etl_pipeline.load.source import live_columns, scalar, source_clock_bound, source_upper_bound
@@ -94,6 +94,7 @@ def load_table(settings: Settings, table: TableConfig, run_id: str, full_refresh
                 raw_rows = (previous.get("raw_rows") or 0) + result.inserted
             state.record_success(cur, result, run_id, started, cursor_value, raw_rows,
                                  cursor_column=table.cursor if cursor_value is not None else None)
+            state.record_mark(cur, table.name, counts.get("source_mark"))
         pg.commit()
         log.info("%s: %s load done: read %d, inserted %d, updated %d, deleted %d, %.1f s",
                  table.name, strategy, result.rows_read, result.inserted, result.updated,
@@ -126,7 +127,12 @@ def _load(ctx: LoadContext, full_refresh: bool):
         with ctx.pg.cursor() as cur:
             existing = raw.raw_columns(cur, table.target_name)
             previous = state.read_state(cur, table.name)
+            previous_mark = state.read_mark(cur, table.name)
         mode = _choose_mode(ctx, full_refresh, existing, previous, live)
+        mark = unchanged.read_mark(src, table.name)  # before reading: see `unchanged`
+        if mode == "incremental" and unchanged.unchanged_since(mark, previous_mark):
+            log.info("%s: source not written since the last load: nothing to read", table.name)
+            return _nothing(previous_mark), previous["cursor_value"], table.strategy
         track = mode == "incremental" and _time_cursor(ctx, by_name)
         if track:
             kind = by_name[table.cursor.lower()].kind
@@ -138,11 +144,17 @@ def _load(ctx: LoadContext, full_refresh: bool):
     if mode == "full":
         where, params = _full_window(ctx, upper)
         counts = load_full(ctx, live, existing, where, params)
-        return counts, _cursor_text(upper), "full"
+        return {**counts, "source_mark": mark}, _cursor_text(upper), "full"
     counts = load_incremental(ctx, live, existing, previous["cursor_value"], upper, track_cursor=track)
+    counts["source_mark"] = mark
     if track:
         return counts, _later_cursor(previous["cursor_value"], counts["max_cursor"]), table.strategy
     return counts, _cursor_text(upper), table.strategy
+
+
+def _nothing(mark) -> dict:
+    """The counts of a skipped table; the previous mark stays (its checked_at still bounds the last read)."""
+    return {"rows_read": 0, "inserted": 0, "updated": 0, "deleted": 0, "bytes": 0, "source_mark": mark}
 
 
 def _time_cursor(ctx, by_name) -> bool:

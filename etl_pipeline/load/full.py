@@ -11,7 +11,7 @@ import logging
 import time
 
 from etl_pipeline.db import connect_source
-from etl_pipeline.load import raw
+from etl_pipeline.load import key_summary, raw
 from etl_pipeline.load.source import LineStream
 from etl_pipeline.load.sql_render import select_lines_sql
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
@@ -52,6 +52,10 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=()) -> d
     if existing is not None:
         _prepare_old_for_content_swap(cur, ctx, target, columns, existing)
     raw.swap_in(cur, target, new, columns, pk, had_old=existing is not None)
+    if key_summary.eligible(ctx):  # the delete reconciliation's raw-side summary, from the new table
+        key_summary.recompute(cur, ctx.table.name, raw.qualified(target), pk[0])
+    else:
+        key_summary.forget(cur, ctx.table.name)
     cur.execute(f"ANALYZE {raw.qualified(target)}")
     log.debug("%s: key, carry-over, swap and analyze done at %.1f s", ctx.table.name, time.monotonic() - t0)
     return {"rows_read": stream.rows, "inserted": stream.rows, "updated": 0, "deleted": deleted,

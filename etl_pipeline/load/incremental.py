@@ -10,7 +10,8 @@ change are not rewritten. Data, delete marks and the new cursor are committed in
 from __future__ import annotations
 
 from etl_pipeline.db import connect_source
-from etl_pipeline.load import raw
+from etl_pipeline.load import key_summary, raw
+from etl_pipeline.load.key_summary import _U64, BUCKET_KEYS
 from etl_pipeline.load.source import LineStream
 from etl_pipeline.load.sql_render import select_lines_sql
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
@@ -52,12 +53,30 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_
     finally:
         stream.close()
     stream.check()
+    summary = key_summary.eligible(ctx)
+    if summary:
+        key_summary.ensure(cur, ctx.table.name, target, ctx.pk_targets[0])
+        key_summary.start_delta(cur)
+        _note_newly_live(cur, target, ctx.pk_targets[0])
+    else:
+        key_summary.forget(cur, ctx.table.name)
     inserted, updated = merge(cur, target, names, ctx.pk_targets, ctx.load_ts)
+    if summary:
+        key_summary.apply_delta(cur, ctx.table.name)
     deleted, key_bytes = 0, 0
     if ctx.table.detect_deletes and ctx.pk_targets:
         deleted, key_bytes = mark_deletes(cur, ctx, target)
     return {"rows_read": stream.rows, "inserted": inserted, "updated": updated, "deleted": deleted,
             "bytes": stream.bytes + key_bytes, "max_cursor": stream.max_value}
+
+
+def _note_newly_live(cur, target: str, key: str) -> None:
+    """Staged keys that are not live in raw yet: the merge makes every staged key live."""
+    k = quote_ident(key)
+    cur.execute(f"""
+        INSERT INTO _key_delta (k, sign)
+        SELECT DISTINCT s.{k}, 1 FROM _stage s
+         WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{k} = s.{k} AND t._deleted_at IS NULL)""")
 
 
 def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts) -> tuple[int, int]:
@@ -84,16 +103,12 @@ def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts) -> t
     return cur.fetchone()
 
 
-BUCKET_KEYS = 8192  # primary-key bucket width of the delete reconciliation summary
-_U64 = (1 << 64) - 1  # MariaDB's BIT_XOR is unsigned, PostgreSQL's signed: compare the bits
-
-
 def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     """Primary-key reconciliation: mark raw rows whose key is gone from the source, unmark returned ones.
 
     For a single integer key (up to bigint), both sides first summarise their live keys per bucket of
-    BUCKET_KEYS (count, sum, xor, computed inside each server); only keys of buckets that differ are
-    streamed. Other keys are streamed whole. The anti-join itself is exact for the streamed buckets; a
+    BUCKET_KEYS (count, sum, xor): the source inside MariaDB (its key index), raw from the summary kept
+    in `etl.key_buckets` (see `key_summary`); only keys of buckets that differ are streamed. Other keys are streamed whole. The anti-join itself is exact for the streamed buckets; a
     bucket whose deleted and not-yet-read inserted keys had equal count, sum and xor would hide its
     deletes until the next change in that bucket (`verify` compares the exact key sets).
     """
@@ -120,23 +135,33 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     if ranges:
         key = f"t.{quote_ident(pk[0])}"
         in_ranges = "AND (" + " OR ".join(f"{key} BETWEEN {lo} AND {hi}" for lo, hi in ranges) + ")"
+    summary = ranges is not None
+    key = quote_ident(pk[0])
     cur.execute(f"""
-        UPDATE {target} t SET _deleted_at = %s
-         WHERE t._deleted_at IS NULL {in_ranges}
-           AND NOT EXISTS (SELECT 1 FROM _keys k WHERE {join})""", (ctx.load_ts,))
-    deleted = cur.rowcount
+        WITH marked AS (
+            UPDATE {target} t SET _deleted_at = %s
+             WHERE t._deleted_at IS NULL {in_ranges}
+               AND NOT EXISTS (SELECT 1 FROM _keys k WHERE {join})
+            RETURNING t.{key} AS k)
+        {"INSERT INTO _key_delta (k, sign) SELECT k, -1 FROM marked" if summary else "SELECT count(*) FROM marked"}""",
+                (ctx.load_ts,))
+    deleted = cur.rowcount if summary else cur.fetchone()[0]
     # A row restored at the source with its old change time is outside the read window: unmark it.
     cur.execute(f"""
-        UPDATE {target} t SET _deleted_at = NULL
-         WHERE t._deleted_at IS NOT NULL
-           AND EXISTS (SELECT 1 FROM _keys k WHERE {join})""")
+        WITH restored AS (
+            UPDATE {target} t SET _deleted_at = NULL
+             WHERE t._deleted_at IS NOT NULL
+               AND EXISTS (SELECT 1 FROM _keys k WHERE {join})
+            RETURNING t.{key} AS k)
+        {"INSERT INTO _key_delta (k, sign) SELECT k, 1 FROM restored" if summary else "SELECT count(*) FROM restored"}""")
+    if summary:
+        key_summary.apply_delta(cur, ctx.table.name)
     return deleted, stream.bytes
 
 
 def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
     """[(low, high)] key ranges whose live-key summary differs between the source and raw."""
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
-    key_pg = quote_ident(ctx.pk_targets[0])
     src = connect_source(ctx.source_cfg)
     try:
         scur = src.cursor()
@@ -146,10 +171,7 @@ def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
         source = {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in scur.fetchall()}
     finally:
         src.close()
-    cur.execute(f"""
-        SELECT {key_pg} / {BUCKET_KEYS}, count(*), sum({key_pg}), bit_xor({key_pg}::bigint)
-          FROM {target} WHERE _deleted_at IS NULL GROUP BY 1""")
-    raw_side = {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in cur.fetchall()}
+    raw_side = key_summary.buckets(cur, ctx.table.name)
     # a key restored at the source, like a deleted one, makes its bucket differ from raw's live keys
     differing = sorted(b for b in source.keys() | raw_side.keys() if source.get(b) != raw_side.get(b))
     ranges: list[tuple[int, int]] = []

@@ -2,12 +2,15 @@
 
 `etl.load_state`: one row per table, the cursor and the last run's outcome. It is written in the
 same transaction as the table's data, so the state is never ahead of the data.
+`etl.source_marks`: per table, the source's last write time seen by the last successful load and the
+source clock before it read (see `unchanged`); written in the data transaction too.
 `etl.load_runs`: one row per table per run (counts, bytes, seconds, status, error class; never row
 values). The nightly report and anomaly checks read it.
 """
 
 from __future__ import annotations
 
+from etl_pipeline.load import key_summary
 from etl_pipeline.settings import STATE_SCHEMA
 from etl_pipeline.type_mapping import quote_ident
 
@@ -46,6 +49,12 @@ CREATE TABLE IF NOT EXISTS {S}.load_runs (
     error_class  text,
     PRIMARY KEY (run_id, table_name, started_at)
 );
+CREATE TABLE IF NOT EXISTS {S}.source_marks (
+    table_name    text PRIMARY KEY,
+    engine        text,
+    update_time   timestamp,
+    checked_at    timestamp NOT NULL
+);
 """
 
 _LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parallel loaders
@@ -53,9 +62,18 @@ _LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parall
 
 def ensure_state_tables(conn) -> None:
     with conn.cursor() as cur:
+        cur.execute(f"SELECT to_regclass('{STATE_SCHEMA}.source_marks') IS NOT NULL "
+                    f"AND to_regclass('{STATE_SCHEMA}.load_runs') IS NOT NULL "
+                    f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
+                    f"AND to_regclass('{STATE_SCHEMA}.key_buckets') IS NOT NULL "
+                    f"AND to_regnamespace('raw') IS NOT NULL")
+        if cur.fetchone()[0]:  # the usual case: no DDL lock round trips for every table
+            conn.commit()
+            return
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident('raw')}")
         cur.execute(DDL)
+        cur.execute(key_summary.DDL)
     conn.commit()
 
 
@@ -67,6 +85,25 @@ def read_state(cur, table: str) -> dict | None:
         return None
     keys = ("table_name", "target_name", "strategy", "cursor_column", "cursor_value", "raw_rows", "last_status")
     return dict(zip(keys, row))
+
+
+def read_mark(cur, table: str):
+    from etl_pipeline.load.unchanged import SourceMark
+
+    cur.execute(f"SELECT engine, update_time, checked_at FROM {S}.source_marks WHERE table_name = %s", (table,))
+    row = cur.fetchone()
+    return None if row is None else SourceMark(*row)
+
+
+def record_mark(cur, table: str, mark) -> None:
+    """The source mark of a successful load; call inside the data transaction (None: forget it)."""
+    if mark is None:
+        cur.execute(f"DELETE FROM {S}.source_marks WHERE table_name = %s", (table,))
+        return
+    cur.execute(f"""
+        INSERT INTO {S}.source_marks (table_name, engine, update_time, checked_at) VALUES (%s, %s, %s, %s)
+        ON CONFLICT (table_name) DO UPDATE SET engine = EXCLUDED.engine, update_time = EXCLUDED.update_time,
+               checked_at = EXCLUDED.checked_at""", (table, mark.engine, mark.update_time, mark.checked_at))
 
 
 def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows, cursor_column=None) -> None:

@@ -1,0 +1,88 @@
+"""The raw side of the delete reconciliation's key-bucket summary, kept in `etl.key_buckets`.
+
+Per bucket of BUCKET_KEYS primary-key values: count, sum and xor of raw's live keys (`_deleted_at
+IS NULL`). All three are maintained by deltas in the same transaction as the change to raw (a key
+becoming live adds it, a key marked deleted subtracts it: xor is its own inverse), so a nightly
+scans only the source side. A full load recomputes it from the new table. `etl.key_summary` lists
+the tables whose buckets are maintained; a table without an entry gets its summary computed from
+raw once, on its next incremental load.
+"""
+
+from __future__ import annotations
+
+from etl_pipeline.settings import STATE_SCHEMA
+from etl_pipeline.type_mapping import quote_ident
+
+BUCKET_KEYS = 8192  # primary-key bucket width of the delete reconciliation summary
+_U64 = (1 << 64) - 1  # MariaDB's BIT_XOR is unsigned, PostgreSQL's signed: compare the bits
+S = quote_ident(STATE_SCHEMA)
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {S}.key_summary (table_name text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS {S}.key_buckets (
+    table_name  text NOT NULL,
+    bucket      bigint NOT NULL,
+    n           bigint NOT NULL,
+    s           numeric NOT NULL,
+    x           bigint NOT NULL,
+    PRIMARY KEY (table_name, bucket)
+);
+"""
+
+
+def eligible(ctx) -> bool:
+    """A single integer key with delete detection: the tables reconciled by buckets."""
+    return bool(ctx.table.detect_deletes and len(ctx.pk_live) == 1
+                and ctx.pk_live[0].pg_type in ("smallint", "integer", "bigint"))
+
+
+def forget(cur, table: str) -> None:
+    cur.execute(f"DELETE FROM {S}.key_buckets WHERE table_name = %s", (table,))
+    cur.execute(f"DELETE FROM {S}.key_summary WHERE table_name = %s", (table,))
+
+
+def recompute(cur, table: str, target: str, key: str) -> None:
+    """The summary of raw's live keys now (after a full swap, or when none is kept yet)."""
+    forget(cur, table)
+    k = quote_ident(key)
+    cur.execute(f"""
+        INSERT INTO {S}.key_buckets (table_name, bucket, n, s, x)
+        SELECT %s, {k} / {BUCKET_KEYS}, count(*), sum({k}), bit_xor({k}::bigint)
+          FROM {target} WHERE _deleted_at IS NULL GROUP BY 2""", (table,))
+    cur.execute(f"INSERT INTO {S}.key_summary (table_name) VALUES (%s)", (table,))
+
+
+def ensure(cur, table: str, target: str, key: str) -> None:
+    cur.execute(f"SELECT 1 FROM {S}.key_summary WHERE table_name = %s", (table,))
+    if cur.fetchone() is None:
+        recompute(cur, table, target, key)
+
+
+def start_delta(cur) -> None:
+    """`_key_delta(k, sign)`: keys that became live (+1) or were marked deleted (-1) in this transaction."""
+    cur.execute("CREATE TEMP TABLE _key_delta (k bigint NOT NULL, sign int NOT NULL) ON COMMIT DROP")
+
+
+def apply_delta(cur, table: str) -> None:
+    cur.execute(f"""
+        INSERT INTO {S}.key_buckets AS b (table_name, bucket, n, s, x)
+        SELECT %s, k / {BUCKET_KEYS}, sum(sign), sum(sign * k::numeric), bit_xor(k)
+          FROM _key_delta GROUP BY 2
+        ON CONFLICT (table_name, bucket) DO UPDATE
+           SET n = b.n + EXCLUDED.n, s = b.s + EXCLUDED.s, x = b.x # EXCLUDED.x""", (table,))
+    cur.execute(f"DELETE FROM {S}.key_buckets WHERE table_name = %s AND n = 0", (table,))
+    cur.execute("TRUNCATE _key_delta")
+
+
+def buckets(cur, table: str) -> dict[int, tuple[int, int, int]]:
+    cur.execute(f"SELECT bucket, n, s, x FROM {S}.key_buckets WHERE table_name = %s", (table,))
+    return {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in cur.fetchall()}
+
+
+def recomputed(cur, target: str, key: str) -> dict[int, tuple[int, int, int]]:
+    """The summary computed from raw itself (tests, and a check that the kept one is right)."""
+    k = quote_ident(key)
+    cur.execute(f"""
+        SELECT {k} / {BUCKET_KEYS}, count(*), sum({k}), bit_xor({k}::bigint)
+          FROM {target} WHERE _deleted_at IS NULL GROUP BY 1""")
+    return {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in cur.fetchall()}

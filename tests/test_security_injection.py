@@ -35,6 +35,10 @@ def sentinels(settings):
     assert pg_rows(settings, "SELECT to_regclass('raw.x') IS NOT NULL, to_regclass('public.x') IS NOT NULL") \
         == [(True, True)]
     assert pg_rows(settings, "SELECT count(*) FROM pg_namespace WHERE nspname = 'raw'") == [(1,)]
+    # leave nothing behind that a later analyze-schema + run would pick up
+    admin_exec(settings, "DROP TABLE x", "DROP TABLE IF EXISTS inj_base")
+    pg_rows(settings, "DROP TABLE raw.x, public.x")
+    pg_rows(settings, "DROP TABLE IF EXISTS raw.inj_base")
 
 
 def _hostile_source_table(settings):

@@ -10,7 +10,8 @@ Source (OpenDental, MySQL/MariaDB, read-only user):
     SOURCE_SSL_CA, SOURCE_SSL_MODE (DISABLED | PREFERRED | REQUIRED | VERIFY_CA | VERIFY_IDENTITY)
     SOURCE_ADMIN_USER, SOURCE_ADMIN_PASSWORD   (synthetic generator and tests only)
 Target (analytics, PostgreSQL):
-    TARGET_HOST, TARGET_PORT, TARGET_DATABASE, TARGET_USER, TARGET_PASSWORD, TARGET_SSLMODE
+    TARGET_HOST, TARGET_PORT, TARGET_DATABASE, TARGET_USER, TARGET_PASSWORD, TARGET_SSLMODE,
+    TARGET_SSLROOTCERT (CA file for sslmode verify-ca / verify-full)
 Other:
     ETL_ENVIRONMENT (local | staging | prod), ETL_CONFIG_DIR (tables.yml, overrides, reports)
 """
@@ -97,6 +98,7 @@ class PostgresSettings:
     user: str
     password: str = field(repr=False)
     sslmode: str | None = None
+    sslrootcert: str | None = None
 
     @property
     def display(self) -> str:
@@ -107,6 +109,8 @@ class PostgresSettings:
                             "password": self.password, "application_name": "etl_pipeline"}
         if self.sslmode:
             kwargs["sslmode"] = self.sslmode
+        if self.sslrootcert:
+            kwargs["sslrootcert"] = self.sslrootcert
         return kwargs
 
 
@@ -182,6 +186,7 @@ def load_settings() -> Settings:
         user=env.get("TARGET_USER", "etl"),
         password=env.get("TARGET_PASSWORD", ""),
         sslmode=env.get("TARGET_SSLMODE") or None,
+        sslrootcert=env.get("TARGET_SSLROOTCERT") or None,
     )
     config_dir = Path(env.get("ETL_CONFIG_DIR") or PROJECT_ROOT / "etl_pipeline" / "config")
     return Settings(source=source, source_admin=source_admin, target=target,

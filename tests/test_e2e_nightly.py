@@ -59,7 +59,8 @@ def nightly(settings, tmp_path_factory, slack):
                              capture_output=True, text=True, check=False)
     assert analyze.returncode == 0, analyze.stderr[-2000:]
     base = tmp_path_factory.mktemp("nightly")
-    env = airflow_home(base / "airflow", {"SLACK_WEBHOOK_URL": slack.url, "DBT_DOCS_DIR": str(base / "docs")})
+    env = airflow_home(base / "airflow", {"SLACK_WEBHOOK_URL": slack.url, "DBT_DOCS_DIR": str(base / "docs"),
+                                                 "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1"})
     return env
 
 

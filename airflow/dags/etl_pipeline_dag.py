@@ -44,6 +44,9 @@ TIERS = ("large", "medium", "small", "tiny")
 RAW_TABLES = AssetAlias("raw_tables")
 EXTRACT_POOL = os.environ.get("ETL_EXTRACT_POOL", "extract_pool")
 DBT_POOL = os.environ.get("ETL_DBT_POOL", "dbt_pool")
+# extraction retries (a dropped connection, a lock timeout); the tests shorten the delay
+EXTRACT_RETRIES = int(os.environ.get("ETL_EXTRACT_RETRIES", "2"))
+EXTRACT_RETRY_DELAY = timedelta(seconds=float(os.environ.get("ETL_EXTRACT_RETRY_DELAY_SECONDS", "120")))
 DBT_TARGET = os.environ.get("DBT_TARGET") or ("prod" if os.environ.get("ETL_ENVIRONMENT") == "prod" else "local")
 
 PARAMS = {
@@ -141,7 +144,7 @@ def etl_pipeline():
             def tables(full_plan: dict, tier: str = tier) -> list[dict]:
                 return full_plan[tier]
 
-            @task(pool=EXTRACT_POOL, queue="extract", retries=2, retry_delay=timedelta(minutes=2),
+            @task(pool=EXTRACT_POOL, queue="extract", retries=EXTRACT_RETRIES, retry_delay=EXTRACT_RETRY_DELAY,
                   map_index_template="{{ table_label }}", outlets=[RAW_TABLES],
                   priority_weight=100 if tier == "large" else 10, max_active_tis_per_dagrun=16)
             def load(item: dict) -> dict:

@@ -119,11 +119,11 @@ def summary_matches_raw(settings, name):
 
 
 def test_kept_key_summary_equals_a_recomputed_one(settings, monkeypatch):
-    from etl_pipeline.load import incremental
+    from etl_pipeline.load import incremental, key_summary
 
-    t = make(settings, "nt_sum", rows=30000)  # several buckets of 8,192 keys
+    t = make(settings, "nt_sum", rows=30000)  # several buckets of BUCKET_KEYS keys
     load_table(settings, t, "m0")
-    assert len(summary_matches_raw(settings, "nt_sum")) == 4
+    assert len(summary_matches_raw(settings, "nt_sum")) == 30000 // key_summary.BUCKET_KEYS + 1
     steps = [
         ["INSERT INTO nt_sum (v, ts) SELECT seq, '2020-02-02' FROM seq_1_to_100",
          "UPDATE nt_sum SET v = -v, ts = '2020-02-02' WHERE id % 1000 = 0"],
@@ -168,10 +168,10 @@ def test_kept_key_summary_equals_a_recomputed_one(settings, monkeypatch):
     assert_parity(settings, t)
 
 
-def test_a_lost_summary_is_rebuilt_from_raw(settings):
+def test_a_summary_kept_at_another_width_is_rebuilt_from_raw(settings):
     t = make(settings, "nt_lost", rows=100)
     load_table(settings, t, "l0")
-    pg_rows(settings, "DELETE FROM etl.key_summary WHERE table_name = 'nt_lost'")
+    pg_rows(settings, "UPDATE etl.key_summaries SET bucket_keys = 8192 WHERE table_name = 'nt_lost'")
     pg_rows(settings, "UPDATE etl.key_buckets SET n = n + 5 WHERE table_name = 'nt_lost'")
     admin_exec(settings, "DELETE FROM nt_lost WHERE id = 3")
     assert load_table(settings, t, "l1").deleted == 1

@@ -3,7 +3,7 @@
 Per bucket of BUCKET_KEYS primary-key values: count, sum and xor of raw's live keys (`_deleted_at
 IS NULL`). All three are maintained by deltas in the same transaction as the change to raw (a key
 becoming live adds it, a key marked deleted subtracts it: xor is its own inverse), so a nightly
-scans only the source side. A full load recomputes it from the new table. `etl.key_summary` lists
+scans only the source side. A full load recomputes it from the new table. `etl.key_summaries` lists
 the tables whose buckets are maintained; a table without an entry gets its summary computed from
 raw once, on its next incremental load.
 """
@@ -13,12 +13,14 @@ from __future__ import annotations
 from etl_pipeline.settings import STATE_SCHEMA
 from etl_pipeline.type_mapping import quote_ident
 
-BUCKET_KEYS = 8192  # primary-key bucket width of the delete reconciliation summary
+# Primary-key bucket width of the delete reconciliation summary: narrow enough that scattered
+# deletes stream few keys, wide enough that the summaries stay small (1.5M keys: ~1,500 rows).
+BUCKET_KEYS = 1024
 _U64 = (1 << 64) - 1  # MariaDB's BIT_XOR is unsigned, PostgreSQL's signed: compare the bits
 S = quote_ident(STATE_SCHEMA)
 
 DDL = f"""
-CREATE TABLE IF NOT EXISTS {S}.key_summary (table_name text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS {S}.key_summaries (table_name text PRIMARY KEY, bucket_keys int NOT NULL);
 CREATE TABLE IF NOT EXISTS {S}.key_buckets (
     table_name  text NOT NULL,
     bucket      bigint NOT NULL,
@@ -38,7 +40,7 @@ def eligible(ctx) -> bool:
 
 def forget(cur, table: str) -> None:
     cur.execute(f"DELETE FROM {S}.key_buckets WHERE table_name = %s", (table,))
-    cur.execute(f"DELETE FROM {S}.key_summary WHERE table_name = %s", (table,))
+    cur.execute(f"DELETE FROM {S}.key_summaries WHERE table_name = %s", (table,))
 
 
 def recompute(cur, table: str, target: str, key: str) -> None:
@@ -49,12 +51,13 @@ def recompute(cur, table: str, target: str, key: str) -> None:
         INSERT INTO {S}.key_buckets (table_name, bucket, n, s, x)
         SELECT %s, {k} / {BUCKET_KEYS}, count(*), sum({k}), bit_xor({k}::bigint)
           FROM {target} WHERE _deleted_at IS NULL GROUP BY 2""", (table,))
-    cur.execute(f"INSERT INTO {S}.key_summary (table_name) VALUES (%s)", (table,))
+    cur.execute(f"INSERT INTO {S}.key_summaries (table_name, bucket_keys) VALUES (%s, %s)", (table, BUCKET_KEYS))
 
 
 def ensure(cur, table: str, target: str, key: str) -> None:
-    cur.execute(f"SELECT 1 FROM {S}.key_summary WHERE table_name = %s", (table,))
-    if cur.fetchone() is None:
+    cur.execute(f"SELECT bucket_keys FROM {S}.key_summaries WHERE table_name = %s", (table,))
+    row = cur.fetchone()
+    if row is None or row[0] != BUCKET_KEYS:  # none kept yet, or kept at another width
         recompute(cur, table, target, key)
 
 

@@ -65,7 +65,7 @@ def ensure_state_tables(conn) -> None:
         cur.execute(f"SELECT to_regclass('{STATE_SCHEMA}.source_marks') IS NOT NULL "
                     f"AND to_regclass('{STATE_SCHEMA}.load_runs') IS NOT NULL "
                     f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
-                    f"AND to_regclass('{STATE_SCHEMA}.key_buckets') IS NOT NULL "
+                    f"AND to_regclass('{STATE_SCHEMA}.key_summaries') IS NOT NULL "
                     f"AND to_regnamespace('raw') IS NOT NULL")
         if cur.fetchone()[0]:  # the usual case: no DDL lock round trips for every table
             conn.commit()

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from etl_pipeline.local.stack import LocalStack  # noqa: E402
+from etl_pipeline.local.stack import LocalStack
 
 SCRATCH_ID = 7
 TASK_LINE = re.compile(r"^(\S+Z) .*\[DAG TEST\] (start|end) task task_id=(\S+)")
@@ -34,7 +34,7 @@ def cosmos_stage_seconds(output: str) -> tuple[float, int]:
     for line in output.splitlines():
         match = TASK_LINE.match(line)
         if match and match.group(3).startswith("dbt_models."):
-            stamp = datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
+            stamp = datetime.fromisoformat(match.group(1))
             (starts if match.group(2) == "start" else ends).append(stamp)
             tasks.add(match.group(3))
     if not starts or not ends:

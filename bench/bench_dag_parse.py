@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from etl_pipeline.airflow_local import DAGS_FOLDER, airflow_env  # noqa: E402
+from etl_pipeline.airflow_local import DAGS_FOLDER, airflow_env
 
 PROBE = """
 import json, sys, time

@@ -17,9 +17,9 @@ import json
 import logging
 import os
 import smtplib
-from email.message import EmailMessage
 import urllib.error
 import urllib.request
+from email.message import EmailMessage
 
 from etl_pipeline.redact import redact, register_secret
 

@@ -7,6 +7,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 from etl_pipeline.airflow_local import airflow, airflow_env, dags_test, prepare
 
@@ -27,7 +28,7 @@ class SlackStandIn:
         messages = self.messages = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 messages.append(json.loads(body or b"{}"))
                 self.send_response(200)
@@ -41,7 +42,7 @@ class SlackStandIn:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> SlackStandIn:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

@@ -85,7 +85,7 @@ def test_manual_run_of_some_tables_loads_them_and_builds_their_marts(settings, n
     code, output = _run(nightly, {"tables": SELF_CONTAINED, "force_full_refresh": True}, slack)
     assert code == 0, output[-4000:]
     assert "state=success" in output
-    run_id, status, totals, tables = _latest_report(settings)
+    _run_id, status, totals, tables = _latest_report(settings)
     assert status == "success" and totals["failed"] == 0
     assert sorted((t["table"], t["strategy"], t["status"], t["parity_ok"]) for t in tables) == [
         (name, "full", "success", True) for name in SELF_CONTAINED]
@@ -104,7 +104,7 @@ def test_full_then_incremental_run(settings, nightly, slack):
     """The demo's path: every table and every model, then one day of activity and an incremental run."""
     code, output = _run(nightly, {"force_full_refresh": True}, slack)
     assert code == 0, output[-4000:]
-    run_id, status, totals, tables = _latest_report(settings)
+    _run_id, status, totals, tables = _latest_report(settings)
     assert status == "success" and totals["failed"] == 0 and totals["tables"] >= 30
     assert {t["status"] for t in tables} == {"success"} and all(t["parity_ok"] for t in tables)
     (source_patients,) = mysql_admin(settings, "SELECT COUNT(*) FROM patient")[0]
@@ -113,7 +113,7 @@ def test_full_then_incremental_run(settings, nightly, slack):
     mutate(settings.source_admin, 1, 3, quiet=True)
     code, output = _run(nightly, None, slack)
     assert code == 0, output[-4000:]
-    run_id, status, totals, tables = _latest_report(settings)
+    _run_id, status, totals, tables = _latest_report(settings)
     assert status == "success" and {t["strategy"] for t in tables} & {"incremental", "append_only"}
     assert pg(settings, "SELECT COUNT(*) FROM raw.patient WHERE _deleted_at IS NULL")[0][0] == \
         mysql_admin(settings, "SELECT COUNT(*) FROM patient")[0][0]
@@ -126,7 +126,7 @@ def test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told(settings,
     finally:
         mysql_admin(settings, "RENAME TABLE recall_hidden TO recall")
     assert code != 0
-    run_id, status, totals, tables = _latest_report(settings)
+    _run_id, _status, _totals, tables = _latest_report(settings)
     by_table = {t["table"]: t["status"] for t in tables}
     assert by_table == {"clinic": "success", "provider": "success", "recall": "failed"}
     assert '"dbt": "skipped"' in output

@@ -43,7 +43,7 @@ def world(local_stack, tmp_path_factory):
     saved = os.environ["ETL_CONFIG_DIR"]
     os.environ["ETL_CONFIG_DIR"] = str(config_dir)
     try:
-        for args in (("synth", "--scale", SCALE, "--seed", "11"), ("analyze-schema",), ("run",)):
+        for args in (("synth", "--scale", SCALE, "--seed", "11"), ("analyze-schema",), ("run", "--full-refresh")):
             done = cli(*args)
             assert done.returncode == 0, f"{args}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
         settings = load_settings()

@@ -25,7 +25,7 @@ from etl_pipeline.settings import PROJECT_ROOT
 # scenario -> outcome rows, printed by tests/faults/conftest.py at the end of the session
 RESULTS: list[dict] = []
 
-_SLOW_READER = """
+SLOW_READER = """
 import os, sys, time, pathlib
 from etl_pipeline.load import source
 source.BATCH_ROWS = int(os.environ["FAULT_BATCH_ROWS"])
@@ -79,7 +79,7 @@ def start_loader(tmp: Path, table: str, *args: str, main: str = CLI_MAIN, batch_
     marker = tmp / f"mid-copy-{time.monotonic_ns()}"
     env = dict(os.environ, FAULT_MARKER=str(marker), FAULT_TABLE=table, FAULT_AT_BATCH=str(at_batch),
                FAULT_PAUSE=str(pause), FAULT_BATCH_ROWS=str(batch_rows))
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_READER + main, *args], cwd=PROJECT_ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_READER + main, *args], cwd=PROJECT_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return SlowLoader(proc, marker)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import subprocess
 import time
 
 import pytest
@@ -163,3 +165,43 @@ def test_the_checks_see_what_they_guard(world):
     finally:
         pg(s, f'DROP TABLE raw."{target}__new"')
         pg(s, "UPDATE etl.load_state SET cursor_value = %s WHERE target_name = %s", (cursor, target))
+
+
+def test_airflow_dags_test_retries_an_extract_try_that_lost_its_connection(world, tmp_path):
+    """The real DAG under `airflow dags test`: the securitylog extract try loses its PostgreSQL session mid-COPY
+    (terminated from outside, as when a worker's connection drops); Airflow retries the task (retries=2) and
+    the run ends green with parity. `dags test` runs every task inside one process, so a SIGKILL would end
+    the whole run rather than one try: the dropped session is the per-try fault here."""
+    from airflow_support import airflow_home
+
+    from etl_pipeline.airflow_local import airflow_bin
+    from etl_pipeline.settings import PROJECT_ROOT
+    from faults.fault_support import SLOW_READER
+
+    s, big = world["settings"], world["big"]
+    mutate(world)
+    site = tmp_path / "site"
+    site.mkdir()
+    # the slow, observable reader inside the Airflow process (only there, not in dbt's)
+    (site / "sitecustomize.py").write_text("import sys, os\nif 'airflow' in os.path.basename(sys.argv[0]):\n"
+                                           + "".join(f"    {line}\n" for line in SLOW_READER.strip().splitlines()))
+    marker = tmp_path / "mid-copy"
+    env = airflow_home(tmp_path / "airflow", {"ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
+                                              "DBT_DOCS_DIR": str(tmp_path / "docs")})
+    env.update(PYTHONPATH=f"{site}:{PROJECT_ROOT}", FAULT_MARKER=str(marker), FAULT_TABLE=big,
+               FAULT_AT_BATCH="3", FAULT_PAUSE="0.05", FAULT_BATCH_ROWS="2000")
+    conf = {"tables": [big], "force_full_refresh": True}
+    proc = subprocess.Popen([airflow_bin(), "dags", "test", "etl_pipeline", "--conf", json.dumps(conf)], env=env,
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert proc.poll() is None, f"the DAG run ended before the fault: {proc.stdout.read()[-3000:]}"
+        assert time.monotonic() < deadline, "the extract never reached the slow table"
+        time.sleep(0.05)
+    killed = pg(s, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                   "AND query ILIKE %s", (f"COPY%{world['big_target']}%",))[0][0]
+    output, _ = proc.communicate(timeout=900)
+    assert killed >= 1, "no COPY session to terminate"
+    assert proc.returncode == 0, output[-4000:]
+    assert re.search(r"up_for_retry", output, re.IGNORECASE), output[-4000:]
+    converge(s, "5b Airflow dags test, try retried", f"{big} extract session terminated mid-COPY; retry")

@@ -37,7 +37,8 @@ def airflow_bin() -> str:
 def airflow_env(home: Path | None = None, extra: dict | None = None) -> dict[str, str]:
     """The environment every local Airflow command runs with."""
     home = Path(home or os.environ.get("AIRFLOW_HOME") or DEFAULT_HOME)
-    docs = Path(os.environ.get("DBT_DOCS_DIR") or PROJECT_ROOT / ".local" / "dbt-docs")
+    extra = extra or {}
+    docs = Path(extra.get("DBT_DOCS_DIR") or os.environ.get("DBT_DOCS_DIR") or PROJECT_ROOT / ".local" / "dbt-docs")
     env = {key: value for key, value in read_env_file(env_file_path()).items() if key.startswith(SETTINGS_KEYS)}
     env.update(os.environ)
     env.update({
@@ -55,7 +56,7 @@ def airflow_env(home: Path | None = None, extra: dict | None = None) -> dict[str
         "ETL_HOME": str(PROJECT_ROOT),
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p),
     })
-    env.update(extra or {})
+    env.update(extra)
     home.mkdir(parents=True, exist_ok=True)
     return env
 

@@ -291,7 +291,8 @@ def pipeline_success(report: dict | None) -> bool:
 # --- dbt selection ------------------------------------------------------------------------------
 
 def dbt_models_for(tables: list[str] | None, manifest_path: Path = MANIFEST) -> set[str] | None:
-    """Names of the dbt models downstream of the raw tables named (None = all models)."""
+    """Names of the dbt models downstream of the raw tables named, plus the tests that only touch those
+    models (None = everything)."""
     if not tables:
         return None
     manifest = json.loads(Path(manifest_path).read_text())
@@ -306,7 +307,10 @@ def dbt_models_for(tables: list[str] | None, manifest_path: Path = MANIFEST) -> 
             if child not in seen:
                 seen.add(child)
                 frontier.append(child)
-    return {manifest["nodes"][uid]["name"] for uid in seen if uid.startswith("model.")}
+    models = {uid for uid in seen if uid.startswith("model.")}
+    tests = {uid for uid in seen if uid.startswith("test.")
+             and {d for d in manifest["nodes"][uid]["depends_on"]["nodes"] if d.startswith("model.")} <= models}
+    return {manifest["nodes"][uid]["name"] for uid in models | tests}
 
 
 def model_of_task(task) -> str | None:

@@ -64,7 +64,8 @@ def nightly(settings, tmp_path_factory, slack):
     assert load.returncode == 0, load.stderr[-2000:]
     base = tmp_path_factory.mktemp("nightly")
     env = airflow_home(base / "airflow", {"SLACK_WEBHOOK_URL": slack.url, "DBT_DOCS_DIR": str(base / "docs"),
-                                                 "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1"})
+                                                 "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
+                                                 "ETL_DBT_RETRY_DELAY_SECONDS": "1"})
     return env
 
 

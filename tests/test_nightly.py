@@ -80,6 +80,10 @@ def test_dbt_selection_follows_the_manifest_downstream():
     models = nightly.dbt_models_for(["patient"])
     assert "stg_opendental__patient" in models and "dim_patient" in models
     assert "stg_opendental__procedurelog" not in models
+    # a relationships test runs only when both of its models are selected
+    provider = nightly.dbt_models_for(["provider"])
+    assert "relationships_dim_patient_primary_provider_id__provider_id__ref_dim_provider_" not in provider
+    assert {"dim_provider", "unique_dim_provider_provider_id"} <= provider
     assert nightly.dbt_models_for(None) is None
 
 

@@ -47,6 +47,7 @@ DBT_POOL = os.environ.get("ETL_DBT_POOL", "dbt_pool")
 # extraction retries (a dropped connection, a lock timeout); the tests shorten the delay
 EXTRACT_RETRIES = int(os.environ.get("ETL_EXTRACT_RETRIES", "2"))
 EXTRACT_RETRY_DELAY = timedelta(seconds=float(os.environ.get("ETL_EXTRACT_RETRY_DELAY_SECONDS", "120")))
+DBT_RETRY_DELAY = timedelta(seconds=float(os.environ.get("ETL_DBT_RETRY_DELAY_SECONDS", "60")))
 DBT_TARGET = os.environ.get("DBT_TARGET") or ("prod" if os.environ.get("ETL_ENVIRONMENT") == "prod" else "local")
 
 PARAMS = {
@@ -82,7 +83,7 @@ def _dbt_gate(context) -> None:
     selected = dbt_models_for(context["params"].get("tables"), MANIFEST)
     model = model_of_task(context["task"])
     if selected is not None and model is not None and model not in selected:
-        raise AirflowSkipException(f"model {model} does not depend on the tables of this run")
+        raise AirflowSkipException(f"model {model} does not depend on the tables of this run")  # or test
 
 
 @dag(
@@ -210,7 +211,8 @@ def etl_pipeline():
                                    # a relationships test runs once both of its models exist
                                    should_detach_multiple_parents_tests=True),
         operator_args={"pool": DBT_POOL, "queue": "dbt",
-                       "trigger_rule": "none_failed", "pre_execute": _dbt_gate},
+                       "trigger_rule": "none_failed", "pre_execute": _dbt_gate,
+                       "retry_delay": DBT_RETRY_DELAY},
     )
 
     @task(pool=DBT_POOL, queue="dbt", trigger_rule="none_failed", pre_execute=_dbt_gate)

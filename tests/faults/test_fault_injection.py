@@ -95,15 +95,17 @@ def test_loader_sigkilled_at_a_random_point(world, trial):
     mutate(world, days=2)
     rng = random.Random(SEED + trial)
     args = ("run", "--full-refresh") if trial else ("run",)
-    # every table slowed a little so that a random instant falls inside the run, not after it
-    loader = start_loader(world["tmp"], "*", *args, batch_rows=50, at_batch=1, pause=0.03)
-    delay = rng.uniform(1.0, 3.0)
+    # every table slowed (small batches, a pause each) so that a random instant after the first batch
+    # falls inside the run, not after it, whatever the machine's load
+    loader = start_loader(world["tmp"], "*", *args, batch_rows=10, at_batch=1, pause=0.05)
+    loader.wait_mid_copy()
+    delay = rng.uniform(0.0, 1.5)
     time.sleep(delay)
-    assert loader.proc.poll() is None, f"the run ended before the kill at {delay:.1f} s: {loader.finish()}"
+    assert loader.proc.poll() is None, f"the run ended before the kill: {loader.finish()}"
     loader.kill()
     loader.finish()
     what = "full refresh" if trial else "incremental"
-    converge(s, f"3 loader SIGKILL ({what})", f"SIGKILL of `{' '.join(args)}` at {delay:.1f} s")
+    converge(s, f"3 loader SIGKILL ({what})", f"SIGKILL of `{' '.join(args)}` {delay:.1f} s into the copy")
 
 
 def test_statement_failing_mid_merge(world):

@@ -177,3 +177,18 @@ def test_a_summary_kept_at_another_width_is_rebuilt_from_raw(settings):
     assert load_table(settings, t, "l1").deleted == 1
     summary_matches_raw(settings, "nt_lost")
     assert_parity(settings, t)
+
+
+def test_a_recreated_source_table_gets_a_full_refresh(settings):
+    t = make(settings, "nt_restore", rows=200)
+    load_table(settings, t, "r0")
+    admin_exec(settings, "UPDATE nt_restore SET v = -v, ts = '2020-03-01' WHERE id <= 20")
+    time.sleep(1.1)  # CREATE_TIME has whole seconds
+    assert load_table(settings, t, "r1").strategy == "incremental"
+    # restored from last night's backup: old values with old cursor values
+    admin_exec(settings, "DROP TABLE nt_restore", DDL.format(name="nt_restore", engine="InnoDB"),
+               "INSERT INTO nt_restore (v, ts) SELECT seq, '2020-01-01 08:00:00' + INTERVAL seq MINUTE "
+               "FROM seq_1_to_200")
+    assert load_table(settings, t, "r2").strategy == "full"
+    assert_parity(settings, t)
+    assert load_table(settings, t, "r3").strategy == "incremental"

@@ -128,8 +128,12 @@ def _load(ctx: LoadContext, full_refresh: bool):
             existing = raw.raw_columns(cur, table.target_name)
             previous = state.read_state(cur, table.name)
             previous_mark = state.read_mark(cur, table.name)
-        mode = _choose_mode(ctx, full_refresh, existing, previous, live)
         mark = unchanged.read_mark(src, table.name)  # before reading: see `unchanged`
+        mode = _choose_mode(ctx, full_refresh, existing, previous, live)
+        if mode == "incremental" and unchanged.recreated(mark, previous_mark):
+            log.warning("%s: the source table was re-created since the last load (restored?): full refresh",
+                        table.name)
+            mode = "full"
         if mode == "incremental" and unchanged.unchanged_since(mark, previous_mark):
             log.info("%s: source not written since the last load: nothing to read", table.name)
             return _nothing(previous_mark), previous["cursor_value"], table.strategy

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS {S}.source_marks (
     update_time   timestamp,
     checked_at    timestamp NOT NULL
 );
+ALTER TABLE {S}.source_marks ADD COLUMN IF NOT EXISTS create_time timestamp;
 """
 
 _LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parallel loaders
@@ -62,7 +63,8 @@ _LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parall
 
 def ensure_state_tables(conn) -> None:
     with conn.cursor() as cur:
-        cur.execute(f"SELECT to_regclass('{STATE_SCHEMA}.source_marks') IS NOT NULL "
+        cur.execute(f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'create_time' "
+                    f"AND attrelid = to_regclass('{STATE_SCHEMA}.source_marks')) "
                     f"AND to_regclass('{STATE_SCHEMA}.load_runs') IS NOT NULL "
                     f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
                     f"AND to_regclass('{STATE_SCHEMA}.key_summaries') IS NOT NULL "
@@ -90,7 +92,8 @@ def read_state(cur, table: str) -> dict | None:
 def read_mark(cur, table: str):
     from etl_pipeline.load.unchanged import SourceMark
 
-    cur.execute(f"SELECT engine, update_time, checked_at FROM {S}.source_marks WHERE table_name = %s", (table,))
+    cur.execute(f"SELECT engine, update_time, checked_at, create_time FROM {S}.source_marks "
+                f"WHERE table_name = %s", (table,))
     row = cur.fetchone()
     return None if row is None else SourceMark(*row)
 
@@ -101,9 +104,11 @@ def record_mark(cur, table: str, mark) -> None:
         cur.execute(f"DELETE FROM {S}.source_marks WHERE table_name = %s", (table,))
         return
     cur.execute(f"""
-        INSERT INTO {S}.source_marks (table_name, engine, update_time, checked_at) VALUES (%s, %s, %s, %s)
+        INSERT INTO {S}.source_marks (table_name, engine, update_time, checked_at, create_time)
+        VALUES (%s, %s, %s, %s, %s)
         ON CONFLICT (table_name) DO UPDATE SET engine = EXCLUDED.engine, update_time = EXCLUDED.update_time,
-               checked_at = EXCLUDED.checked_at""", (table, mark.engine, mark.update_time, mark.checked_at))
+               checked_at = EXCLUDED.checked_at, create_time = EXCLUDED.create_time""",
+                (table, mark.engine, mark.update_time, mark.checked_at, mark.create_time))
 
 
 def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows, cursor_column=None) -> None:

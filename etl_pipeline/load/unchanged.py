@@ -8,7 +8,8 @@ the read, the merge and the delete reconciliation when the table is still MyISAM
 UPDATE_TIME is unchanged and lies at least SAFETY_SECONDS before that `checked_at`: the last write
 then finished before the previous read started, so that read saw it. UPDATE_TIME has whole seconds
 (hence the strict margin); other engines (InnoDB forgets it on restart, keeps it in memory only)
-are never skipped.
+are never skipped. A changed CREATE_TIME (the table re-created, e.g. restored from a backup with
+older cursor values) makes the next load a full refresh.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ SKIP_ENGINES = ("MyISAM",)
 SAFETY_SECONDS = 2
 
 MARK_SQL = """
-SELECT ENGINE, UPDATE_TIME, NOW()
+SELECT ENGINE, UPDATE_TIME, NOW(), CREATE_TIME
   FROM information_schema.TABLES
  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
 """
@@ -31,6 +32,7 @@ class SourceMark:
     engine: str | None
     update_time: datetime | None
     checked_at: datetime
+    create_time: datetime | None = None
 
 
 def read_mark(src, table: str) -> SourceMark | None:
@@ -43,9 +45,17 @@ def read_mark(src, table: str) -> SourceMark | None:
         cur.close()
     if row is None:
         return None
-    engine, update_time, now = row
+    engine, update_time, now, create_time = row
     engine = engine.decode() if isinstance(engine, (bytes, bytearray)) else engine
-    return SourceMark(engine, update_time, now)
+    return SourceMark(engine, update_time, now, create_time)
+
+
+def recreated(mark: SourceMark | None, previous: SourceMark | None) -> bool:
+    """The table was re-created (dropped and restored from a backup, or rebuilt) since the last load:
+    its rows may carry cursor values older than the saved cursor, so only a full refresh is safe."""
+    if mark is None or previous is None or mark.create_time is None or previous.create_time is None:
+        return False
+    return mark.create_time != previous.create_time
 
 
 def unchanged_since(mark: SourceMark | None, previous: SourceMark | None) -> bool:

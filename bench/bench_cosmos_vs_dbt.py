@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from etl_pipeline.local.stack import LocalStack
 
 SCRATCH_ID = 7
-TASK_LINE = re.compile(r"^(\S+Z) .*\[DAG TEST\] (start|end) task task_id=(\S+)")
+TASK_LINE = re.compile(r"^(\S+Z) .*\[DAG TEST\] (starting|end task) task_id=(\S+)")
 
 
 def cosmos_stage_seconds(output: str) -> tuple[float, int]:
@@ -35,7 +35,7 @@ def cosmos_stage_seconds(output: str) -> tuple[float, int]:
         match = TASK_LINE.match(line)
         if match and match.group(3).startswith("dbt_models."):
             stamp = datetime.fromisoformat(match.group(1))
-            (starts if match.group(2) == "start" else ends).append(stamp)
+            (starts if match.group(2) == "starting" else ends).append(stamp)
             tasks.add(match.group(3))
     if not starts or not ends:
         raise SystemExit("no dbt_models tasks ran: see the run log")

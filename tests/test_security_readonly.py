@@ -20,7 +20,8 @@ READER = "etl_reader"
 # CREATE, ALTER, DROP, TRUNCATE, GRANT, LOCK, LOAD, CALL, HANDLER, DO, RENAME, FLUSH...) is a write or worse
 READ_KEYWORDS = {"SELECT", "SHOW", "SET", "USE", "EXPLAIN", "DESCRIBE", "DESC", "WITH", "START", "BEGIN",
                  "COMMIT", "ROLLBACK", "(SELECT"}
-WRITE_SETS = re.compile(r"^\s*SET\s+(GLOBAL|@@GLOBAL|PASSWORD|ROLE|DEFAULT\s+ROLE)\b", re.IGNORECASE)
+WRITE_SETS = re.compile(r"^\s*(SET\s+(GLOBAL|@@GLOBAL|PASSWORD|ROLE|DEFAULT\s+ROLE)\b|START\s+(?!TRANSACTION))",
+                        re.IGNORECASE)
 COMMENT = re.compile(r"/\*.*?\*/|^\s*--[^\n]*\n|^\s*#[^\n]*\n", re.DOTALL)
 
 
@@ -57,7 +58,7 @@ def is_read(statement: str) -> bool:
     ("SELECT 1", True), ("/* x */ select `a` from t", True), ("SET time_zone = '+00:00'", True),
     ("SET GLOBAL general_log = 1", False), ("INSERT INTO t VALUES (1)", False), ("LOCK TABLES t READ", False),
     ("REPLACE INTO t VALUES (1)", False), ("CALL p()", False), ("LOAD DATA INFILE 'x' INTO TABLE t", False),
-    ("DROP TABLE t", False), ("TRUNCATE t", False), ("GRANT ALL ON *.* TO x", False)])
+    ("DROP TABLE t", False), ("START TRANSACTION READ ONLY", True), ("START SLAVE", False), ("TRUNCATE t", False), ("GRANT ALL ON *.* TO x", False)])
 def test_statement_classifier(statement, read):
     assert is_read(statement) is read
 

@@ -76,6 +76,10 @@ def dbt_env(settings: Settings | None = None) -> dict[str, str]:
     })
     if target.sslmode:
         env["TARGET_SSLMODE"] = target.sslmode
+    if target.sslrootcert:
+        # libpq reads the CA file for verify-ca / verify-full from PGSSLROOTCERT (the profile has no such field
+        # to fill conditionally)
+        env["PGSSLROOTCERT"] = target.sslrootcert
     return env
 
 

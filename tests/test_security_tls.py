@@ -130,3 +130,11 @@ def test_verified_tls_to_a_real_postgres(settings, postgres_with_tls, tmp_path):
     _, other_ca = _self_signed(tmp_path, "other")
     with pytest.raises(ConnectionFailed, match="cannot connect to target"):
         connect_target(dataclasses.replace(verified, sslrootcert=str(other_ca)), connect_timeout=5).close()
+
+
+def test_dbt_gets_the_target_ca_file(monkeypatch):
+    from etl_pipeline.dbt_runner import dbt_env
+
+    settings = _settings(monkeypatch, TARGET_SSLMODE="verify-full", TARGET_SSLROOTCERT="/etc/ssl/pg-ca.pem")
+    env = dbt_env(settings)
+    assert (env["TARGET_SSLMODE"], env["PGSSLROOTCERT"]) == ("verify-full", "/etc/ssl/pg-ca.pem")

@@ -133,7 +133,7 @@ def _load(ctx: LoadContext, full_refresh: bool):
         # MyISAM rebuilds a table on every ALTER, so a new CREATE_TIME with a changed shape is an ALTER
         # (handled as drift below); with the same shape it is a re-creation, e.g. a restore from backup.
         if mode == "incremental" and unchanged.recreated(mark, previous_mark) \
-                and not _shape_changed(live, existing):
+                and not (existing is not None and raw.plan_drift(live, existing).source_columns_changed):
             log.warning("%s: the source table was re-created since the last load (restored?): full refresh",
                         table.name)
             mode = "full"
@@ -157,11 +157,6 @@ def _load(ctx: LoadContext, full_refresh: bool):
     if track:
         return counts, _later_cursor(previous["cursor_value"], counts["max_cursor"]), table.strategy
     return counts, _cursor_text(upper), table.strategy
-
-
-def _shape_changed(live, existing: dict[str, str] | None) -> bool:
-    """True when a source column is new or maps to another type than its raw column."""
-    return existing is not None and any(existing.get(c.target_name) != c.pg_type for c in live)
 
 
 def _nothing(mark) -> dict:

@@ -71,6 +71,11 @@ class DriftPlan:
     def needs_rebuild(self) -> bool:
         return bool(self.incompatible)
 
+    @property
+    def source_columns_changed(self) -> bool:
+        """A source column is new or maps to another type than its raw column."""
+        return bool(self.add or self.widen or self.incompatible)
+
 
 def plan_drift(live, existing: dict[str, str]) -> DriftPlan:
     plan = DriftPlan()

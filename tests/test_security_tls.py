@@ -9,14 +9,15 @@ import dataclasses
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
 
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.errors import ConnectionFailed
-from etl_pipeline.local.stack import find_postgres
-from etl_pipeline.settings import load_settings, read_env_file
+from etl_pipeline.local.stack import LocalStack, find_postgres
+from etl_pipeline.settings import PROJECT_ROOT, load_settings, read_env_file
 
 BASE_ENV = {"SOURCE_PASSWORD": "pw-source-1", "TARGET_PASSWORD": "pw-target-1", "ETL_ENV_FILE": "/nonexistent"}
 
@@ -138,3 +139,96 @@ def test_dbt_gets_the_target_ca_file(monkeypatch):
     settings = _settings(monkeypatch, TARGET_SSLMODE="verify-full", TARGET_SSLROOTCERT="/etc/ssl/pg-ca.pem")
     env = dbt_env(settings)
     assert (env["TARGET_SSLMODE"], env["PGSSLROOTCERT"]) == ("verify-full", "/etc/ssl/pg-ca.pem")
+
+
+# --- a real MariaDB with TLS: a scratch server with a test CA and a server certificate it signs ---
+
+SCRATCH_ID = int(os.environ.get("TEST_STACK_ID", "0"))
+
+
+def _ca_and_server_cert(directory):
+    """ca.pem, server-cert.pem, server-key.pem (for 127.0.0.1) in `directory`: what LocalStack.mariadb_tls_dir wants."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=etl test CA",
+            "-keyout", "ca-key.pem", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server-key.pem",
+            "-out", "server.csr")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+            "-days", "1", "-extfile", "san.ext", "-out", "server-cert.pem")
+    return directory / "ca.pem"
+
+
+@pytest.fixture(scope="module")
+def mariadb_with_tls(tmp_path_factory):
+    """A scratch LocalStack whose MariaDB offers TLS, and the CA file that vouches for it; destroyed after."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    tls_dir = tmp_path_factory.mktemp("mariadb-tls")
+    ca = _ca_and_server_cert(tls_dir)
+    root = PROJECT_ROOT / ".local" / f"scratch-{SCRATCH_ID}"
+    stack = LocalStack(root=root, mariadb_port=33306 + 10 * SCRATCH_ID, postgres_port=35432 + 10 * SCRATCH_ID,
+                       env_file=root / "scratch.env", mariadb_tls_dir=tls_dir)
+    stack.destroy()
+    try:
+        stack.up()
+        yield stack, ca
+    finally:
+        stack.destroy()
+
+
+def _env_for(stack, ca, config_dir, **extra) -> dict[str, str]:
+    return {**stack.env_values(), "ETL_ENV_FILE": str(stack.env_file), "ETL_CONFIG_DIR": str(config_dir),
+            "SOURCE_SSL_MODE": "VERIFY_CA", "SOURCE_SSL_CA": str(ca), **extra}
+
+
+def _cli(env, *args):
+    return subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_verified_tls_to_a_real_mariadb_carries_a_load(mariadb_with_tls, monkeypatch, tmp_path):
+    stack, ca = mariadb_with_tls
+    env = _env_for(stack, ca, tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s = load_settings()
+    conn = connect_source(s.source)
+    cur = conn.cursor()
+    cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+    assert cur.fetchone()[1], "the session is not encrypted"
+    conn.close()
+
+    # the reader may only come in over TLS from now on: a load that succeeds went over TLS
+    admin = connect_source(s.source_admin)
+    cur = admin.cursor()
+    cur.execute("CREATE TABLE tls_probe (ProbeNum BIGINT PRIMARY KEY, Descript VARCHAR(40), "
+                "DateTStamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+    cur.execute("INSERT INTO tls_probe (ProbeNum, Descript) VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    cur.execute("ALTER USER 'etl_reader'@'127.0.0.1' REQUIRE SSL")
+    admin.commit()
+    admin.close()
+    with pytest.raises(ConnectionFailed, match="cannot connect to source"):
+        connect_source(dataclasses.replace(s.source, ssl_mode="DISABLED", ssl_ca=None)).close()
+
+    for args in (("analyze-schema",), ("run", "--tables", "tls_probe")):
+        done = _cli(env, *args)
+        assert done.returncode == 0, f"{args}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
+    target = connect_target(s.target)
+    with target.cursor() as tcur:
+        tcur.execute("SELECT count(*) FROM raw.tls_probe")
+        assert tcur.fetchone()[0] == 3
+    target.close()
+
+
+def test_a_wrong_ca_is_refused_naming_the_server_not_the_password(mariadb_with_tls, tmp_path):
+    stack, _ca = mariadb_with_tls
+    _, other_ca = _self_signed(tmp_path, "other")
+    env = _env_for(stack, other_ca, tmp_path)
+    refused = _cli(env, "analyze-schema")
+    message = refused.stdout + refused.stderr
+    assert refused.returncode == 2, message[-1500:]
+    assert f"cannot connect to source mysql://etl_reader@127.0.0.1:{stack.mariadb_port}/opendental" in message
+    assert env["SOURCE_PASSWORD"] not in message and env["SOURCE_ADMIN_PASSWORD"] not in message

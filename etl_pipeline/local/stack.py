@@ -8,6 +8,7 @@ What `up()` creates:
   MariaDB   database `opendental` (sql_mode=''), user `etl_reader` (SELECT only) and `etl_admin`
             (all on opendental, used by the synthetic generator and tests)
   Postgres  database `analytics` owned by role `etl` (the loader and dbt connect as it)
+With `mariadb_tls_dir` (ca.pem, server-cert.pem, server-key.pem) MariaDB also accepts TLS sessions.
 The connection settings are written to `<env_file>` in the format `etl_pipeline.settings` reads.
 """
 
@@ -78,6 +79,8 @@ class LocalStack:
     mariadb_port: int = 13306
     postgres_port: int = 15432
     env_file: Path = PROJECT_ROOT / ".env"
+    # a directory with ca.pem, server-cert.pem, server-key.pem: MariaDB then offers TLS (None: plain only)
+    mariadb_tls_dir: Path | None = None
 
     @property
     def paths(self) -> StackPaths:
@@ -205,6 +208,10 @@ class LocalStack:
             "--max-allowed-packet=256M", "--max-connections=200", "--default-time-zone=+00:00",
             "--key-buffer-size=256M", "--tmp-table-size=256M", "--max-heap-table-size=512M",
         ]
+        if self.mariadb_tls_dir:
+            tls = Path(self.mariadb_tls_dir)
+            args += [f"--ssl-ca={tls / 'ca.pem'}", f"--ssl-cert={tls / 'server-cert.pem'}",
+                     f"--ssl-key={tls / 'server-key.pem'}"]
         _spawn_detached(args, p.mariadb_dir / "mysqld.stdout")
         _wait_for(lambda: _port_open(self.mariadb_port) and p.mariadb_socket.exists(), 60,
                   f"MariaDB did not start on port {self.mariadb_port}; see {p.mariadb_log}")

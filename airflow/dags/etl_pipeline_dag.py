@@ -35,7 +35,9 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import AssetAlias, Param, dag, get_current_context, task, task_group
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+from cosmos.operators._watcher.base import BaseConsumerSensor
+from cosmos.operators.watcher import DbtProducerWatcherOperator
 
 PROJECT_ROOT = Path(os.environ.get("ETL_HOME") or Path(__file__).resolve().parents[2])
 DBT_PROJECT = PROJECT_ROOT / "dbt_dental_models"
@@ -74,16 +76,39 @@ def _dbt_gate(context) -> None:
 
     The dbt tasks use trigger rule none_failed so that a model skipped by the selection does not skip
     the selected models below it; the gate is therefore checked here rather than by skip propagation."""
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     from etl_pipeline.nightly import dbt_models_for, model_of_task
 
     if not context["ti"].xcom_pull(task_ids="pipeline_success"):
         raise AirflowSkipException("loading was not complete: dbt does not run")
     selected = dbt_models_for(context["params"].get("tables"), MANIFEST)
-    model = model_of_task(context["task"])
-    if selected is not None and model is not None and model not in selected:
+    if selected is None:
+        return
+    task = context["task"]
+    if isinstance(task, DbtProducerWatcherOperator):
+        if not selected:
+            raise AirflowSkipException("no dbt model depends on the tables of this run")
+        task.select = " ".join(sorted(selected))   # the one `dbt build` covers just these models and tests
+        return
+    model = model_of_task(task)
+    if model is not None and model not in selected:
         raise AirflowSkipException(f"model {model} does not depend on the tables of this run")  # or test
+
+
+def _consumers_after_producer(group) -> None:
+    """The model/test tasks read their results once the producer's `dbt build` has finished.
+
+    Cosmos leaves them beside the producer in a task group, polling while it builds; `airflow dags test`
+    runs one task at a time, so a poll started first would wait forever. After the producer, each one
+    reads its result at once. all_done: a failed model fails the producer's build, and the other models
+    must still report success (and the failed one retry on its own)."""
+    producer = next(t for t in group if isinstance(t, DbtProducerWatcherOperator))
+    consumers = [t for t in group if isinstance(t, BaseConsumerSensor)]
+    for consumer in consumers:
+        if not consumer.upstream_task_ids & {t.task_id for t in consumers}:
+            producer >> consumer
+            consumer.trigger_rule = "all_done"
 
 
 @dag(
@@ -205,7 +230,14 @@ def etl_pipeline():
                                      project_name="dbt_dental_models", install_dbt_deps=False),
         profile_config=ProfileConfig(profile_name="dbt_dental_models", target_name=DBT_TARGET,
                                      profiles_yml_filepath=DBT_PROJECT / "profiles.yml"),
-        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        # WATCHER: one producer task runs a single `dbt build` (dbt's own threads, tests right after each
+        # model); every model/test task reports its node's result and, when retried, re-runs that node alone.
+        # cautious: a `tables` run builds only the tests whose models are all selected (a relationships
+        # test to a model of another table waits for a full run)
+        execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
+                                         invocation_mode=InvocationMode.DBT_RUNNER,
+                                         test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+                                         setup_operator_args={"dbt_cmd_flags": ["--indirect-selection", "cautious"]}),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                    emit_datasets=False, enable_mock_profile=False,
                                    # a relationships test runs once both of its models exist
@@ -248,6 +280,7 @@ def etl_pipeline():
     freshness = source_freshness()
     docs = docs_generate()
     extracted >> parity >> run_report >> gate >> freshness >> dbt_models >> docs
+    _consumers_after_producer(dbt_models)
     [dbt_models, docs] >> notify()   # all_done: after every dbt task has finished, whatever its state
 
 

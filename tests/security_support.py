@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from etl_pipeline.db import connect_source
-from etl_pipeline.settings import read_env_file
+from etl_pipeline.db import connect_source, connect_target
+from etl_pipeline.settings import STATE_SCHEMA, read_env_file
+from etl_pipeline.type_mapping import quote_ident
 
 SECRET_KEYS = ("SOURCE_PASSWORD", "SOURCE_ADMIN_PASSWORD", "TARGET_PASSWORD", "MARIADB_ROOT_PASSWORD",
                "POSTGRES_SUPERUSER_PASSWORD")
@@ -90,3 +91,19 @@ def assert_no_leaks(needles: list[Needle], texts: dict[str, str] | None = None,
     assert len(texts or {}) + len(paths or []) > 0, "nothing to check"
     hits = find_leaks(needles, texts, paths)
     assert not hits, "secrets or patient data leaked:\n  " + "\n  ".join(hits)
+
+
+def state_tables_text(settings) -> dict[str, str]:
+    """Every row of every table in the state schema (run reports, history, error columns) as text, by table."""
+    conn = connect_target(settings.target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
+                        (STATE_SCHEMA,))
+            texts = {}
+            for (name,) in cur.fetchall():
+                cur.execute(f"SELECT t::text FROM {quote_ident(STATE_SCHEMA)}.{quote_ident(name)} t")
+                texts[f"{STATE_SCHEMA}.{name}"] = "\n".join(text for (text,) in cur.fetchall())
+            return texts
+    finally:
+        conn.close()

@@ -148,3 +148,66 @@ def test_bad_conf_is_refused_through_the_cli(nightly, conf, message):
     code, output = _run(nightly, conf)
     assert code != 0
     assert message in output
+
+
+# --- leak grep over everything the Airflow runs above produced (kept last: it runs after them) ---
+
+import json  # this section is appended to the module (its top is edited by others)
+import re
+
+from security_support import (
+    assert_no_leaks,
+    collect_files,
+    find_leaks,
+    patient_needles,
+    stack_secrets,
+    state_tables_text,
+)
+
+
+@pytest.fixture(autouse=True)
+def _keep_each_runs_output(request):
+    """`last_run.log` and the Slack stand-in hold only the latest run: keep each test's copy for the leak grep."""
+    yield
+    if "nightly" not in request.fixturenames:
+        return
+    kept = Path(request.getfixturevalue("nightly")["AIRFLOW_HOME"]) / "run-output"
+    kept.mkdir(exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    if (kept.parent / "last_run.log").exists():
+        (kept / f"{name}.log").write_bytes((kept.parent / "last_run.log").read_bytes())
+    if "slack" in request.fixturenames:
+        (kept / f"{name}.slack.json").write_text(json.dumps(request.getfixturevalue("slack").messages))
+
+
+def test_the_airflow_runs_leaked_no_secret_and_no_patient_data(local_stack, settings, nightly, slack, tmp_path):
+    home = Path(nightly["AIRFLOW_HOME"])
+    # `dags test` prints every task's log into the run's output, kept per test by the fixture above
+    failure_log = home / "run-output" / "test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told.log"
+    assert failure_log.exists(), "the vanished-table run left no output (run the whole module)"
+    failure_text = failure_log.read_text(errors="replace")
+    # the failure path really logged, or the grep below would prove nothing
+    assert _failed_run_with_recall(settings) in failure_text
+    assert "recall: load failed (SourceTableMissing)" in failure_text
+    files = [p for p in home.rglob("*") if p.is_file()]     # task + dag processor logs, runs' output, airflow.db
+    files += collect_files(Path(nightly["DBT_DOCS_DIR"]))
+    assert len(list((home / "run-output").glob("*.log"))) >= 5 and any(p.suffix == ".json" for p in files)
+    texts = {f"slack message {i}": json.dumps(m) for i, m in enumerate(slack.messages)}
+    texts.update(state_tables_text(settings))
+    assert "etl.nightly_runs" in texts and "etl.load_runs" in texts
+    needles = stack_secrets(local_stack) + patient_needles(settings)
+
+    assert_no_leaks(needles, texts, files)
+
+    # negative control: the same grep finds a password and a patient value planted in a copy of that task log
+    planted = tmp_path / "planted.log"
+    secret, patient = needles[0], next(n for n in needles if n.kind == "patient.SSN")
+    planted.write_text(failure_text + f"\nconnect(password={secret.value}) {patient.value}\n")
+    assert set(find_leaks(needles, paths=[planted])) == {f"{planted}: {secret.kind}", f"{planted}: {patient.kind}"}
+
+
+def _failed_run_with_recall(settings) -> str:
+    rows = pg(settings, "SELECT run_id FROM etl.nightly_runs WHERE tables @> %s::jsonb ORDER BY finished_at DESC",
+              (json.dumps([{"table": "recall", "status": "failed"}]),))
+    assert rows, "the vanished-table run left no report (run the whole module)"
+    return rows[0][0]

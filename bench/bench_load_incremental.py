@@ -1,12 +1,13 @@
 """Incremental nightly after one simulated day, as a share of the full load time (goal <= 5%).
 
-    .venv/bin/python bench/bench_load_incremental.py [--scale 1.0] [--workers 2] [--keep]
+    .venv/bin/python bench/bench_load_incremental.py [--scale 1.0] [--workers 2] [--keep] [--verify]
+    .venv/bin/python bench/bench_load_incremental.py --reuse   # another day on a kept stack, no ratio
 
 Scratch servers (.local/scratch-3), synthetic source at --scale, full load of all tables, then
 `mutate --days 1` and the incremental load of all tables; both loads through `etl_pipeline.load.run`.
 Prints the full time, the incremental time, their share and its ratio to the 5% goal, the changed
 rows, per-phase seconds of the incremental run (summed over tables and worker threads) and the
-slowest tables.
+slowest tables with their phases.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from collections import defaultdict
 from bench_load_common import point_settings_at, reset_target, scratch_stack, synthetic_source
 
 GOAL = 0.05
-PHASES = defaultdict(float)
+PHASES: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))  # table -> phase -> seconds
 _lock = threading.Lock()
+_current = threading.local()
 
 
 def _timed(module, name: str, phase: str) -> None:
-    """Wrap module.name so its seconds add up in PHASES[phase] (a measurement hook; no behaviour change)."""
+    """Wrap module.name so its seconds add up in PHASES[table][phase] (a measurement hook only)."""
     original = getattr(module, name)
 
     def wrapper(*args, **kwargs):
@@ -35,34 +37,74 @@ def _timed(module, name: str, phase: str) -> None:
             return original(*args, **kwargs)
         finally:
             with _lock:
-                PHASES[phase] += time.perf_counter() - t0
+                PHASES[getattr(_current, "table", "?")][phase] += time.perf_counter() - t0
     setattr(module, name, wrapper)
 
 
-def instrument() -> None:
-    from etl_pipeline.load import engine, incremental, source, state
+def _track_table(engine) -> None:
+    original = engine.load_table
 
-    _timed(engine, "connect_target", "connect target")
-    _timed(state, "ensure_state_tables", "state DDL")
-    _timed(engine, "live_columns", "live columns")
-    for name in ("_upper_bound",):
-        if hasattr(engine, name):
-            _timed(engine, name, f"engine.{name}")
-    _timed(engine, "load_incremental", "incremental (all)")
-    _timed(incremental, "merge", "  merge")
-    _timed(incremental, "mark_deletes", "  deletes (all)")
-    for name in ("_differing_key_ranges", "_source_buckets", "_raw_buckets"):
-        if hasattr(incremental, name):
-            _timed(incremental, name, f"  deletes: {name}")
-    _timed(engine, "load_full", "full (all)")
-    del source
+    def wrapper(settings, table, *args, **kwargs):
+        _current.table = table.name
+        t0 = time.perf_counter()
+        try:
+            return original(settings, table, *args, **kwargs)
+        finally:
+            with _lock:
+                PHASES[table.name]["total"] += time.perf_counter() - t0
+    engine.load_table = wrapper
+
+
+# (module, function, phase): the steps of a nightly table load, in the order they run.
+STEPS = [
+    ("engine", "connect_target", "connect target"),
+    ("state", "ensure_state_tables", "state DDL check"),
+    ("engine", "live_columns", "source columns"),
+    ("engine", "source_clock_bound", "source clock"),
+    ("incremental", "stage_window", "window read (source scan + COPY)"),
+    ("incremental", "merge", "merge"),
+    ("incremental", "nothing_vanished", "delete check (counts)"),
+    ("incremental", "_differing_key_ranges", "delete buckets (fallback)"),
+    ("incremental", "mark_deletes", "deletes (all)"),
+    ("engine", "load_full", "full refresh (strategy full)"),
+]
+
+
+def instrument() -> None:
+    from etl_pipeline.load import engine, incremental, state
+
+    modules = {"engine": engine, "incremental": incremental, "state": state}
+    for module, name, phase in STEPS:
+        if hasattr(modules[module], name):
+            _timed(modules[module], name, phase)
+    _track_table(engine)
+
+
+def print_phases(results) -> None:
+    phases = [phase for _, _, phase in STEPS] + ["total"]
+    totals = {p: sum(PHASES[t].get(p, 0.0) for t in PHASES) for p in phases}
+    print("incremental phases (seconds summed over tables; 'total' is the sum of per-table loads):")
+    for phase in phases:
+        if totals[phase]:
+            print(f"  {phase:<36} {totals[phase]:7.2f}")
+    print("per table (slowest 8): total | window read | merge | deletes | rows read")
+    for r in sorted(results, key=lambda r: -PHASES[r.table].get("total", 0.0))[:8]:
+        p = PHASES[r.table]
+        print(f"  {r.table:<16} {p.get('total', 0):6.2f} | {p.get('window read (source scan + COPY)', 0):6.2f} | "
+              f"{p.get('merge', 0):5.2f} | {p.get('deletes (all)', 0):5.2f} | {r.rows_read:>7,} "
+              f"(ins {r.inserted}, upd {r.updated}, del {r.deleted})")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7, help="seed of the simulated day")
     parser.add_argument("--keep", action="store_true", help="leave the scratch servers running")
+    parser.add_argument("--reuse", action="store_true",
+                        help="iterate on a kept stack: no synth, no full load; simulate a day and time the "
+                             "incremental load only (no ratio)")
+    parser.add_argument("--verify", action="store_true", help="afterwards, check source vs raw parity (not timed)")
     args = parser.parse_args()
     stack = scratch_stack()
     point_settings_at(stack.up())
@@ -70,37 +112,62 @@ def main() -> int:
         from etl_pipeline.load import run
         from etl_pipeline.synthetic import mutate
 
-        settings, _ = synthetic_source(args.scale)
-        reset_target(settings)
-        t0 = time.perf_counter()
-        full = run(settings, max_workers=args.workers, run_id="bench-full")
-        full_s = time.perf_counter() - t0
-        changes = mutate(settings.source_admin, days=1, seed=7, quiet=True, out=io.StringIO())
+        if args.reuse:
+            settings = analysed_source()
+            full, full_s = [], None
+        else:
+            settings, _ = synthetic_source(args.scale)
+            reset_target(settings)
+            t0 = time.perf_counter()
+            full = run(settings, max_workers=args.workers, run_id="bench-full")
+            full_s = time.perf_counter() - t0
+        changes = mutate(settings.source_admin, days=1, seed=args.seed, quiet=True, out=io.StringIO())
         time.sleep(1.1)
         instrument()
         t0 = time.perf_counter()
-        incr = run(settings, max_workers=args.workers, run_id="bench-incr")
+        incr = run(settings, max_workers=args.workers, run_id=f"bench-incr-{args.seed}")
         incr_s = time.perf_counter() - t0
         failed = [r.table for r in full + incr if r.status != "success"]
         changed = sum(c["inserted"] + c["updated"] + c["deleted"] for c in changes.values())
-        share = incr_s / full_s
-        print(f"scale {args.scale}: full load {full_s:.1f} s ({sum(r.rows_read for r in full):,} rows), "
-              f"incremental after 1 day {incr_s:.1f} s ({changed:,} rows changed at the source, "
-              f"{sum(r.rows_read for r in incr):,} read)")
-        print(f"incremental / full = {100 * share:.1f}% (goal <= {100 * GOAL:.0f}%: "
-              f"{share / GOAL:.2f}x the goal)" + (f"; FAILED tables: {failed}" if failed else ""))
-        print("incremental phases (seconds summed over tables and workers):")
-        for phase, seconds in PHASES.items():
-            print(f"  {phase:<34} {seconds:7.2f}")
+        deleted = sum(c["deleted"] for c in changes.values())
+        if full_s is not None:
+            print(f"scale {args.scale}: full load {full_s:.1f} s ({sum(r.rows_read for r in full):,} rows)")
+        print(f"incremental after 1 day {incr_s:.2f} s ({changed:,} rows changed at the source, {deleted:,} of "
+              f"them deleted; {sum(r.rows_read for r in incr):,} rows read, "
+              f"{sum(r.deleted for r in incr):,} marked deleted)")
+        if full_s is not None:
+            share = incr_s / full_s
+            print(f"incremental / full = {100 * share:.1f}% (goal <= {100 * GOAL:.0f}%: "
+                  f"{share / GOAL:.2f}x the goal)")
+        if failed:
+            print(f"FAILED tables: {failed}")
+        print_phases(incr)
         skipped = [r.table for r in incr if r.rows_read == 0 and r.deleted == 0]
         print(f"{len(skipped)} of {len(incr)} tables had nothing to do (unchanged or empty window)")
-        slow = sorted(incr, key=lambda r: -r.seconds)[:6]
-        print("slowest tables: " + ", ".join(f"{r.table} {r.seconds:.2f}s ({r.strategy}, "
-                                             f"{r.rows_read} read)" for r in slow))
-        return 1 if failed else 0
+        bad = verify_all(settings) if args.verify else []
+        return 1 if failed or bad else 0
     finally:
         if not args.keep:
             stack.destroy()
+
+
+def analysed_source():
+    from etl_pipeline.schema.analyze import analyze_source, render_tables_yml
+    from etl_pipeline.settings import load_settings
+
+    settings = load_settings()
+    settings.tables_yml.write_text(render_tables_yml(analyze_source(settings)))
+    return settings
+
+
+def verify_all(settings) -> list[str]:
+    from etl_pipeline.load import select_tables, verify_table
+
+    t0 = time.perf_counter()
+    bad = [t.name for t in select_tables(settings) if not verify_table(settings, t).ok]
+    print(f"parity (live counts and key sets, {time.perf_counter() - t0:.0f} s): "
+          + (f"DIFFERS for {bad}" if bad else "source and raw equal for every table"))
+    return bad
 
 
 if __name__ == "__main__":

@@ -128,8 +128,9 @@ def _load(ctx: LoadContext, full_refresh: bool):
             existing = raw.raw_columns(cur, table.target_name)
             previous = state.read_state(cur, table.name)
             previous_mark = state.read_mark(cur, table.name)
+            lacking = raw.add_missing_meta_columns(cur, table.name, table.target_name, existing)
         mark = unchanged.read_mark(src, table.name)  # before reading: see `unchanged`
-        mode = _choose_mode(ctx, full_refresh, existing, previous, live)
+        mode = "full" if lacking else _choose_mode(ctx, full_refresh, existing, previous, live)
         # MyISAM rebuilds a table on every ALTER, so a new CREATE_TIME with a changed shape is an ALTER
         # (handled as drift below); with the same shape it is a re-creation, e.g. a restore from backup.
         if mode == "incremental" and unchanged.recreated(mark, previous_mark) \

@@ -44,6 +44,8 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=()) -> d
         pk_cols = ", ".join(quote_ident(c) for c in pk)
         cur.execute(f"ALTER TABLE {raw.qualified(new)} ADD CONSTRAINT {quote_ident(new + '_pkey')} "
                     f"PRIMARY KEY ({pk_cols})")
+        if key_summary.eligible(ctx):  # the delete check's index of deleted keys (see incremental)
+            raw.create_deleted_index(cur, new, pk)
 
     deleted, carried, columns = 0, 0, list(live)
     if existing is not None and pk:

@@ -41,18 +41,7 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_
     raw.apply_drift(cur, ctx.table.name, ctx.table.target_name, plan)
     target = raw.qualified(ctx.table.target_name)
     names = [c.target_name for c in live]
-    cols = ", ".join(quote_ident(n) for n in names)
-
-    cur.execute(f"CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA")
-    where, params = read_window(ctx, state_cursor, upper)
-    also = ctx.table.cursor if track_cursor else None
-    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where, also=also), params,
-                        table=ctx.table.name, progress=ctx.progress, track_max=track_cursor)
-    try:
-        cur.copy_expert(f"COPY _stage ({cols}) FROM STDIN", stream, size=1 << 20)
-    finally:
-        stream.close()
-    stream.check()
+    stream = stage_window(cur, ctx, live, target, state_cursor, upper, track_cursor)
     summary = key_summary.eligible(ctx)
     if summary:
         key_summary.ensure(cur, ctx.table.name, target, ctx.pk_targets[0])
@@ -68,6 +57,22 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_
         deleted, key_bytes = mark_deletes(cur, ctx, target)
     return {"rows_read": stream.rows, "inserted": inserted, "updated": updated, "deleted": deleted,
             "bytes": stream.bytes + key_bytes, "max_cursor": stream.max_value}
+
+
+def stage_window(cur, ctx, live, target: str, state_cursor, upper, track_cursor: bool) -> LineStream:
+    """Read this run's window from the source into the temp table `_stage` (one scan of the source)."""
+    cols = ", ".join(quote_ident(c.target_name) for c in live)
+    cur.execute(f"CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA")
+    where, params = read_window(ctx, state_cursor, upper)
+    also = ctx.table.cursor if track_cursor else None
+    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where, also=also), params,
+                        table=ctx.table.name, progress=ctx.progress, track_max=track_cursor)
+    try:
+        cur.copy_expert(f"COPY _stage ({cols}) FROM STDIN", stream, size=1 << 20)
+    finally:
+        stream.close()
+    stream.check()
+    return stream
 
 
 def _note_newly_live(cur, target: str, key: str) -> None:
@@ -115,7 +120,9 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     pk = ctx.pk_targets
     pk_q = ", ".join(quote_ident(c) for c in pk)
     ranges = None
-    if len(pk) == 1 and ctx.pk_live[0].pg_type in ("smallint", "integer", "bigint"):
+    if key_summary.eligible(ctx):
+        if nothing_vanished(cur, ctx, target):
+            return 0, 0
         ranges = _differing_key_ranges(cur, ctx, target)
         if not ranges:
             return 0, 0
@@ -157,6 +164,70 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     if summary:
         key_summary.apply_delta(cur, ctx.table.name)
     return deleted, stream.bytes
+
+
+# Above this many keys marked deleted in raw, the restored-key probe of `nothing_vanished` gives way
+# to the bucket reconciliation (the probe reads them all from raw and looks each up at the source).
+RESTORED_PROBE_MAX = 20_000
+PROBE_CHUNK = 2_000
+
+
+def nothing_vanished(cur, ctx, target: str) -> bool:
+    """True when no key that is live in raw has vanished at the source and no key marked deleted in
+    raw is back, checked without scanning either table; False means "reconcile by buckets".
+
+    Call after the merge (inside its transaction). With H the largest live raw key, it compares
+    the source's count of keys <= H (the source's row count and MAX(key) in one statement, which
+    MyISAM answers from its table status and index; a range count on the key index when MAX(key) > H)
+    with raw's count of live keys (the kept bucket summary), and looks up raw's deleted keys at the
+    source (their partial index keeps that proportional to the deletes).
+
+    Why equal counts mean nothing vanished: count(source keys <= H) = live - vanished + unread, where
+    `unread` are source keys <= H that are neither live in raw nor marked deleted in raw (the probe
+    rules out restored keys). The merge has just made every key read in this run's window live, so an
+    unread key is a row this window did not see: one written during this run (auto-increment keys
+    of rows inserted after the read are above H; the rest is a row committed late or stamped beyond
+    the clock bound), or a row whose cursor lies before the window (outside what the incremental load
+    guarantees at all). Such a row is read by a later window, and from then on the count shows the
+    vanished key, so a delete hidden this way is marked by a later run; it is never masked for good.
+    On a source that is quiet during the load, equal counts are exact.
+    """
+    key_pg = quote_ident(ctx.pk_targets[0])
+    key_my = quote_mysql_ident(ctx.pk_live[0].name)
+    table_my = quote_mysql_ident(ctx.table.name)
+    cur.execute(f"SELECT max({key_pg}) FROM {target} WHERE _deleted_at IS NULL")
+    high = cur.fetchone()[0]
+    live = key_summary.live_keys(cur, ctx.table.name)
+    src = connect_source(ctx.source_cfg)
+    try:
+        scur = src.cursor()
+        scur.execute(f"SELECT COUNT(*), MAX({key_my}) FROM {table_my}")
+        count, top = scur.fetchone()
+        if high is None:
+            count = 0
+        elif top is not None and int(top) > int(high):
+            scur.execute(f"SELECT COUNT(*) FROM {table_my} WHERE {key_my} <= %s", (int(high),))
+            (count,) = scur.fetchone()
+        if int(count) != live:
+            return False
+        return not _any_deleted_key_back(cur, scur, ctx, target, key_pg, key_my, table_my)
+    finally:
+        src.close()
+
+
+def _any_deleted_key_back(cur, scur, ctx, target, key_pg, key_my, table_my) -> bool:
+    """A key marked deleted in raw exists at the source again (or there are too many to look up)."""
+    raw.ensure_deleted_index(cur, ctx.table.target_name, ctx.pk_targets)
+    cur.execute(f"SELECT {key_pg} FROM {target} WHERE _deleted_at IS NOT NULL LIMIT {RESTORED_PROBE_MAX + 1}")
+    keys = [int(k) for (k,) in cur.fetchall()]
+    if len(keys) > RESTORED_PROBE_MAX:
+        return True
+    for start in range(0, len(keys), PROBE_CHUNK):
+        listed = ", ".join(str(k) for k in keys[start:start + PROBE_CHUNK])
+        scur.execute(f"SELECT 1 FROM {table_my} WHERE {key_my} IN ({listed}) LIMIT 1")
+        if scur.fetchone() is not None:
+            return True
+    return False
 
 
 def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:

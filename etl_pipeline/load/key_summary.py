@@ -77,6 +77,12 @@ def apply_delta(cur, table: str) -> None:
     cur.execute("TRUNCATE _key_delta")
 
 
+def live_keys(cur, table: str) -> int:
+    """How many keys are live in raw, from the kept summary."""
+    cur.execute(f"SELECT COALESCE(sum(n), 0) FROM {S}.key_buckets WHERE table_name = %s", (table,))
+    return int(cur.fetchone()[0])
+
+
 def buckets(cur, table: str) -> dict[int, tuple[int, int, int]]:
     cur.execute(f"SELECT bucket, n, s, x FROM {S}.key_buckets WHERE table_name = %s", (table,))
     return {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in cur.fetchall()}

@@ -103,6 +103,38 @@ def apply_drift(cur, table: str, target: str, plan: DriftPlan) -> None:
         log.warning("%s: column %s no longer exists at the source; kept in raw (no new values)", table, name)
 
 
+def deleted_index_name(name: str) -> str:
+    return f"{name}__deleted"
+
+
+def create_deleted_index(cur, name: str, pk: tuple[str, ...]) -> None:
+    """A partial index of the keys marked deleted: finding them costs as much as there are deletes."""
+    cols = ", ".join(quote_ident(c) for c in pk)
+    cur.execute(f"CREATE INDEX IF NOT EXISTS {quote_ident(deleted_index_name(name))} ON {qualified(name)} "
+                f"({cols}) WHERE _deleted_at IS NOT NULL")
+
+
+def ensure_deleted_index(cur, name: str, pk: tuple[str, ...]) -> None:
+    """The partial index of deleted keys, built once for a raw table made before it existed."""
+    cur.execute("SELECT to_regclass(%s)", (f"{quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(name))}",))
+    if cur.fetchone()[0] is None:
+        create_deleted_index(cur, name, pk)
+
+
+def add_missing_meta_columns(cur, table: str, name: str, existing: dict[str, str] | None) -> list[str]:
+    """A raw table made elsewhere (a restore, a hand-made copy) may lack `_loaded_at`/`_deleted_at`:
+    add them (inside the caller's transaction; `existing` is updated) and return their names. The
+    caller then rebuilds the table with a full refresh, so every row gets its load time."""
+    lacking = [c for c in META_COLUMNS if existing is not None and c not in existing]
+    for column in lacking:
+        cur.execute(f"ALTER TABLE {qualified(name)} ADD COLUMN {quote_ident(column)} timestamptz")
+        existing[column] = "timestamptz"
+    if lacking:
+        log.warning("%s: raw.%s lacked the loader's column(s) %s (not made by this loader?): added; "
+                    "full refresh", table, name, ", ".join(lacking))
+    return lacking
+
+
 def has_dependent_views(cur, name: str) -> bool:
     cur.execute("""
         SELECT EXISTS (
@@ -139,3 +171,5 @@ def swap_in(cur, target: str, new: str, columns, pk: tuple[str, ...], had_old: b
     if pk:
         cur.execute(f"ALTER INDEX {quote_ident(RAW_SCHEMA)}.{quote_ident(new + '_pkey')} "
                     f"RENAME TO {quote_ident(pkey_name)}")
+        cur.execute(f"ALTER INDEX IF EXISTS {quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(new))} "
+                    f"RENAME TO {quote_ident(deleted_index_name(target))}")

@@ -84,9 +84,11 @@ def start_loader(tmp: Path, table: str, *args: str, main: str = CLI_MAIN, batch_
     return SlowLoader(proc, marker)
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT, env=os.environ.copy(),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+def cli(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The CLI as a child process; `env` adds variables for this child only."""
+    return subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def pg(settings, sql: str, params=None):

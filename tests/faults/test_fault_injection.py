@@ -132,6 +132,38 @@ def test_statement_failing_mid_merge(world):
     converge(s, "4 statement fails mid-merge", f"trigger raises at row 6 of raw.{target} merge")
 
 
+
+def test_statement_timeout_fires_mid_merge(world):
+    """The target's own statement timeout (`statement_timeout`, set for the loader's sessions only through
+    PGOPTIONS) cancels the merge statement: a trigger on the merged table sleeps once 5 rows are written."""
+    s = world["settings"]
+    mutate(world, days=2)
+    target = "procedurelog"
+    before = raw_snapshot(s, target)
+    pg(s, "CREATE SEQUENCE IF NOT EXISTS public.fault_rows")
+    pg(s, "SELECT setval('public.fault_rows', 1, false)")
+    pg(s, """CREATE OR REPLACE FUNCTION public.fault_slow_merge() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF nextval('public.fault_rows') > 5 THEN PERFORM pg_sleep(120); END IF;
+               RETURN NEW;
+             END $$""")
+    pg(s, f'CREATE TRIGGER fault_slow_merge BEFORE INSERT OR UPDATE ON raw."{target}" '
+          "FOR EACH ROW EXECUTE FUNCTION public.fault_slow_merge()")
+    try:
+        timed_out = cli("run", env={"PGOPTIONS": "-c statement_timeout=4s"})
+        merged_rows = pg(s, "SELECT last_value FROM public.fault_rows")[0][0]
+    finally:
+        pg(s, f'DROP TRIGGER IF EXISTS fault_slow_merge ON raw."{target}"')
+        pg(s, "DROP FUNCTION public.fault_slow_merge(); DROP SEQUENCE public.fault_rows")
+    out = timed_out.stdout
+    assert timed_out.returncode == 1 and f"{target:<24} FAILED (QueryCanceled)" in out, out[-2000:]
+    assert "1 of " in out and f"tables failed: {target}" in out, out[-2000:]    # only the slowed table
+    assert merged_rows > 5, "the trigger never reached its sleep: the merge was not interrupted"
+    assert raw_snapshot(s, target) == before, "the cancelled merge left part of its rows behind"
+    assert pg(s, "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")[0][0] == "0"
+    converge(s, "4b statement timeout mid-merge", "PGOPTIONS statement_timeout=4s, sleep at row 6")
+
+
 def test_airflow_task_try_killed_then_retried(world):
     """What Airflow does with `retries=2`: the DAG's load task (nightly.extract_table) for one table, its try
     killed mid-COPY (a worker lost), then the retry: the same item and the same run_id, run again."""

@@ -1,7 +1,8 @@
 """Fault injection (`make test-faults`): the source server killed mid-extraction, the analytics server crashed
 mid-COPY, the loader SIGKILLed at a random point, a statement failing mid-merge (a forced error, the target's
-statement timeout), an Airflow task try killed and retried. After each: nothing half-written is visible, state is never ahead of the data, and the next
-plain run converges to exact parity (`verify --deep` clean, delete marks right, 0 rows lost).
+statement timeout), an Airflow task try killed and retried. After each: nothing half-written is visible, state
+is never ahead of the data, and the next plain run converges to exact parity (`verify --deep` clean, delete
+marks right, 0 rows lost).
 
 Days of clinic work (`synth mutate`) come before every fault, so the incremental paths (merge, delete marks)
 are the ones interrupted and the ones that must catch up.

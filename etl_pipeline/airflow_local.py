@@ -54,6 +54,8 @@ def airflow_env(home: Path | None = None, extra: dict | None = None) -> dict[str
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DO_NOT_TRACK": "1",
         "ETL_HOME": str(PROJECT_ROOT),
+        # `airflow standalone` starts its components as `airflow ...` from PATH: this virtualenv's first
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p),
     })
     env.update(extra)
@@ -91,7 +93,8 @@ def dags_test(dag_id: str, env: dict, conf: dict | None = None, timeout: float =
 def standalone(env: dict) -> int:
     """`airflow standalone` in the foreground (Ctrl-C stops it)."""
     home = Path(env["AIRFLOW_HOME"])
-    print(f"Airflow UI: http://localhost:8080  (user admin, password in "
+    port = env.get("AIRFLOW__API__PORT", "8080")
+    print(f"Airflow UI: http://localhost:{port}  (user admin, password in "
           f"{home / 'simple_auth_manager_passwords.json.generated'} once it has started)", flush=True)
     return subprocess.call([airflow_bin(), "standalone"], env=env, cwd=PROJECT_ROOT)
 

@@ -1,7 +1,8 @@
 """TLS settings reach the drivers: SOURCE_SSL_MODE / SOURCE_SSL_CA become mysqlclient's `ssl_mode` / `ssl`,
 TARGET_SSLMODE becomes libpq's `sslmode`; and a mode that requires TLS really refuses a server without it
 (the local servers run without TLS, so a required mode must fail to connect, never fall back to plain),
-and a verified TLS session to the test stack's PostgreSQL switched to ssl=on with a self-signed certificate."""
+a verified TLS session to the test stack's PostgreSQL switched to ssl=on with a self-signed certificate, and a
+scratch MariaDB with a test CA: VERIFY_CA encrypts the session and carries a load, a wrong CA is refused."""
 
 from __future__ import annotations
 

@@ -94,6 +94,25 @@ def test_unchanged_myisam_table_is_skipped_and_every_change_is_seen(settings):
     assert_parity(settings, t)
 
 
+def test_unchanged_full_strategy_table_is_skipped_unless_forced(settings):
+    t = make(settings, "nt_full", engine="MyISAM")
+    full = table_config(settings, "nt_full", strategy="full", cursor=None, detect_deletes=False)
+    nopk = table_config(settings, "nt_full", pk=(), strategy="full", cursor=None, detect_deletes=False)
+    assert t.name == full.name
+    load_table(settings, full, "f0")
+    time.sleep(2.1)  # the skip needs the last write SAFETY_SECONDS before the last load's read
+    assert load_table(settings, full, "f1").rows_read == 50  # written too close to f0's read: reloaded
+    time.sleep(2.1)
+    skipped = load_table(settings, full, "f2")
+    assert (skipped.status, skipped.strategy, skipped.rows_read) == ("success", "full", 0)
+    assert load_table(settings, nopk, "f3").rows_read == 0
+    assert load_table(settings, full, "f4", full_refresh=True).rows_read == 50
+    admin_exec(settings, "DELETE FROM nt_full WHERE id = 9")
+    changed = load_table(settings, full, "f5")
+    assert (changed.rows_read, changed.deleted) == (49, 1)
+    assert_parity(settings, full)
+
+
 def test_innodb_tables_are_never_skipped(settings):
     t = make(settings, "nt_innodb")
     load_table(settings, t, "i0")

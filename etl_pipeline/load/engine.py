@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -72,15 +73,21 @@ class LoadContext:
 
 
 def load_table(settings: Settings, table: TableConfig, run_id: str, full_refresh: bool = False,
-               progress=None) -> TableLoadResult:
-    """Load one table into raw; returns counts. Failures are recorded in etl.load_runs and re-raised."""
+               progress=None, pg=None) -> TableLoadResult:
+    """Load one table into raw; returns counts. Failures are recorded in etl.load_runs and re-raised.
+
+    `pg`: an open target connection whose state tables are known to exist, reused across tables (`run`
+    passes one per worker); it is left committed or rolled back, never closed. Without it the load
+    opens and closes its own.
+    """
     started = datetime.now(UTC)
     t0 = time.monotonic()
     result = TableLoadResult(table=table.name, strategy=table.strategy, target_name=table.target_name)
-    pg = None
+    own = pg is None
     try:
-        pg = connect_target(settings.target)
-        state.ensure_state_tables(pg)
+        if own:
+            pg = connect_target(settings.target)
+            state.ensure_state_tables(pg)
         ctx = LoadContext(settings, table, pg, started, progress=progress)
         counts, cursor_value, strategy = _load(ctx, full_refresh)
         result.strategy = strategy
@@ -108,7 +115,7 @@ def load_table(settings: Settings, table: TableConfig, run_id: str, full_refresh
         _record_failure(settings, pg, result, run_id, started)
         raise
     finally:
-        if pg is not None:
+        if own and pg is not None:
             pg.close()
 
 
@@ -138,7 +145,8 @@ def _load(ctx: LoadContext, full_refresh: bool):
             log.warning("%s: the source table was re-created since the last load (restored?): full refresh",
                         table.name)
             mode = "full"
-        if mode == "incremental" and unchanged.unchanged_since(mark, previous_mark):
+        if _skippable(ctx, mode, full_refresh or bool(lacking), existing, previous, live) \
+                and unchanged.unchanged_since(mark, previous_mark):
             log.info("%s: source not written since the last load: nothing to read", table.name)
             return _nothing(previous_mark), previous["cursor_value"], table.strategy
         track = mode == "incremental" and _time_cursor(ctx, by_name)
@@ -158,6 +166,23 @@ def _load(ctx: LoadContext, full_refresh: bool):
     if track:
         return counts, _later_cursor(previous["cursor_value"], counts["max_cursor"]), table.strategy
     return counts, _cursor_text(upper), table.strategy
+
+
+def _skippable(ctx, mode: str, forced: bool, existing, previous, live) -> bool:
+    """May this load be skipped when the source table was not written since the last one?
+
+    An incremental load always; a full refresh only when it is full by nature (strategy `full`, or no
+    primary key), not forced, and raw already holds the table in the source's current shape: a
+    refresh would then rewrite the same rows.
+    """
+    if mode == "incremental":
+        return True
+    table = ctx.table
+    if forced or existing is None or previous is None or previous.get("last_status") != "success":
+        return False
+    if table.strategy != "full" and table.primary_key:
+        return False  # full for a reason of its own (first load, cursor changed, drift, re-created)
+    return not raw.plan_drift(live, existing).source_columns_changed
 
 
 def _nothing(mark) -> dict:
@@ -280,19 +305,66 @@ def run(settings: Settings, tables=None, tier=None, full_refresh: bool = False, 
         return [TableLoadResult(table=t.name, strategy=t.strategy, status="skipped", target_name=t.target_name)
                 for t in chosen]
     progress = ProgressFactory(len(chosen))
+    targets = WorkerConnections(settings)
 
     def one(table: TableConfig) -> TableLoadResult:
         try:
-            return load_table(settings, table, run_id, full_refresh, progress=progress.for_table(table))
+            return load_table(settings, table, run_id, full_refresh, progress=progress.for_table(table),
+                              pg=targets.get())
         except Exception as exc:  # noqa: BLE001 - recorded by load_table; keep loading the others
+            targets.discard()  # whatever failed may have been the connection itself
             return TableLoadResult(table=table.name, strategy=table.strategy, status="failed",
                                    error_class=type(exc).__name__, target_name=table.target_name,
                                    message=str(exc) if isinstance(exc, EtlError) else type(exc).__name__)
 
-    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        results = list(pool.map(one, chosen))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+            results = list(pool.map(one, chosen))
+    finally:
+        targets.close_all()
     progress.done()
     return results
+
+
+class WorkerConnections:
+    """One target connection per worker thread, reused for table after table (a PostgreSQL log-in
+    costs more than loading an unchanged table). `get` returns None when connecting fails, so that
+    `load_table` connects itself and records the failure as usual."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._local = threading.local()
+        self._opened: list = []
+        self._lock = threading.Lock()
+
+    def get(self):
+        pg = getattr(self._local, "pg", None)
+        if pg is not None and not pg.closed:
+            return pg
+        pg = None
+        try:
+            pg = connect_target(self._settings.target)
+            state.ensure_state_tables(pg)
+        except Exception:  # noqa: BLE001 - load_table reports it
+            if pg is not None:
+                pg.close()
+            return None
+        self._local.pg = pg
+        with self._lock:
+            self._opened.append(pg)
+        return pg
+
+    def discard(self) -> None:
+        pg = getattr(self._local, "pg", None)
+        self._local.pg = None
+        if pg is not None and not pg.closed:
+            pg.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            for pg in self._opened:
+                if not pg.closed:
+                    pg.close()
 
 
 class ProgressFactory:

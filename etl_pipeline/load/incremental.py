@@ -111,11 +111,14 @@ def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts) -> t
 def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     """Primary-key reconciliation: mark raw rows whose key is gone from the source, unmark returned ones.
 
-    For a single integer key (up to bigint), both sides first summarise their live keys per bucket of
-    BUCKET_KEYS (count, sum, xor): the source inside MariaDB (its key index), raw from the summary kept
-    in `etl.key_buckets` (see `key_summary`); only keys of buckets that differ are streamed. Other keys are streamed whole. The anti-join itself is exact for the streamed buckets; a
-    bucket whose deleted and not-yet-read inserted keys had equal count, sum and xor would hide its
-    deletes until the next change in that bucket (`verify` compares the exact key sets).
+    For a single integer key (up to bigint) it narrows down first, reading no table whole:
+    `nothing_vanished` compares key counts (and looks up raw's deleted keys) and usually ends it there;
+    otherwise `_differing_key_ranges` compares per-bucket key counts, the source's from its key index,
+    raw's from the summary kept in `etl.key_buckets` (see `key_summary`), and only keys of buckets
+    that differ are streamed. Other keys are streamed whole. The anti-join itself is exact for the
+    streamed keys. A source key that this run did not read (written during the run) can hide a vanished
+    key of the same range until a later run reads it (see `nothing_vanished`); `verify` compares the
+    exact key sets.
     """
     pk = ctx.pk_targets
     pk_q = ", ".join(quote_ident(c) for c in pk)
@@ -195,8 +198,7 @@ def nothing_vanished(cur, ctx, target: str) -> bool:
     key_pg = quote_ident(ctx.pk_targets[0])
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
     table_my = quote_mysql_ident(ctx.table.name)
-    cur.execute(f"SELECT max({key_pg}) FROM {target} WHERE _deleted_at IS NULL")
-    high = cur.fetchone()[0]
+    high = _high_live_key(cur, target, key_pg)
     live = key_summary.live_keys(cur, ctx.table.name)
     src = connect_source(ctx.source_cfg)
     try:
@@ -210,48 +212,80 @@ def nothing_vanished(cur, ctx, target: str) -> bool:
             (count,) = scur.fetchone()
         if int(count) != live:
             return False
-        return not _any_deleted_key_back(cur, scur, ctx, target, key_pg, key_my, table_my)
+        return _deleted_keys_back(cur, scur, ctx, target) == []
     finally:
         src.close()
 
 
-def _any_deleted_key_back(cur, scur, ctx, target, key_pg, key_my, table_my) -> bool:
-    """A key marked deleted in raw exists at the source again (or there are too many to look up)."""
+def _high_live_key(cur, target: str, key_pg: str) -> int | None:
+    """The largest key live in raw (its primary-key index read backwards)."""
+    cur.execute(f"SELECT max({key_pg}) FROM {target} WHERE _deleted_at IS NULL")
+    high = cur.fetchone()[0]
+    return None if high is None else int(high)
+
+
+def _deleted_keys_back(cur, scur, ctx, target: str) -> list[int] | None:
+    """The keys marked deleted in raw that exist at the source again (restored with an old cursor
+    value, or re-inserted and not read yet); None when there are too many to look up."""
+    key_pg = quote_ident(ctx.pk_targets[0])
+    key_my = quote_mysql_ident(ctx.pk_live[0].name)
     raw.ensure_deleted_index(cur, ctx.table.target_name, ctx.pk_targets)
     cur.execute(f"SELECT {key_pg} FROM {target} WHERE _deleted_at IS NOT NULL LIMIT {RESTORED_PROBE_MAX + 1}")
     keys = [int(k) for (k,) in cur.fetchall()]
     if len(keys) > RESTORED_PROBE_MAX:
-        return True
+        return None
+    back: list[int] = []
     for start in range(0, len(keys), PROBE_CHUNK):
         listed = ", ".join(str(k) for k in keys[start:start + PROBE_CHUNK])
-        scur.execute(f"SELECT 1 FROM {table_my} WHERE {key_my} IN ({listed}) LIMIT 1")
-        if scur.fetchone() is not None:
-            return True
-    return False
+        scur.execute(f"SELECT {key_my} FROM {quote_mysql_ident(ctx.table.name)} WHERE {key_my} IN ({listed})")
+        back.extend(int(k) for (k,) in scur.fetchall())
+    return back
 
 
 def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
-    """[(low, high)] key ranges whose live-key summary differs between the source and raw."""
+    """[(low, high)] key ranges whose live keys may differ between the source and raw.
+
+    Per bucket of BUCKET_KEYS keys the source's count of keys up to raw's largest live key is compared
+    with raw's (the kept summary), and the buckets of raw's deleted keys that are back at the source
+    are added. Equal counts in a
+    bucket mean equal key sets for the reason given in `nothing_vanished`. When raw holds too many
+    deleted keys to look them up, buckets are compared by count, sum and xor instead, which also
+    shows restored keys (unless a vanished key in the same bucket balances all three).
+    """
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
     src = connect_source(ctx.source_cfg)
     try:
         scur = src.cursor()
-        scur.execute(f"""
-            SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*), SUM({key_my}), BIT_XOR({key_my})
-              FROM {quote_mysql_ident(ctx.table.name)} GROUP BY 1""")
-        source = {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in scur.fetchall()}
+        back = _deleted_keys_back(cur, scur, ctx, target)
+        if back is None:
+            scur.execute(f"""
+                SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*), SUM({key_my}), BIT_XOR({key_my})
+                  FROM {quote_mysql_ident(ctx.table.name)} GROUP BY 1""")
+            source = {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in scur.fetchall()}
+        else:  # keys above raw's largest live key cannot hide a vanished one: not counted
+            high = _high_live_key(cur, target, quote_ident(ctx.pk_targets[0]))
+            scur.execute(f"SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*) FROM {quote_mysql_ident(ctx.table.name)} "
+                         f"WHERE {key_my} <= %s GROUP BY 1", (high if high is not None else -(1 << 63),))
+            source = {int(b): int(n) for b, n in scur.fetchall()}
     finally:
         src.close()
     raw_side = key_summary.buckets(cur, ctx.table.name)
-    # a key restored at the source, like a deleted one, makes its bucket differ from raw's live keys
-    differing = sorted(b for b in source.keys() | raw_side.keys() if source.get(b) != raw_side.get(b))
+    if back is not None:
+        raw_side = {b: n for b, (n, _, _) in raw_side.items()}
+    differing = {b for b in source.keys() | raw_side.keys() if source.get(b) != raw_side.get(b)}
+    differing |= {_bucket_of(k) for k in back or ()}
     ranges: list[tuple[int, int]] = []
-    for low, high in map(_bucket_range, differing):
+    for low, high in map(_bucket_range, sorted(differing)):
         if ranges and ranges[-1][1] + 1 == low:
             ranges[-1] = (ranges[-1][0], high)
         else:
             ranges.append((low, high))
     return ranges
+
+
+def _bucket_of(key: int) -> int:
+    """key DIV BUCKET_KEYS as both servers compute it (truncating toward zero)."""
+    return abs(key) // BUCKET_KEYS * (1 if key >= 0 else -1)
 
 
 def _bucket_range(bucket: int) -> tuple[int, int]:

@@ -1,9 +1,14 @@
 """Running the real DAGs with `airflow dags test` in a throwaway AIRFLOW_HOME (SQLite metadata DB),
-and a local HTTP endpoint standing in for Slack. Imported by the DAG and end-to-end tests."""
+and local endpoints standing in for Slack (HTTP) and the mail server (SMTP). Imported by the DAG and
+end-to-end tests."""
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
 import json
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -11,7 +16,7 @@ from typing import Self
 
 from etl_pipeline.airflow_local import airflow, airflow_env, dags_test, prepare
 
-__all__ = ["SlackStandIn", "airflow", "airflow_home", "dags_test"]
+__all__ = ["SlackStandIn", "SmtpStandIn", "airflow", "airflow_home", "dags_test"]
 
 
 def airflow_home(home: Path, extra: dict | None = None) -> dict:
@@ -52,3 +57,61 @@ class SlackStandIn:
 
     def texts(self) -> list[str]:
         return [m.get("text", "") for m in self.messages]
+
+
+class SmtpStandIn:
+    """A mail server on 127.0.0.1 speaking enough SMTP for smtplib (EHLO, AUTH PLAIN, MAIL, RCPT, DATA,
+    QUIT), without TLS. It refuses a login with another password than `password` (535) and keeps each
+    accepted message (an email.message.EmailMessage) in `messages`, the logged-in user in `logins`."""
+
+    def __init__(self, user: str, password: str) -> None:
+        messages, logins = self.messages, self.logins = [], []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, text: str) -> None:
+                self.wfile.write(text.encode() + b"\r\n")
+
+            def handle(self) -> None:
+                self.reply("220 stand-in ESMTP")
+                while line := self.rfile.readline():
+                    verb, _, rest = line.decode().strip().partition(" ")
+                    verb = verb.upper()
+                    if verb == "EHLO":
+                        self.reply("250-stand-in")
+                        self.reply("250 AUTH PLAIN")
+                    elif verb == "AUTH":
+                        _, given_user, given_password = base64.b64decode(rest.split()[1]).decode().split("\0")
+                        if (given_user, given_password) != (user, password):
+                            self.reply("535 authentication failed")
+                            continue
+                        logins.append(given_user)
+                        self.reply("235 ok")
+                    elif verb == "DATA":
+                        self.reply("354 go on")
+                        body = b""
+                        while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                            body += data[1:] if data.startswith(b"..") else data
+                        messages.append(email.message_from_bytes(body, policy=email.policy.default))
+                        self.reply("250 queued")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:                       # HELO, MAIL, RCPT, RSET, NOOP
+                        self.reply("250 ok")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.server.server_address[1]),
+                    "SMTP_STARTTLS": "false", "SMTP_USER": user, "SMTP_PASSWORD": password}
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def subjects(self) -> list[str]:
+        return [m["Subject"] for m in self.messages]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from airflow_support import SlackStandIn, airflow_home, dags_test
+from airflow_support import SlackStandIn, SmtpStandIn, airflow_home, dags_test
 
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.settings import PROJECT_ROOT
@@ -51,7 +51,13 @@ def slack():
 
 
 @pytest.fixture(scope="module")
-def nightly(settings, tmp_path_factory, slack):
+def smtp():
+    with SmtpStandIn("etl-mailer", "e2e-mail-password-4417") as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="module")
+def nightly(settings, tmp_path_factory, slack, smtp):
     """Synthetic source + tables.yml + a migrated Airflow home; returns the Airflow environment."""
     with open(os.devnull, "w") as quiet:
         generate(settings.source_admin, SCALE, 5, out=quiet)
@@ -64,8 +70,9 @@ def nightly(settings, tmp_path_factory, slack):
     assert load.returncode == 0, load.stderr[-2000:]
     base = tmp_path_factory.mktemp("nightly")
     env = airflow_home(base / "airflow", {"SLACK_WEBHOOK_URL": slack.url, "DBT_DOCS_DIR": str(base / "docs"),
-                                                 "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
-                                                 "ETL_DBT_RETRY_DELAY_SECONDS": "1"})
+                                          **smtp.env, "NOTIFY_EMAIL_TO": "on-call@clinic.example",
+                                          "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
+                                          "ETL_DBT_RETRY_DELAY_SECONDS": "1"})
     return env
 
 
@@ -86,7 +93,7 @@ def _latest_report(settings):
 SELF_CONTAINED = ["clinic", "operatory", "provider"]
 
 
-def test_manual_run_of_some_tables_loads_them_and_builds_their_marts(settings, nightly, slack):
+def test_manual_run_of_some_tables_loads_them_and_builds_their_marts(settings, nightly, slack, smtp):
     code, output = _run(nightly, {"tables": SELF_CONTAINED, "force_full_refresh": True}, slack)
     assert code == 0, output[-4000:]
     assert "state=success" in output
@@ -102,6 +109,7 @@ def test_manual_run_of_some_tables_loads_them_and_builds_their_marts(settings, n
     assert "model stg_opendental__provider does not depend" not in output
     assert os.path.exists(os.path.join(nightly["DBT_DOCS_DIR"], "index.html"))
     assert any(":white_check_mark:" in text and "Nightly ETL" in text for text in slack.texts())
+    assert any(subject.startswith("[INFO]") and "Nightly ETL" in subject for subject in smtp.subjects())
 
 
 @pytest.mark.slow
@@ -124,7 +132,7 @@ def test_full_then_incremental_run(settings, nightly, slack):
         mysql_admin(settings, "SELECT COUNT(*) FROM patient")[0][0]
 
 
-def test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told(settings, nightly, slack):
+def test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told(settings, nightly, slack, smtp):
     mysql_admin(settings, "RENAME TABLE recall TO recall_hidden")
     try:
         code, output = _run(nightly, {"tables": ["clinic", "provider", "recall"]}, slack)
@@ -137,6 +145,8 @@ def test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told(settings,
     assert '"dbt": "skipped"' in output
     [text] = [t for t in slack.texts() if "Nightly ETL" in t]
     assert "WARNING" in text and "table failed: recall" in text
+    mail = smtp.messages[-1]
+    assert mail["Subject"].startswith("[WARNING]") and "table failed: recall" in mail.get_content()
 
 
 @pytest.mark.parametrize("conf, message", [
@@ -178,6 +188,9 @@ def _keep_each_runs_output(request):
         (kept / f"{name}.log").write_bytes((kept.parent / "last_run.log").read_bytes())
     if "slack" in request.fixturenames:
         (kept / f"{name}.slack.json").write_text(json.dumps(request.getfixturevalue("slack").messages))
+    if "smtp" in request.fixturenames:                      # the mail stand-in, where the module has one
+        mails = [m.as_string() for m in request.getfixturevalue("smtp").messages]
+        (kept / f"{name}.mail.txt").write_text("\n\n".join(mails))
 
 
 def test_the_airflow_runs_leaked_no_secret_and_no_patient_data(local_stack, settings, nightly, slack, tmp_path):
@@ -195,7 +208,9 @@ def test_the_airflow_runs_leaked_no_secret_and_no_patient_data(local_stack, sett
     texts = {f"slack message {i}": json.dumps(m) for i, m in enumerate(slack.messages)}
     texts.update(state_tables_text(settings))
     assert "etl.nightly_runs" in texts and "etl.load_runs" in texts
-    needles = stack_secrets(local_stack) + patient_needles(settings)
+    # every password of the stack and of the notifiers' stand-ins, and real patient values
+    notifier_secrets = {k: v for k, v in nightly.items() if k in ("SMTP_PASSWORD", "SLACK_WEBHOOK_URL")}
+    needles = stack_secrets(local_stack, notifier_secrets) + patient_needles(settings)
 
     assert_no_leaks(needles, texts, files)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+from airflow_support import SmtpStandIn
 
 from etl_pipeline import nightly, notify
 from etl_pipeline.errors import ConfigError, EtlError
@@ -119,41 +120,30 @@ def test_notify_run_sends_then_fails_the_run_and_names_the_tables(caplog):
     assert record["severity"] == "WARNING" and record["summary"]["failed_tables"] == ["recall"]
 
 
-def test_email_is_sent_when_smtp_is_configured(monkeypatch):
-    sent = []
-
-    class FakeSMTP:   # stands in for the mail server (an endpoint, not a database)
-        def __init__(self, host, port, timeout):
-            sent.append(("connect", host, port))
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def starttls(self):
-            sent.append(("starttls",))
-
-        def login(self, user, password):
-            sent.append(("login", user))
-
-        def send_message(self, message):
-            sent.append(("send", message["To"], message["Subject"], message.get_content()))
-
-    monkeypatch.setattr(smtplib, "SMTP", FakeSMTP)
-    monkeypatch.setenv("SMTP_HOST", "mail.example")
-    monkeypatch.setenv("SMTP_PORT", "587")
-    monkeypatch.setenv("SMTP_USER", "etl")
-    monkeypatch.setenv("SMTP_PASSWORD", "pw")
-    monkeypatch.setenv("NOTIFY_EMAIL_TO", "ops@example, lead@example")
+def _smtp_env(monkeypatch, stand_in, **extra):
+    for key, value in {**stand_in.env, "NOTIFY_EMAIL_TO": "ops@example, lead@example", **extra}.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
     monkeypatch.setenv("ETL_ENV_FILE", "/nonexistent.env")
-    notify.notify("Nightly ETL", "WARNING", {"failed": 1}, ["table failed: recall"])
-    assert ("connect", "mail.example", 587) in sent and ("starttls",) in sent and ("login", "etl") in sent
-    (_, to, subject, body), = [s for s in sent if s[0] == "send"]
-    assert to == "ops@example, lead@example" and subject == "[WARNING] Nightly ETL"
-    assert "table failed: recall" in body
+
+
+def test_email_is_sent_through_a_real_smtp_conversation(monkeypatch):
+    with SmtpStandIn("etl", "mail-secret-5521") as server:
+        _smtp_env(monkeypatch, server)
+        notify.notify("Nightly ETL", "WARNING", {"failed": 1}, ["table failed: recall"])
+    assert server.logins == ["etl"]
+    (message,) = server.messages
+    assert message["To"] == "ops@example, lead@example" and message["Subject"] == "[WARNING] Nightly ETL"
+    assert "table failed: recall" in message.get_content()
+
+
+def test_a_refused_smtp_login_is_logged_without_the_password(monkeypatch, caplog):
+    with SmtpStandIn("etl", "the-right-one") as server:
+        _smtp_env(monkeypatch, server, SMTP_PASSWORD="wrong-mail-secret-7731")
+        notify.notify("Nightly ETL", "CRITICAL", {"failed": 3})
+    assert server.messages == []
+    assert "email notification failed" in caplog.text and "535" in caplog.text
+    assert "wrong-mail-secret-7731" not in caplog.text
 
 
 def test_email_is_not_attempted_without_configuration(monkeypatch):

@@ -79,7 +79,8 @@ class LocalStack:
     mariadb_port: int = 13306
     postgres_port: int = 15432
     env_file: Path = PROJECT_ROOT / ".env"
-    # a directory with ca.pem, server-cert.pem, server-key.pem: MariaDB then offers TLS (None: plain only)
+    # a directory with ca.pem, server-cert.pem, server-key.pem: MariaDB then offers TLS (None: plain only);
+    # read when up() starts the server, a server already running is reused as it is
     mariadb_tls_dir: Path | None = None
 
     @property

@@ -60,20 +60,30 @@ STEPS = [
     ("engine", "connect_target", "connect target"),
     ("state", "ensure_state_tables", "state DDL check"),
     ("engine", "live_columns", "source columns"),
+    ("state", "read_state", "state read"),
+    ("unchanged", "read_mark", "source mark (skip check)"),
     ("engine", "source_clock_bound", "source clock"),
+    ("engine", "_upper_bound", "upper bound (key MAX)"),
+    ("raw", "apply_drift", "drift"),
     ("incremental", "stage_window", "window read (source scan + COPY)"),
+    ("key_summary", "ensure", "key summary check"),
+    ("incremental", "_note_revived", "key summary: revived keys"),
     ("incremental", "merge", "merge"),
+    ("key_summary", "apply_delta", "key summary: apply deltas"),
     ("incremental", "nothing_vanished", "delete check (counts)"),
     ("incremental", "_differing_key_ranges", "delete buckets (fallback)"),
     ("incremental", "mark_deletes", "deletes (all)"),
     ("engine", "load_full", "full refresh (strategy full)"),
+    ("state", "record_success", "state + history rows"),
 ]
+NESTED = {"key summary: apply deltas"}  # also called inside "deletes (all)": not added twice below
 
 
 def instrument() -> None:
-    from etl_pipeline.load import engine, incremental, state
+    from etl_pipeline.load import engine, incremental, key_summary, raw, state, unchanged
 
-    modules = {"engine": engine, "incremental": incremental, "state": state}
+    modules = {"engine": engine, "incremental": incremental, "state": state, "raw": raw,
+               "unchanged": unchanged, "key_summary": key_summary}
     for module, name, phase in STEPS:
         if hasattr(modules[module], name):
             _timed(modules[module], name, phase)
@@ -87,6 +97,9 @@ def print_phases(results) -> None:
     for phase in phases:
         if totals[phase]:
             print(f"  {phase:<36} {totals[phase]:7.2f}")
+    inner = {"delete check (counts)", "delete buckets (fallback)", "total"} | NESTED
+    attributed = sum(v for p, v in totals.items() if p not in inner)
+    print(f"  {'(other: commits, temp tables, ...)':<36} {totals['total'] - attributed:7.2f}")
     print("per table (slowest 8): total | window read | merge | deletes | rows read")
     for r in sorted(results, key=lambda r: -PHASES[r.table].get("total", 0.0))[:8]:
         p = PHASES[r.table]

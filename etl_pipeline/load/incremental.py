@@ -46,10 +46,10 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_
     if summary:
         key_summary.ensure(cur, ctx.table.name, target, ctx.pk_targets[0])
         key_summary.start_delta(cur)
-        _note_newly_live(cur, target, ctx.pk_targets[0])
+        _note_revived(cur, ctx, target)
     else:
         key_summary.forget(cur, ctx.table.name)
-    inserted, updated = merge(cur, target, names, ctx.pk_targets, ctx.load_ts)
+    inserted, updated = merge(cur, target, names, ctx.pk_targets, ctx.load_ts, note_inserted=summary)
     if summary:
         key_summary.apply_delta(cur, ctx.table.name)
     deleted, key_bytes = 0, 0
@@ -75,16 +75,20 @@ def stage_window(cur, ctx, live, target: str, state_cursor, upper, track_cursor:
     return stream
 
 
-def _note_newly_live(cur, target: str, key: str) -> None:
-    """Staged keys that are not live in raw yet: the merge makes every staged key live."""
-    k = quote_ident(key)
+def _note_revived(cur, ctx, target: str) -> None:
+    """Staged keys marked deleted in raw: the merge makes them live again (its new keys it notes itself).
+    Found through the partial index of deleted keys, so the cost follows the deletes, not the table."""
+    raw.ensure_deleted_index(cur, ctx.table.target_name, ctx.pk_targets)
+    k = quote_ident(ctx.pk_targets[0])
     cur.execute(f"""
         INSERT INTO _key_delta (k, sign)
         SELECT DISTINCT s.{k}, 1 FROM _stage s
-         WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{k} = s.{k} AND t._deleted_at IS NULL)""")
+         WHERE EXISTS (SELECT 1 FROM {target} t WHERE t.{k} = s.{k} AND t._deleted_at IS NOT NULL)""")
 
 
-def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts) -> tuple[int, int]:
+def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts,
+          note_inserted: bool = False) -> tuple[int, int]:
+    """Upsert `_stage` into raw; (inserted, updated). `note_inserted`: add the new keys to `_key_delta`."""
     q = [quote_ident(n) for n in names]
     pk_q = ", ".join(quote_ident(c) for c in pk)
     non_pk = [quote_ident(n) for n in names if n not in pk]
@@ -96,13 +100,16 @@ def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts) -> t
                    f"({', '.join('EXCLUDED.' + c for c in non_pk)}) OR {changed}")
     if len(non_pk) == 1:  # a one-element row constructor is not a row; compare the values
         changed = f"t.{non_pk[0]} IS DISTINCT FROM EXCLUDED.{non_pk[0]} OR t._deleted_at IS NOT NULL"
+    noted = ""
+    if note_inserted:
+        noted = ", noted AS (INSERT INTO _key_delta (k, sign) SELECT k, 1 FROM merged WHERE inserted)"
     cur.execute(f"""
         WITH merged AS (
             INSERT INTO {target} AS t ({", ".join(q)}, _loaded_at, _deleted_at)
             SELECT DISTINCT ON ({pk_q}) {", ".join(q)}, %s, NULL FROM _stage
                 ON CONFLICT ({pk_q}) DO UPDATE SET {sets}
                 WHERE {changed}
-            RETURNING (xmax = 0) AS inserted)
+            RETURNING (xmax = 0) AS inserted, t.{quote_ident(pk[0])} AS k){noted}
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged""",
                 (load_ts,))
     return cur.fetchone()

@@ -174,6 +174,8 @@ from security_support import (
     state_tables_text,
 )
 
+from etl_pipeline.dbt_runner import DBT_PROJECT_DIR
+
 
 @pytest.fixture(autouse=True)
 def _keep_each_runs_output(request):
@@ -203,7 +205,7 @@ def test_the_airflow_runs_leaked_no_secret_and_no_patient_data(local_stack, sett
     assert _failed_run_with_recall(settings) in failure_text
     assert "recall: load failed (SourceTableMissing)" in failure_text
     files = [p for p in home.rglob("*") if p.is_file()]     # task + dag processor logs, runs' output, airflow.db
-    files += collect_files(Path(nightly["DBT_DOCS_DIR"]))
+    files += collect_files(Path(nightly["DBT_DOCS_DIR"]), DBT_PROJECT_DIR / "logs" / "dbt.log")  # dbt's own log
     assert len(list((home / "run-output").glob("*.log"))) >= 5 and any(p.suffix == ".json" for p in files)
     texts = {f"slack message {i}": json.dumps(m) for i, m in enumerate(slack.messages)}
     texts.update(state_tables_text(settings))

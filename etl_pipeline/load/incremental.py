@@ -5,6 +5,10 @@ bound being the source clock minus one second taken before reading. For a time c
 cursor is the largest value among the rows read (taken in the same scan; see engine `_load`). Rows are merged with
 `INSERT ... ON CONFLICT DO UPDATE ... WHERE row IS DISTINCT FROM`, so re-read rows that did not
 change are not rewritten. Data, delete marks and the new cursor are committed in one transaction.
+
+Deletes cost what they find, not what the table holds: key counts and raw's deleted keys usually
+show that nothing vanished (`nothing_vanished`); otherwise per-bucket key counts narrow the keys
+streamed for the anti-join (`mark_deletes`). The window read is the one scan of the source table.
 """
 
 from __future__ import annotations
@@ -198,9 +202,10 @@ def nothing_vanished(cur, ctx, target: str) -> bool:
     unread key is a row this window did not see: one written during this run (auto-increment keys
     of rows inserted after the read are above H; the rest is a row committed late or stamped beyond
     the clock bound), or a row whose cursor lies before the window (outside what the incremental load
-    guarantees at all). Such a row is read by a later window, and from then on the count shows the
-    vanished key, so a delete hidden this way is marked by a later run; it is never masked for good.
-    On a source that is quiet during the load, equal counts are exact.
+    guarantees at all: raw then lacks that row itself, which `verify` shows and a full refresh
+    repairs). A row written during the run is read by a later window, and from then on the count
+    shows the vanished key: a delete hidden this way is marked by a later run, not lost. On a source
+    that is quiet during the load, equal counts are exact.
     """
     key_pg = quote_ident(ctx.pk_targets[0])
     key_my = quote_mysql_ident(ctx.pk_live[0].name)

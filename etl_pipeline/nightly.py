@@ -360,6 +360,16 @@ def docs_dir() -> Path:
     return Path(os.environ.get("DBT_DOCS_DIR") or PROJECT_ROOT / ".local" / "dbt-docs")
 
 
+def failed_dbt_nodes(task_states: dict[str, str | None]) -> list[str]:
+    """The dbt models/tests whose Cosmos task ended failed, from {task_id: state} of the dbt task group.
+
+    The watcher producer's own state is left out: a node that failed in its `dbt build` fails its task,
+    and a task that then succeeded on retry has healed it."""
+    producer = ("dbt_producer_watcher", "dbt_producer_watcher_done")
+    return sorted(task_id.split(".", 1)[-1] for task_id, state in task_states.items()
+                  if state in ("failed", "upstream_failed") and task_id.split(".", 1)[-1] not in producer)
+
+
 def generate_docs(settings: Settings, dest: Path | None = None) -> dict:
     """`dbt docs generate` into a scratch target dir, then publish the static site where the Cosmos
     docs plugin serves it (DBT_DOCS_DIR); the project's own target/manifest.json is left alone."""

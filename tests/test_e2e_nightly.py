@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,50 @@ def test_bad_conf_is_refused_through_the_cli(nightly, conf, message):
     code, output = _run(nightly, conf)
     assert code != 0
     assert message in output
+
+
+def test_a_model_failing_in_the_build_heals_on_its_own_retry(settings, nightly):
+    """Watcher mode's per-model retry. A session holds a lock on marts.dim_provider, so in the night's
+    one `dbt build` the model cannot swap its new table in (lock_timeout 3 s) and fails; once its task
+    waits for its retry the lock goes, and the retry re-runs just that model. The night ends INFO,
+    with the docs published."""
+    import sqlite3
+    import threading
+
+    locker = connect_target(settings.target)
+    locker.cursor().execute("CREATE SCHEMA IF NOT EXISTS marts; "
+                            "CREATE TABLE IF NOT EXISTS marts.dim_provider (provider_id int)")
+    locker.commit()
+    locker.cursor().execute("LOCK TABLE marts.dim_provider IN ACCESS EXCLUSIVE MODE")
+    first_try_failed = threading.Event()
+
+    def release_the_lock_once_the_task_waits_for_its_retry():
+        metadata = Path(nightly["AIRFLOW_HOME"]) / "airflow.db"
+        deadline = time.monotonic() + 600
+        try:
+            while time.monotonic() < deadline:
+                with sqlite3.connect(metadata, timeout=30) as db:
+                    if db.execute("SELECT 1 FROM task_instance WHERE task_id = 'dbt_models.dim_provider.run' "
+                                  "AND state = 'up_for_retry'").fetchone():
+                        first_try_failed.set()
+                        return
+                time.sleep(0.2)
+        finally:
+            locker.rollback()
+
+    watcher = threading.Thread(target=release_the_lock_once_the_task_waits_for_its_retry, daemon=True)
+    watcher.start()
+    try:
+        code, output = _run(dict(nightly, PGOPTIONS="-c lock_timeout=3000"), {"tables": ["provider"]})
+    finally:
+        watcher.join(timeout=60)
+        locker.close()
+    assert first_try_failed.is_set(), "dim_provider did not fail in the build: the test proves nothing"
+    assert "Retry attempt #1" in output and "model.dbt_dental_models.dim_provider" in output
+    assert code == 0, output[-4000:]
+    assert '"severity": "INFO"' in output and '"dbt": "success"' in output
+    assert pg(settings, "SELECT COUNT(*) FROM marts.dim_provider")[0][0] == \
+        mysql_admin(settings, "SELECT COUNT(*) FROM provider")[0][0] > 0
 
 
 # --- leak grep over everything the Airflow runs above produced (kept last: it runs after them) ---

@@ -88,6 +88,17 @@ def test_dbt_selection_follows_the_manifest_downstream():
     assert nightly.dbt_models_for(None) is None
 
 
+def test_failed_dbt_nodes_are_the_model_and_test_tasks_not_the_producer():
+    states = {"dbt_models.dbt_producer_watcher": "failed", "dbt_models.dbt_producer_watcher_done": "upstream_failed",
+              "dbt_models.dim_clinic.run": "success",      # failed in the build, healed by its retry
+              "dbt_models.fct_claim.run": "failed", "dbt_models.fct_claim.test": "upstream_failed",
+              "dbt_models.relationships_fct_claim_patient_id__test": "failed",
+              "dbt_models.stg_opendental__clinic.test": "skipped", "dbt_models.dim_provider.run": None}
+    assert nightly.failed_dbt_nodes(states) == ["fct_claim.run", "fct_claim.test",
+                                                 "relationships_fct_claim_patient_id__test"]
+    assert nightly.failed_dbt_nodes({"dbt_models.dbt_producer_watcher": "failed"}) == []
+
+
 def test_model_of_a_cosmos_task():
     class Task:
         select = "fqn:dbt_dental_models.staging.stg_opendental__patient"

@@ -247,10 +247,18 @@ def etl_pipeline():
                        "retry_delay": DBT_RETRY_DELAY},
     )
 
-    @task(pool=DBT_POOL, queue="dbt", trigger_rule="none_failed", pre_execute=_dbt_gate)
+    @task(pool=DBT_POOL, queue="dbt", trigger_rule="all_done", pre_execute=_dbt_gate)
     def docs_generate() -> dict:
-        from etl_pipeline.nightly import generate_docs
+        """After every dbt task: the docs when every model and test succeeded (a retry that healed one counts)."""
+        from etl_pipeline.dbt_runner import DbtError
+        from etl_pipeline.nightly import failed_dbt_nodes, generate_docs
 
+        context = get_current_context()
+        ti, run_id = context["ti"], context["run_id"]
+        states = ti.get_task_states(dag_id=ti.dag_id, task_group_id="dbt_models", run_ids=[run_id])
+        failed = failed_dbt_nodes(states.get(run_id, {}))
+        if failed:
+            raise DbtError(f"{len(failed)} dbt task(s) failed: {', '.join(failed[:10])}")
         return generate_docs(_settings())
 
     @task(trigger_rule="all_done", retries=0)

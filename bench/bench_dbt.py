@@ -21,11 +21,11 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from etl_pipeline.dbt_runner import run_dbt  # noqa: E402
-from etl_pipeline.local.stack import LocalStack  # noqa: E402
-from etl_pipeline.settings import load_settings  # noqa: E402
-from etl_pipeline.synthetic import generate  # noqa: E402
-from etl_pipeline.synthetic.ddl import TABLE_NAMES  # noqa: E402
+from etl_pipeline.dbt_runner import run_dbt
+from etl_pipeline.local.stack import LocalStack
+from etl_pipeline.settings import load_settings
+from etl_pipeline.synthetic import generate
+from etl_pipeline.synthetic.ddl import TABLE_NAMES
 
 PEER_SECONDS = 52 * 60     # published implementation of these marts, same clinic size
 GOAL_SECONDS = 3 * 60

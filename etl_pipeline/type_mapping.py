@@ -59,7 +59,7 @@ _TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", 
 _BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
                  "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
                  "multipolygon", "geometrycollection"}
-_TYPE_RE = re.compile(r"^\s*(?P<base>[a-z]+)\s*(?:\((?P<args>[^)]*)\))?\s*(?P<rest>.*)$", re.I | re.S)
+_TYPE_RE = re.compile(r"^\s*(?P<base>[a-z]+)\s*(?:\((?P<args>[^)]*)\))?\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
 
 
 def parse_column_type(column_type: str) -> tuple[str, list[str], set[str]]:

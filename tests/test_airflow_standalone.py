@@ -43,34 +43,34 @@ def standalone(local_stack, tmp_path_factory):
     port = _free_port()
     env = airflow_env(home / "airflow", {"AIRFLOW__API__PORT": str(port),
                                          "DBT_DOCS_DIR": str(home / "docs")})
-    log = open(home / "standalone.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "etl_pipeline.airflow_local", "standalone"], cwd=PROJECT_ROOT,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        health = {}
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                health = _request(f"{base}/api/v2/monitor/health")
-                if all(health.get(part, {}).get("status") == "healthy"
-                       for part in ("metadatabase", "scheduler", "dag_processor", "triggerer")):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
-                pass
-            time.sleep(2)
-        else:
-            pytest.fail(f"Airflow standalone not healthy after {STARTUP_SECONDS} s (exit {proc.poll()}): {health}; "
-                        f"see {home / 'standalone.log'}")
-        yield {"base": base, "home": home / "airflow", "log": home / "standalone.log"}
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)      # what Ctrl-C does
+    with open(home / "standalone.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "etl_pipeline.airflow_local", "standalone"],
+                                cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+            yield {"base": _wait_healthy(proc, f"http://127.0.0.1:{port}", home / "standalone.log"),
+                   "home": home / "airflow"}
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)      # what Ctrl-C does
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_healthy(proc, base: str, log) -> str:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    health = {}
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            health = _request(f"{base}/api/v2/monitor/health")
+            if all(health.get(part, {}).get("status") == "healthy"
+                   for part in ("metadatabase", "scheduler", "dag_processor", "triggerer")):
+                return base
+        except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+            pass
+        time.sleep(2)
+    pytest.fail(f"Airflow standalone not healthy after {STARTUP_SECONDS} s (exit {proc.poll()}): {health}; see {log}")
 
 
 def _login(standalone) -> str:

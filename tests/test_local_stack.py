@@ -21,7 +21,7 @@ def _scratch_stack(name: str, offset: int) -> LocalStack:
 
 
 def _processes_using(path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=False).stdout
     return [line for line in out.splitlines() if str(path) in line and "ps -eo" not in line]
 
 
@@ -42,7 +42,7 @@ def test_cli_status_prints_urls_without_passwords(local_stack):
     result = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "local", "status"], capture_output=True, text=True,
                             env={**env, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LOCAL_STACK_DIR": str(local_stack.root),
                                  "LOCAL_MARIADB_PORT": str(local_stack.mariadb_port),
-                                 "LOCAL_POSTGRES_PORT": str(local_stack.postgres_port)})
+                                 "LOCAL_POSTGRES_PORT": str(local_stack.postgres_port)}, check=False)
     assert result.returncode == 0, result.stderr
     assert f"127.0.0.1:{local_stack.mariadb_port}/opendental" in result.stdout
     assert env["SOURCE_PASSWORD"] not in result.stdout + result.stderr

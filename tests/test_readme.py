@@ -23,6 +23,6 @@ def test_readme_type_mapping_is_the_mapping_modules_table():
 
 def test_every_cli_command_is_documented():
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
+    commands = parser._subparsers._group_actions[0].choices
     for name in commands:
         assert f"`{name}" in README, f"README does not mention the `{name}` command"

@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from etl_pipeline.errors import ConfigError, ConnectionFailed
-from etl_pipeline.redact import redact, register_secret, install_log_filter
-from etl_pipeline.settings import MySQLSettings, PostgresSettings, load_settings, read_env_file
 from etl_pipeline.db import connect_source, connect_target
+from etl_pipeline.errors import ConfigError, ConnectionFailed
+from etl_pipeline.redact import install_log_filter, redact, register_secret
+from etl_pipeline.settings import MySQLSettings, PostgresSettings, load_settings, read_env_file
 
 
 def test_env_file_parsing(tmp_path):

@@ -223,10 +223,10 @@ class LocalStack:
     def _mysql_root(self, sql: str, creds: dict[str, str], allow_no_password: bool = False) -> None:
         base = [find_mariadb()["mariadb"], "--no-defaults", f"--socket={self.paths.mariadb_socket}", "-uroot", "--batch"]
         env = dict(os.environ, MYSQL_PWD=creds["MARIADB_ROOT_PASSWORD"])
-        result = subprocess.run(base, input=sql, text=True, capture_output=True, env=env)
+        result = subprocess.run(base, input=sql, text=True, capture_output=True, env=env, check=False)
         if result.returncode != 0 and allow_no_password:
             env.pop("MYSQL_PWD")
-            result = subprocess.run(base, input=sql, text=True, capture_output=True, env=env)
+            result = subprocess.run(base, input=sql, text=True, capture_output=True, env=env, check=False)
         if result.returncode != 0:
             raise LocalStackError(f"MariaDB setup failed: {_first_line(result.stderr)}")
 
@@ -271,7 +271,7 @@ class LocalStack:
         if not (self.paths.postgres_data / "postmaster.pid").exists():
             return False
         result = subprocess.run(self._pg_run_as() + [binaries["pg_ctl"], "status", "-D", str(self.paths.postgres_data)],
-                                capture_output=True, text=True)
+                                capture_output=True, text=True, check=False)
         return result.returncode == 0 and _port_open(self.postgres_port)
 
     def _start_postgres(self, binaries: dict[str, str], creds: dict[str, str]) -> None:
@@ -308,7 +308,7 @@ class LocalStack:
         env = dict(os.environ, PGPASSWORD=creds["POSTGRES_SUPERUSER_PASSWORD"])
         result = subprocess.run([binaries["psql"], "-h", "127.0.0.1", "-p", str(self.postgres_port), "-U", "postgres",
                                  "-d", database, "-v", "ON_ERROR_STOP=1", "-tA", "-q"],
-                                input=sql, text=True, capture_output=True, env=env)
+                                input=sql, text=True, capture_output=True, env=env, check=False)
         if result.returncode != 0:
             raise LocalStackError(f"PostgreSQL setup failed: {_first_line(result.stderr)}")
         return result.stdout
@@ -334,7 +334,7 @@ class LocalStack:
             return False
         result = subprocess.run(self._pg_run_as() + [binaries["pg_ctl"], "stop", "-w", "-t", "60", "-m", "fast",
                                                      "-D", str(self.paths.postgres_data)],
-                                capture_output=True, text=True)
+                                capture_output=True, text=True, check=False)
         return result.returncode == 0
 
 
@@ -426,7 +426,7 @@ def _wait_for(check, seconds: float, message: str, kill_pid: int | None = None) 
 
 
 def _run(args: list[str], what: str) -> None:
-    result = subprocess.run(args, capture_output=True, text=True)
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise LocalStackError(f"could not {what}: {_first_line(result.stderr or result.stdout)}")
 

@@ -4,7 +4,9 @@
     .venv/bin/python bench/bench_load_incremental.py --reuse   # another day on a kept stack, no ratio
 
 Scratch servers (.local/scratch-3), synthetic source at --scale, full load of all tables, then
-`mutate --days 1` and the incremental load of all tables; both loads through `etl_pipeline.load.run`.
+`mutate --days 1` and the incremental load of all tables, twice (--nights); all loads through
+`etl_pipeline.load.run`. The first night after a full load also re-reads the full load's lookback
+window (the rows of the source's last hour), the second is a usual night.
 Prints the full time, the incremental time, their share and its ratio to the 5% goal, the changed
 rows, per-phase seconds of the incremental run (summed over tables and worker threads) and the
 slowest tables with their phases.
@@ -112,18 +114,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=7, help="seed of the simulated day")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the first simulated day")
+    parser.add_argument("--nights", type=int, default=2,
+                        help="simulated days, each followed by a timed nightly (default 2: the first night "
+                             "after the full load re-reads its lookback window; the second is a usual one)")
     parser.add_argument("--keep", action="store_true", help="leave the scratch servers running")
     parser.add_argument("--reuse", action="store_true",
-                        help="iterate on a kept stack: no synth, no full load; simulate a day and time the "
-                             "incremental load only (no ratio)")
+                        help="iterate on a kept stack: no synth, no full load; simulate days and time the "
+                             "incremental loads only (no ratio)")
     parser.add_argument("--verify", action="store_true", help="afterwards, check source vs raw parity (not timed)")
     args = parser.parse_args()
     stack = scratch_stack()
     point_settings_at(stack.up())
     try:
         from etl_pipeline.load import run
-        from etl_pipeline.synthetic import mutate
 
         if args.reuse:
             settings = analysed_source()
@@ -134,34 +138,46 @@ def main() -> int:
             t0 = time.perf_counter()
             full = run(settings, max_workers=args.workers, run_id="bench-full")
             full_s = time.perf_counter() - t0
-        changes = mutate(settings.source_admin, days=1, seed=args.seed, quiet=True, out=io.StringIO())
-        time.sleep(1.1)
+            print(f"scale {args.scale}: full load {full_s:.1f} s ({sum(r.rows_read for r in full):,} rows, "
+                  f"{args.workers} workers)")
+        failed = [r.table for r in full if r.status != "success"]
         instrument()
-        t0 = time.perf_counter()
-        incr = run(settings, max_workers=args.workers, run_id=f"bench-incr-{args.seed}")
-        incr_s = time.perf_counter() - t0
-        failed = [r.table for r in full + incr if r.status != "success"]
-        changed = sum(c["inserted"] + c["updated"] + c["deleted"] for c in changes.values())
-        deleted = sum(c["deleted"] for c in changes.values())
-        if full_s is not None:
-            print(f"scale {args.scale}: full load {full_s:.1f} s ({sum(r.rows_read for r in full):,} rows)")
-        print(f"incremental after 1 day {incr_s:.2f} s ({changed:,} rows changed at the source, {deleted:,} of "
-              f"them deleted; {sum(r.rows_read for r in incr):,} rows read, "
-              f"{sum(r.deleted for r in incr):,} marked deleted)")
-        if full_s is not None:
-            share = incr_s / full_s
-            print(f"incremental / full = {100 * share:.1f}% (goal <= {100 * GOAL:.0f}%: "
-                  f"{share / GOAL:.2f}x the goal)")
-        if failed:
-            print(f"FAILED tables: {failed}")
-        print_phases(incr)
-        skipped = [r.table for r in incr if r.rows_read == 0 and r.deleted == 0]
-        print(f"{len(skipped)} of {len(incr)} tables had nothing to do (unchanged or empty window)")
+        for night in range(1, max(1, args.nights) + 1):
+            failed += one_night(settings, args, night, full_s)
         bad = verify_all(settings) if args.verify else []
         return 1 if failed or bad else 0
     finally:
         if not args.keep:
             stack.destroy()
+
+
+def one_night(settings, args, night: int, full_s) -> list[str]:
+    """Simulate one day, time the nightly load of all tables, print its figures; returns failed tables."""
+    from etl_pipeline.load import run
+    from etl_pipeline.synthetic import mutate
+
+    changes = mutate(settings.source_admin, days=1, seed=args.seed + night - 1, quiet=True, out=io.StringIO())
+    time.sleep(1.1)
+    PHASES.clear()
+    t0 = time.perf_counter()
+    incr = run(settings, max_workers=args.workers, run_id=f"bench-incr-{args.seed}-{night}")
+    incr_s = time.perf_counter() - t0
+    changed = sum(c["inserted"] + c["updated"] + c["deleted"] for c in changes.values())
+    deleted = sum(c["deleted"] for c in changes.values())
+    print(f"\nnight {night}: incremental after 1 simulated day {incr_s:.2f} s ({changed:,} rows changed at the "
+          f"source, {deleted:,} of them deleted; {sum(r.rows_read for r in incr):,} rows read, "
+          f"{sum(r.deleted for r in incr):,} marked deleted)")
+    if full_s is not None:
+        share = incr_s / full_s
+        print(f"night {night}: incremental / full = {100 * share:.1f}% (goal <= {100 * GOAL:.0f}%: "
+              f"{share / GOAL:.2f}x the goal)")
+    failed = [r.table for r in incr if r.status != "success"]
+    if failed:
+        print(f"FAILED tables: {failed}")
+    print_phases(incr)
+    skipped = [r.table for r in incr if r.rows_read == 0 and r.deleted == 0]
+    print(f"{len(skipped)} of {len(incr)} tables had nothing to do (unchanged or empty window)")
+    return failed
 
 
 def analysed_source():

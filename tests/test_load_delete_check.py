@@ -126,3 +126,17 @@ def test_a_raw_table_without_the_loader_columns_is_repaired_by_a_full_refresh(se
     assert deleted_ids(settings, "dc_meta") == [2]  # the vanished row is still kept, marked deleted
     assert load_table(settings, t, "m3").strategy == "incremental"
     assert_parity(settings, t)
+
+
+def test_with_more_deleted_keys_than_the_probe_takes_buckets_compare_sums(settings, monkeypatch):
+    monkeypatch.setattr(incremental, "RESTORED_PROBE_MAX", 1)
+    monkeypatch.setattr(incremental, "PROBE_ROWS_PER_KEY", 10**9)
+    t = make(settings, "dc_many", step="HOUR")
+    load_table(settings, t, "p0")
+    admin_exec(settings, "DELETE FROM dc_many WHERE id IN (10, 11)")
+    assert load_table(settings, t, "p1").deleted == 2
+    admin_exec(settings, "INSERT INTO dc_many (id, v, ts) VALUES (10, 10, '2020-01-01 18:00:00')",
+               "DELETE FROM dc_many WHERE id = 20")
+    assert load_table(settings, t, "p2").deleted == 1
+    assert deleted_ids(settings, "dc_many") == [11, 20]
+    assert_parity(settings, t)

@@ -180,9 +180,12 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     return deleted, stream.bytes
 
 
-# Above this many keys marked deleted in raw, the restored-key probe of `nothing_vanished` gives way
-# to the bucket reconciliation (the probe reads them all from raw and looks each up at the source).
+# The restored-key probe reads raw's deleted keys and looks each up at the source (a few µs a key);
+# the per-bucket count reads the source's key index once (~0.1 µs a row). Above this many deleted
+# keys, or one for every PROBE_ROWS_PER_KEY live rows if that is more, the probe gives way to
+# buckets compared by count, sum and xor.
 RESTORED_PROBE_MAX = 20_000
+PROBE_ROWS_PER_KEY = 20
 PROBE_CHUNK = 2_000
 
 
@@ -242,9 +245,10 @@ def _deleted_keys_back(cur, scur, ctx, target: str) -> list[int] | None:
     key_pg = quote_ident(ctx.pk_targets[0])
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
     raw.ensure_deleted_index(cur, ctx.table.target_name, ctx.pk_targets)
-    cur.execute(f"SELECT {key_pg} FROM {target} WHERE _deleted_at IS NOT NULL LIMIT {RESTORED_PROBE_MAX + 1}")
+    limit = max(RESTORED_PROBE_MAX, key_summary.live_keys(cur, ctx.table.name) // PROBE_ROWS_PER_KEY)
+    cur.execute(f"SELECT {key_pg} FROM {target} WHERE _deleted_at IS NOT NULL LIMIT {limit + 1}")
     keys = [int(k) for (k,) in cur.fetchall()]
-    if len(keys) > RESTORED_PROBE_MAX:
+    if len(keys) > limit:
         return None
     back: list[int] = []
     for start in range(0, len(keys), PROBE_CHUNK):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import zlib
 from contextlib import contextmanager
@@ -339,6 +340,21 @@ def source_freshness(settings: Settings) -> dict:
         from etl_pipeline.dbt_runner import DbtError, failure_summary
         raise DbtError(f"dbt source freshness failed: {failure_summary(result.output)}")
     return sources
+
+
+def source_tests(settings: Settings, tables: list[str] | None = None) -> dict:
+    """The dbt tests declared on the raw sources (keys unique and not null), before any model is built.
+
+    They run here rather than in the models' `dbt build` because no model task stands for them there:
+    a failure is this task's, and the models do not run on top of it. With `tables`, only theirs."""
+    from etl_pipeline.dbt_runner import DbtError, failure_summary, run_dbt
+
+    selection = [f"source:opendental.{t.lower()}" for t in tables] if tables else ["source:opendental"]
+    result = run_dbt(["test", "--select", *selection], settings=settings, check=False)
+    if not result.ok:
+        raise DbtError(f"dbt tests on the raw sources failed: {failure_summary(result.output)}")
+    passed = re.search(r"PASS=(\d+)", result.output)
+    return {"passed": int(passed.group(1)) if passed else 0}
 
 
 def _freshness_counts(path: Path) -> dict | None:

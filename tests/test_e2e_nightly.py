@@ -205,6 +205,33 @@ def test_a_model_failing_in_the_build_heals_on_its_own_retry(settings, nightly):
         mysql_admin(settings, "SELECT COUNT(*) FROM provider")[0][0] > 0
 
 
+def test_the_source_tests_name_a_broken_raw_key(settings, nightly):
+    """The nightly's `source_tests` step (run before the models, which wait for it): a raw table whose key
+    is no longer unique fails it, naming the test. (The loader and `verify` keep raw keys unique, so
+    the table is broken by hand here.)"""
+    from etl_pipeline.dbt_runner import DbtError
+    from etl_pipeline.nightly import source_tests
+
+    assert source_tests(settings, ["provider"])["passed"] >= 2
+    conn = connect_target(settings.target)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'raw.provider'::regclass AND contype = 'p'")
+        (pk,) = cur.fetchone()
+        cur.execute(f'ALTER TABLE raw.provider DROP CONSTRAINT "{pk}"')
+        cur.execute("INSERT INTO raw.provider SELECT * FROM raw.provider LIMIT 1")
+        conn.commit()
+        with pytest.raises(DbtError, match="source_unique_opendental_provider_provnum"):
+            source_tests(settings, ["provider"])
+        assert source_tests(settings, ["clinic"])["passed"] >= 2     # only the run's tables are tested
+    finally:
+        conn.rollback()
+        conn.close()
+        repair = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", "provider",
+                                 "--full-refresh"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+        assert repair.returncode == 0, repair.stdout[-2000:]
+
+
 # --- leak grep over everything the Airflow runs above produced (kept last: it runs after them) ---
 
 import json  # this section is appended to the module (its top is edited by others)

@@ -88,7 +88,8 @@ def test_good_conf_validates(dag):
 def test_task_groups_and_order(dag):
     groups = set(dag.task_group.children)
     assert {"validate", "plan", "extract_large", "extract_medium", "extract_small", "extract_tiny", "verify",
-            "report", "pipeline_success", "source_freshness", "dbt_models", "docs_generate", "notify"} <= groups
+            "report", "pipeline_success", "source_freshness", "source_tests", "dbt_models", "docs_generate",
+            "notify"} <= groups
     for tier in ("large", "medium", "small", "tiny"):
         load = dag.get_task(f"extract_{tier}.load")
         assert load.retries == 2 and load.retry_delay.total_seconds() > 0
@@ -114,11 +115,13 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     assert all(t._pre_execute_hook is not None for t in dbt_tasks if type(t).__name__ != "EmptyOperator")
     # watcher mode: one producer runs `dbt build`; the model/test tasks read their results after it
     producer = dag.get_task("dbt_models.dbt_producer_watcher")
-    assert producer.upstream_task_ids == {"source_freshness"} and producer.trigger_rule == "none_failed"
+    assert dag.get_task("source_tests").upstream_task_ids == {"source_freshness"}
+    assert producer.upstream_task_ids == {"source_tests"} and producer.trigger_rule == "none_failed"
+    assert "source:*" in producer.dbt_cmd_flags[producer.dbt_cmd_flags.index("--exclude") + 1]
     assert producer.retries == 0   # a second `dbt build` is never started: the model tasks retry alone
     consumers = [t for t in dbt_tasks if t.task_id.endswith((".run", ".test")) or "relationships" in t.task_id]
     roots = [t for t in consumers if producer.task_id in t.upstream_task_ids]
-    assert roots and all(t.trigger_rule == "all_done" for t in roots)
+    assert roots and all(t.trigger_rule == "all_done_min_one_success" for t in roots)
     assert all(t.trigger_rule == "none_failed" for t in consumers if t not in roots)
     assert all(t in roots or t.upstream_task_ids & {c.task_id for c in consumers} for t in consumers)
     runs = [t for t in dbt_tasks if t.task_id.endswith(".run")]

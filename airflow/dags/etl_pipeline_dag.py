@@ -16,9 +16,11 @@ Runs every day at 21:00 America/Chicago (and on demand from the trigger form).
    table emits its `postgres://.../raw/<table>` Asset event.
 4. **verify** (source vs raw parity) → **report** (per table strategy, rows, seconds, status and
    totals in `etl.nightly_runs` and XCom) → **pipeline_success** (a short circuit).
-5. **dbt**: `dbt source freshness` → the Cosmos task group over `dbt_dental_models` (tests after each
-   model, per-model retries; with `tables`, only the models that depend on them run) → `dbt docs
-   generate`, published to `DBT_DOCS_DIR` for the Cosmos docs plugin. Skipped when loading was incomplete.
+5. **dbt**: `dbt source freshness` → the source tests (raw keys) → the Cosmos task group over
+   `dbt_dental_models` in watcher mode (one `dbt build`, each model's tests right after it; a task per
+   model and per model's tests shows its result and retries that node alone; with `tables`, only the
+   models that depend on them) → `dbt docs generate`, published to `DBT_DOCS_DIR` for the Cosmos docs
+   plugin. Skipped when loading was incomplete.
 6. **notify**: always runs: severity, counts, failed tables; a JSON log line, Slack and email when
    configured. The run is marked failed unless everything succeeded.
 
@@ -101,14 +103,14 @@ def _consumers_after_producer(group) -> None:
 
     Cosmos leaves them beside the producer in a task group, polling while it builds; `airflow dags test`
     runs one task at a time, so a poll started first would wait forever. After the producer, each one
-    reads its result at once. all_done: a failed model fails the producer's build, and the other models
-    must still report success (and the failed one retry on its own)."""
+    reads its result at once. A failed model fails the producer's build, and the other models must still
+    report success (and the failed one retry on its own): all done, with the source tests passed."""
     producer = next(t for t in group if isinstance(t, DbtProducerWatcherOperator))
     consumers = [t for t in group if isinstance(t, BaseConsumerSensor)]
     for consumer in consumers:
         if not consumer.upstream_task_ids & {t.task_id for t in consumers}:
             producer >> consumer
-            consumer.trigger_rule = "all_done"
+            consumer.trigger_rule = "all_done_min_one_success"
 
 
 @dag(
@@ -224,6 +226,12 @@ def etl_pipeline():
 
         return freshness(_settings())
 
+    @task(pool=DBT_POOL, queue="dbt")
+    def source_tests() -> dict:
+        from etl_pipeline.nightly import source_tests as tests
+
+        return tests(_settings(), get_current_context()["params"].get("tables"))
+
     dbt_models = DbtTaskGroup(
         group_id="dbt_models",
         project_config=ProjectConfig(dbt_project_path=DBT_PROJECT, manifest_path=MANIFEST,
@@ -237,7 +245,9 @@ def etl_pipeline():
         execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
                                          invocation_mode=InvocationMode.DBT_RUNNER,
                                          test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-                                         setup_operator_args={"dbt_cmd_flags": ["--indirect-selection", "cautious"]}),
+                                         # the source tests ran in their own task before the models
+                                         setup_operator_args={"dbt_cmd_flags": ["--indirect-selection", "cautious",
+                                                                                "--exclude", "source:*"]}),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                    emit_datasets=False, enable_mock_profile=False,
                                    # a relationships test runs once both of its models exist
@@ -286,8 +296,9 @@ def etl_pipeline():
     run_report = report()
     gate = pipeline_success()
     freshness = source_freshness()
+    raw_checked = source_tests()
     docs = docs_generate()
-    extracted >> parity >> run_report >> gate >> freshness >> dbt_models >> docs
+    extracted >> parity >> run_report >> gate >> freshness >> raw_checked >> dbt_models >> docs
     _consumers_after_producer(dbt_models)
     [dbt_models, docs] >> notify()   # all_done: after every dbt task has finished, whatever its state
 

@@ -26,7 +26,22 @@ def airflow_home(home: Path, extra: dict | None = None) -> dict:
     return env
 
 
-class SlackStandIn:
+class _LoopbackServer:
+    """A server of the standard library on 127.0.0.1 served from a daemon thread while in a `with`."""
+
+    server: socketserver.BaseServer
+
+    def __enter__(self) -> Self:
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SlackStandIn(_LoopbackServer):
     """Collects the JSON bodies POSTed to http://127.0.0.1:<port>/hook (a Slack incoming webhook)."""
 
     def __init__(self) -> None:
@@ -45,21 +60,12 @@ class SlackStandIn:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def texts(self) -> list[str]:
         return [m.get("text", "") for m in self.messages]
 
 
-class SmtpStandIn:
+class SmtpStandIn(_LoopbackServer):
     """A mail server on 127.0.0.1 speaking enough SMTP for smtplib (EHLO, AUTH PLAIN, MAIL, RCPT, DATA,
     QUIT), without TLS. It refuses a login with another password than `password` (535) and keeps each
     accepted message (an email.message.EmailMessage) in `messages`, the logged-in user in `logins`."""
@@ -103,15 +109,6 @@ class SmtpStandIn:
         self.server.daemon_threads = True
         self.env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.server.server_address[1]),
                     "SMTP_STARTTLS": "false", "SMTP_USER": user, "SMTP_PASSWORD": password}
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def subjects(self) -> list[str]:
         return [m["Subject"] for m in self.messages]

@@ -16,6 +16,7 @@ import random
 import re
 import subprocess
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -109,29 +110,35 @@ def test_loader_sigkilled_at_a_random_point(world, trial):
     converge(s, f"3 loader SIGKILL ({what})", f"SIGKILL of `{' '.join(args)}` {delay:.1f} s into the copy")
 
 
+@contextmanager
+def trigger_after_row(s, target: str, name: str, action: str, after: int = 5):
+    """A trigger on raw.<target> that does `action` (plpgsql) for every merged row after the first `after`;
+    yields a function returning how many rows the merge reached. Dropped again on the way out."""
+    pg(s, "CREATE SEQUENCE IF NOT EXISTS public.fault_rows")
+    pg(s, "SELECT setval('public.fault_rows', 1, false)")
+    pg(s, f"""CREATE OR REPLACE FUNCTION public.{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN
+                IF nextval('public.fault_rows') > {after} THEN {action}; END IF;
+                RETURN NEW;
+              END $$""")
+    pg(s, f'CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON raw."{target}" FOR EACH ROW EXECUTE FUNCTION public.{name}()')
+    try:
+        yield lambda: pg(s, "SELECT last_value FROM public.fault_rows")[0][0]
+    finally:
+        pg(s, f'DROP TRIGGER IF EXISTS {name} ON raw."{target}"')
+        pg(s, f"DROP FUNCTION public.{name}(); DROP SEQUENCE public.fault_rows")
+
+
 def test_statement_failing_mid_merge(world):
     s = world["settings"]
     mutate(world, days=2)
     target = "procedurelog"
     before = raw_snapshot(s, target)
-    pg(s, "CREATE SEQUENCE IF NOT EXISTS public.fault_rows")
-    pg(s, "SELECT setval('public.fault_rows', 1, false)")
-    pg(s, """CREATE OR REPLACE FUNCTION public.fault_mid_merge() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-               IF nextval('public.fault_rows') > 5 THEN RAISE EXCEPTION 'forced fault mid-merge'; END IF;
-               RETURN NEW;
-             END $$""")
-    pg(s, f'CREATE TRIGGER fault_mid_merge BEFORE INSERT OR UPDATE ON raw."{target}" '
-          "FOR EACH ROW EXECUTE FUNCTION public.fault_mid_merge()")
-    try:
+    with trigger_after_row(s, target, "fault_mid_merge", "RAISE EXCEPTION 'forced fault mid-merge'"):
         failed = cli("run")
-    finally:
-        pg(s, f'DROP TRIGGER IF EXISTS fault_mid_merge ON raw."{target}"')
-        pg(s, "DROP FUNCTION public.fault_mid_merge(); DROP SEQUENCE public.fault_rows")
     assert failed.returncode == 1 and f"{target:<24} FAILED" in failed.stdout, failed.stdout[-2000:]
     assert raw_snapshot(s, target) == before, "the failed merge left part of its rows behind"
     converge(s, "4 statement fails mid-merge", f"trigger raises at row 6 of raw.{target} merge")
-
 
 
 def test_statement_timeout_fires_mid_merge(world):
@@ -141,21 +148,9 @@ def test_statement_timeout_fires_mid_merge(world):
     mutate(world, days=2)
     target = "procedurelog"
     before = raw_snapshot(s, target)
-    pg(s, "CREATE SEQUENCE IF NOT EXISTS public.fault_rows")
-    pg(s, "SELECT setval('public.fault_rows', 1, false)")
-    pg(s, """CREATE OR REPLACE FUNCTION public.fault_slow_merge() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-               IF nextval('public.fault_rows') > 5 THEN PERFORM pg_sleep(120); END IF;
-               RETURN NEW;
-             END $$""")
-    pg(s, f'CREATE TRIGGER fault_slow_merge BEFORE INSERT OR UPDATE ON raw."{target}" '
-          "FOR EACH ROW EXECUTE FUNCTION public.fault_slow_merge()")
-    try:
+    with trigger_after_row(s, target, "fault_slow_merge", "PERFORM pg_sleep(120)") as rows_reached:
         timed_out = cli("run", env={"PGOPTIONS": "-c statement_timeout=4s"})
-        merged_rows = pg(s, "SELECT last_value FROM public.fault_rows")[0][0]
-    finally:
-        pg(s, f'DROP TRIGGER IF EXISTS fault_slow_merge ON raw."{target}"')
-        pg(s, "DROP FUNCTION public.fault_slow_merge(); DROP SEQUENCE public.fault_rows")
+        merged_rows = rows_reached()
     out = timed_out.stdout
     assert timed_out.returncode == 1 and f"{target:<24} FAILED (QueryCanceled)" in out, out[-2000:]
     assert "1 of " in out and f"tables failed: {target}" in out, out[-2000:]    # only the slowed table

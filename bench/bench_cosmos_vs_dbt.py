@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from etl_pipeline.local.stack import LocalStack
+from etl_pipeline.local.stack import scratch_stack
 
 SCRATCH_ID = 7
 TASK_LINE = re.compile(r"^(\S+Z) .*\[DAG TEST\] (starting|end task) task_id=(\S+)")
@@ -52,8 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.01)
     args = parser.parse_args()
-    stack = LocalStack(root=ROOT / ".local" / f"scratch-{SCRATCH_ID}", mariadb_port=33306 + 10 * SCRATCH_ID,
-                       postgres_port=35432 + 10 * SCRATCH_ID, env_file=ROOT / ".local" / f"scratch-{SCRATCH_ID}" / "s.env")
+    stack = scratch_stack(SCRATCH_ID)
     stack.destroy()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-cosmos-") as tmp:

@@ -22,13 +22,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from etl_pipeline.dbt_runner import run_dbt
-from etl_pipeline.local.stack import LocalStack
+from etl_pipeline.local.stack import scratch_stack
 from etl_pipeline.settings import load_settings
 from etl_pipeline.synthetic import generate
 from etl_pipeline.synthetic.ddl import TABLE_NAMES
 
 PEER_SECONDS = 52 * 60     # published implementation of these marts, same clinic size
 GOAL_SECONDS = 3 * 60
+SCRATCH_ID = 4               # .local/scratch-4
 
 
 def main() -> int:
@@ -38,8 +39,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the bench stack running afterwards")
     args = parser.parse_args()
 
-    root = PROJECT_ROOT / ".local" / "bench-dbt"
-    stack = LocalStack(root=root, mariadb_port=43346, postgres_port=45472, env_file=root / "bench.env")
+    stack = scratch_stack(SCRATCH_ID)
     os.environ.update(stack.up())
     os.environ["ETL_ENV_FILE"] = str(stack.env_file)
     try:

@@ -13,15 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from etl_pipeline.local.stack import LocalStack
+from etl_pipeline.local.stack import scratch_stack as local_scratch_stack
 from etl_pipeline.settings import load_settings
 
 SCRATCH_ID = 3
 
 
 def scratch_stack() -> LocalStack:
-    root = ROOT / ".local" / f"scratch-{SCRATCH_ID}"
-    return LocalStack(root=root, mariadb_port=33306 + 10 * SCRATCH_ID, postgres_port=35432 + 10 * SCRATCH_ID,
-                      env_file=root / "bench.env")
+    return local_scratch_stack(SCRATCH_ID)
 
 
 def point_settings_at(env: dict) -> Path:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_load_vs_native.py [--rows 2000000] [--keep]
 
-Starts a scratch MariaDB + PostgreSQL (.local/scratch-3, ports 33336/35462), creates `procedurelog`
+Starts a scratch MariaDB + PostgreSQL (.local/scratch-3, ports 24336/26462), creates `procedurelog`
 with the synthetic generator's DDL (all 67 real columns), fills it with INSERT ... SELECT over
 seq_1_to_N (text notes with tabs/newlines/backslashes included), then loads the same table three
 ways, in this one script so that the shared machine's load hits all three alike:
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.load.source import live_columns
-from etl_pipeline.local.stack import LocalStack
+from etl_pipeline.local.stack import scratch_stack
 from etl_pipeline.schema.tables_config import ColumnConfig, TableConfig, table_to_dict
 from etl_pipeline.settings import MySQLSettings, PostgresSettings
 from etl_pipeline.synthetic import ddl
@@ -149,9 +149,7 @@ def main() -> int:
     parser.add_argument("--skip-pgloader", action="store_true")
     args = parser.parse_args()
 
-    root = ROOT / ".local" / f"scratch-{SCRATCH_ID}"
-    stack = LocalStack(root=root, mariadb_port=33306 + 10 * SCRATCH_ID, postgres_port=35432 + 10 * SCRATCH_ID,
-                       env_file=root / "bench.env")
+    stack = scratch_stack(SCRATCH_ID)
     env = stack.up()
     try:
         source = MySQLSettings("127.0.0.1", int(env["SOURCE_PORT"]), "opendental", env["SOURCE_USER"],

@@ -2,7 +2,7 @@
 
 The source is the 36 synthetic OpenDental tables at a tiny scale plus 414 extra small tables (mixed
 types, keys, ON UPDATE stamps, a few rows each), in a scratch stack of its own
-(.local/scratch-<id>, ports 33306+10*id / 35432+10*id), destroyed at the end unless --keep.
+(.local/scratch-<id>, ports 24306+10*id / 26432+10*id), destroyed at the end unless --keep.
 It times the whole `analyze_schema` job (introspection with the read-only user, classification,
 overrides, change report, validation, atomic write) and prints the seconds and the ratio to the
 published comparison: about 7 minutes (420 s) for 446 tables with a round trip per table.
@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from etl_pipeline.db import connect_source
-from etl_pipeline.local.stack import LocalStack
+from etl_pipeline.local.stack import scratch_stack
 from etl_pipeline.schema.workflow import analyze_schema
-from etl_pipeline.settings import PROJECT_ROOT, load_settings
+from etl_pipeline.settings import load_settings
 from etl_pipeline.type_mapping import quote_mysql_ident
 
 COMPARISON_SECONDS = 420.0  # published: ~7 minutes for 446 tables
@@ -90,9 +90,7 @@ def main() -> int:
     parser.add_argument("--no-synthetic", action="store_true", help="only the extra tables (no generator)")
     args = parser.parse_args()
 
-    root = PROJECT_ROOT / ".local" / f"scratch-{args.scratch_id}"
-    stack = LocalStack(root=root, mariadb_port=33306 + 10 * args.scratch_id,
-                       postgres_port=35432 + 10 * args.scratch_id, env_file=root / "scratch.env")
+    stack = scratch_stack(args.scratch_id)
     os.environ.update(stack.up())
     os.environ["ETL_ENV_FILE"] = str(stack.env_file)
     try:

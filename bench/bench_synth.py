@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/bench_synth.py [--scale 1.0] [--seed 42] [--stack-id 1] [--keep]
 
-Runs on a scratch LocalStack (.local/scratch-<id>, MariaDB port 33306+10*id), started if needed and
+Runs on a scratch LocalStack (.local/scratch-<id>, MariaDB port 24306+10*id), started if needed and
 destroyed afterwards unless --keep. Prints seconds, total rows, rows/s and target_seconds / actual
 (> 1.0 means faster than the target).
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from etl_pipeline.local.stack import LocalStack
-from etl_pipeline.settings import PROJECT_ROOT, MySQLSettings, read_env_file
+from etl_pipeline.local.stack import scratch_stack
+from etl_pipeline.settings import MySQLSettings, read_env_file
 from etl_pipeline.synthetic import generate
 
 TARGET_SECONDS = 300.0
@@ -33,9 +33,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the scratch stack running")
     args = parser.parse_args()
 
-    root = PROJECT_ROOT / ".local" / f"scratch-{args.stack_id}"
-    stack = LocalStack(root=root, mariadb_port=33306 + 10 * args.stack_id,
-                       postgres_port=35432 + 10 * args.stack_id, env_file=root / "scratch.env")
+    stack = scratch_stack(args.stack_id)
     stack.up()
     env = read_env_file(stack.env_file)
     admin = MySQLSettings(host="127.0.0.1", port=stack.mariadb_port, database="opendental",

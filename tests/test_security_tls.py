@@ -17,7 +17,7 @@ import pytest
 
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.errors import ConnectionFailed
-from etl_pipeline.local.stack import LocalStack, find_postgres
+from etl_pipeline.local.stack import find_postgres, scratch_stack
 from etl_pipeline.settings import PROJECT_ROOT, load_settings, read_env_file
 
 BASE_ENV = {"SOURCE_PASSWORD": "pw-source-1", "TARGET_PASSWORD": "pw-target-1", "ETL_ENV_FILE": "/nonexistent"}
@@ -169,9 +169,7 @@ def mariadb_with_tls(tmp_path_factory):
         pytest.skip("openssl not installed")
     tls_dir = tmp_path_factory.mktemp("mariadb-tls")
     ca = _ca_and_server_cert(tls_dir)
-    root = PROJECT_ROOT / ".local" / f"scratch-{SCRATCH_ID}"
-    stack = LocalStack(root=root, mariadb_port=33306 + 10 * SCRATCH_ID, postgres_port=35432 + 10 * SCRATCH_ID,
-                       env_file=root / "scratch.env", mariadb_tls_dir=tls_dir)
+    stack = scratch_stack(SCRATCH_ID, mariadb_tls_dir=tls_dir)
     stack.destroy()
     try:
         stack.up()

@@ -448,6 +448,15 @@ def _write_private(path: Path, values: dict[str, str], header: str = "") -> None
     os.replace(tmp, path)
 
 
+def scratch_stack(scratch_id: int, **options) -> LocalStack:
+    """A throwaway stack for a benchmark or a special test: `.local/scratch-<id>`, MariaDB on 24306+10*id,
+    PostgreSQL on 26432+10*id. Below Linux's ephemeral ports (32768 and up), where any client
+    connection's own port could be holding the port we want."""
+    root = PROJECT_ROOT / ".local" / f"scratch-{scratch_id}"
+    return LocalStack(root=root, mariadb_port=24306 + 10 * scratch_id, postgres_port=26432 + 10 * scratch_id,
+                      env_file=root / "scratch.env", **options)
+
+
 def stack_from_env() -> LocalStack:
     """The default stack, with ports overridable by LOCAL_MARIADB_PORT / LOCAL_POSTGRES_PORT."""
     kwargs = {}

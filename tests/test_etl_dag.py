@@ -119,16 +119,18 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     assert producer.upstream_task_ids == {"source_tests"} and producer.trigger_rule == "none_failed"
     assert "source:*" in producer.dbt_cmd_flags[producer.dbt_cmd_flags.index("--exclude") + 1]
     assert producer.retries == 0   # a second `dbt build` is never started: the model tasks retry alone
-    consumers = [t for t in dbt_tasks if t.task_id.endswith((".run", ".test")) or "relationships" in t.task_id]
+    consumers = [t for t in dbt_tasks if t.task_id.endswith((".run", ".test"))]
     roots = [t for t in consumers if producer.task_id in t.upstream_task_ids]
     assert roots and all(t.trigger_rule == "all_done_min_one_success" for t in roots)
     assert all(t.trigger_rule == "none_failed" for t in consumers if t not in roots)
     assert all(t in roots or t.upstream_task_ids & {c.task_id for c in consumers} for t in consumers)
     runs = [t for t in dbt_tasks if t.task_id.endswith(".run")]
     assert all(dag.get_task(t.task_id[:-4] + ".test").upstream_task_ids == {t.task_id} for t in runs)
-    # relationships tests run on their own, after both models
-    detached = [t for t in dbt_tasks if "relationships" in t.task_id]
-    assert detached and all(len(t.upstream_task_ids) >= 2 for t in detached)
+    # no task of its own for a relationships test: the producer reports it with each of its models' tests
+    assert not [t for t in dbt_tasks if "relationships" in t.task_id]
+    producer_tests = dag.get_task("dbt_models.dbt_producer_watcher").tests_per_model
+    assert any("relationships_fct_claim_patient_id" in test
+               for test in producer_tests["model.dbt_dental_models.fct_claim"])
     notify = dag.get_task("notify")
     assert notify.trigger_rule == "all_done" and notify.retries == 0
     assert "docs_generate" in notify.upstream_task_ids

@@ -250,8 +250,9 @@ def etl_pipeline():
                                                                                 "--exclude", "source:*"]}),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                    emit_datasets=False, enable_mock_profile=False,
-                                   # a relationships test runs once both of its models exist
-                                   should_detach_multiple_parents_tests=True),
+                                   # the build runs a relationships test once both of its models exist and
+                                   # reports it with each model's tests; a task of its own would see nothing
+                                   should_detach_multiple_parents_tests=False),
         operator_args={"pool": DBT_POOL, "queue": "dbt",
                        "trigger_rule": "none_failed", "pre_execute": _dbt_gate,
                        "retry_delay": DBT_RETRY_DELAY},

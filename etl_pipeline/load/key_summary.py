@@ -47,10 +47,19 @@ def recompute(cur, table: str, target: str, key: str) -> None:
     """The summary of raw's live keys now (after a full swap, or when none is kept yet)."""
     forget(cur, table)
     k = quote_ident(key)
+    # every key (read from the primary key index alone when the pages are all-visible, as after a
+    # COPY FREEZE) less the keys marked deleted (the partial index): the live keys, without reading
+    # the wide rows. xor is its own inverse; a bucket whose keys are all deleted has no row.
     cur.execute(f"""
         INSERT INTO {S}.key_buckets (table_name, bucket, n, s, x)
-        SELECT %s, {k} / {BUCKET_KEYS}, count(*), sum({k}), bit_xor({k}::bigint)
-          FROM {target} WHERE _deleted_at IS NULL GROUP BY 2""", (table,))
+        SELECT %s, bucket, sum(n), sum(s), bit_xor(x)
+          FROM (SELECT {k} / {BUCKET_KEYS} AS bucket, count(*) AS n, sum({k}) AS s, bit_xor({k}::bigint) AS x
+                  FROM {target} GROUP BY 1
+                UNION ALL
+                SELECT {k} / {BUCKET_KEYS}, -count(*), -sum({k}), bit_xor({k}::bigint)
+                  FROM {target} WHERE _deleted_at IS NOT NULL GROUP BY 1) AS parts
+         GROUP BY bucket
+        HAVING sum(n) > 0""", (table,))
     cur.execute(f"INSERT INTO {S}.key_summaries (table_name, bucket_keys) VALUES (%s, %s)", (table, BUCKET_KEYS))
 
 

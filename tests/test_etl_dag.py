@@ -119,6 +119,8 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     assert producer.upstream_task_ids == {"source_tests"} and producer.trigger_rule == "none_failed"
     assert "source:*" in producer.dbt_cmd_flags[producer.dbt_cmd_flags.index("--exclude") + 1]
     assert producer.retries == 0   # a second `dbt build` is never started: the model tasks retry alone
+    # dbt in a child process: its threads never wait for this task's XCom writes
+    assert producer.invocation_mode.value == "subprocess"
     consumers = [t for t in dbt_tasks if t.task_id.endswith((".run", ".test"))]
     roots = [t for t in consumers if producer.task_id in t.upstream_task_ids]
     assert roots and all(t.trigger_rule == "all_done_min_one_success" for t in roots)

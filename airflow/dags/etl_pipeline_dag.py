@@ -245,9 +245,13 @@ def etl_pipeline():
         execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
                                          invocation_mode=InvocationMode.DBT_RUNNER,
                                          test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-                                         # the source tests ran in their own task before the models
+                                         # the source tests ran in their own task before the models.
+                                         # SUBPROCESS: dbt runs at its own pace in a child process while this
+                                         # task turns its JSON log into per-node XComs (in-process, dbt's
+                                         # threads waited on every XCom write: the build took 3x longer)
                                          setup_operator_args={"dbt_cmd_flags": ["--indirect-selection", "cautious",
-                                                                                "--exclude", "source:*"]}),
+                                                                                "--exclude", "source:*"],
+                                                              "invocation_mode": InvocationMode.SUBPROCESS}),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                    emit_datasets=False, enable_mock_profile=False,
                                    # the build runs a relationships test once both of its models exist and

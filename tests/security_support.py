@@ -76,13 +76,27 @@ def find_leaks(needles: list[Needle], texts: dict[str, str] | None = None,
                paths: list[Path] | None = None) -> list[str]:
     """Where each needle occurs: ["<where>: <kind>", ...]; empty when nothing leaked."""
     sources = dict(texts or {})
-    for path in paths or []:
-        sources[str(path)] = Path(path).read_bytes().decode("utf-8", "replace")
+    for path in sorted(paths or [], key=_journal_first):
+        try:
+            sources[str(path)] = Path(path).read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            # an SQLite -wal/-journal checkpointed away since it was listed: its pages are in the
+            # database file, read after it
+            if not _is_journal(Path(path)):
+                raise
     hits = []
     for where, text in sources.items():
         kinds = sorted({n.kind for n in needles if n.value in text})
         hits += [f"{where}: {kind}" for kind in kinds]
     return hits
+
+
+def _is_journal(path: Path) -> bool:
+    return path.name.endswith(("-wal", "-journal", "-shm"))
+
+
+def _journal_first(path: Path) -> tuple[bool, str]:
+    return (not _is_journal(Path(path)), str(path))
 
 
 def assert_no_leaks(needles: list[Needle], texts: dict[str, str] | None = None,

@@ -7,7 +7,7 @@ same raw data. Goal: ratio Cosmos / dbt build <= 1.5. The DAG runs Cosmos in wat
 the producer task's single `dbt build` plus one short task per model and test reading its result, and the
 breakdown printed shows both. The scratch stack is destroyed at the end.
 
-    .venv/bin/python bench/bench_cosmos_vs_dbt.py [--scale 0.01]
+    .venv/bin/python bench/bench_cosmos_vs_dbt.py [--scale 0.01 [0.05 1.0 ...]]
 """
 
 from __future__ import annotations
@@ -49,10 +49,8 @@ def cosmos_stage_seconds(output: str) -> tuple[float, float, int]:
             len(tasks))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=0.01)
-    args = parser.parse_args()
+def measure(scale: float) -> tuple[float, float, int, float]:
+    """(Cosmos stage, its producer, its number of tasks, plain dbt build) on a fresh scratch stack at `scale`."""
     stack = scratch_stack(SCRATCH_ID)
     stack.destroy()
     try:
@@ -68,7 +66,7 @@ def main() -> int:
 
             settings = load_settings()
             with open(os.devnull, "w") as quiet:
-                generate(settings.source_admin, args.scale, 42, out=quiet)
+                generate(settings.source_admin, scale, 42, out=quiet)
             subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"], cwd=ROOT, check=True,
                            capture_output=True)
             env = airflow_env(Path(tmp) / "airflow")
@@ -86,11 +84,27 @@ def main() -> int:
             plain = time.monotonic() - t0
     finally:
         stack.destroy()
-    print(f"scale {args.scale}: Cosmos dbt stage {cosmos:.1f} s ({tasks} tasks), plain dbt build {plain:.1f} s")
-    print(f"  of which the producer's one `dbt build` {producer:.1f} s (ratio {producer / plain:.2f} to plain dbt), "
-          f"the {tasks - 1} model/test/gate tasks after it {cosmos - producer:.1f} s "
-          f"({(cosmos - producer) / max(tasks - 1, 1):.2f} s each, one at a time under `airflow dags test`)")
-    print(f"ratio Cosmos / dbt build: {cosmos / plain:.2f} (goal <= 1.5: {'met' if cosmos / plain <= 1.5 else 'NOT met'})")
+    return cosmos, producer, tasks, plain
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, nargs="+", default=[0.01],
+                        help="one or more synthetic scales, each on a fresh stack (e.g. --scale 0.01 0.05 1.0)")
+    args = parser.parse_args()
+    rows = []
+    for scale in args.scale:
+        cosmos, producer, tasks, plain = measure(scale)
+        print(f"scale {scale}: Cosmos dbt stage {cosmos:.1f} s ({tasks} tasks), plain dbt build {plain:.1f} s")
+        print(f"  of which the producer's one `dbt build` {producer:.1f} s (ratio {producer / plain:.2f} to plain "
+              f"dbt), the {tasks - 1} model/test/gate tasks after it {cosmos - producer:.1f} s "
+              f"({(cosmos - producer) / max(tasks - 1, 1):.2f} s each, one at a time under `airflow dags test`)",
+              flush=True)
+        rows.append((scale, cosmos, plain))
+    print("scale | Cosmos stage s | plain dbt build s | ratio (goal <= 1.5)")
+    for scale, cosmos, plain in rows:
+        print(f"{scale:>5} | {cosmos:14.1f} | {plain:17.1f} | {cosmos / plain:.2f} "
+              f"({'met' if cosmos / plain <= 1.5 else 'NOT met'})")
     return 0
 
 

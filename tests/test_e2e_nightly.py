@@ -3,8 +3,8 @@
 A small synthetic source (E2E_SCALE, default 0.01), analysed into tables.yml, then: a manual run of a
 few tables with a forced full refresh (raw loaded, only their marts built, report stored, docs
 published, Slack told INFO); a run where a listed table has vanished from the source (the other tables
-load, dbt is skipped, Slack is told, the run fails); bad conf refused through the CLI. The full +
-incremental run of every table and model takes longer (`-m slow`).
+load, dbt is skipped, Slack is told, the run fails); bad conf refused through the CLI; the demo's path,
+a full run of every table and model, then an incremental one after a simulated day (about two minutes).
 """
 
 from __future__ import annotations
@@ -113,7 +113,6 @@ def test_manual_run_of_some_tables_loads_them_and_builds_their_marts(settings, n
     assert any(subject.startswith("[INFO]") and "Nightly ETL" in subject for subject in smtp.subjects())
 
 
-@pytest.mark.slow
 def test_full_then_incremental_run(settings, nightly, slack):
     """The demo's path: every table and every model, then one day of activity and an incremental run."""
     code, output = _run(nightly, {"force_full_refresh": True}, slack)

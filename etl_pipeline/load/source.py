@@ -183,7 +183,8 @@ class LineStream:
                 if None in lines:
                     raise SourceReadError(f"{self._table}: a row is larger than the source's "
                                           "max_allowed_packet; raise it on the source server")
-                self._queue.put(b"\n".join(lines) + b"\n")
+                lines.append(b"")   # the last line's newline, without copying the batch again
+                self._queue.put((len(rows), b"\n".join(lines)))
                 batch_no += 1
                 if batch_hook is not None:
                     batch_hook(self._table, batch_no)
@@ -208,13 +209,14 @@ class LineStream:
                     self.max_value = top
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._queue.get()
-        if chunk is None:
+        item = self._queue.get()
+        if item is None:
             self._queue.put(None)  # keep returning EOF
             if self._error is not None:
                 raise self._error
             return b""
-        self.rows += chunk.count(b"\n")
+        rows, chunk = item
+        self.rows += rows
         self.bytes += len(chunk)
         if self._progress is not None:
             self._progress(self.rows)

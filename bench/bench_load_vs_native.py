@@ -1,6 +1,6 @@
 """Full load of a 2M-row procedurelog-shaped table: our loader vs the native pipe vs pgloader.
 
-    .venv/bin/python bench/bench_load_vs_native.py [--rows 2000000] [--keep]
+    .venv/bin/python bench/bench_load_vs_native.py [--rows 2000000] [--repeat 3] [--keep]
 
 Starts a scratch MariaDB + PostgreSQL (.local/scratch-3, ports 24336/26462), creates `procedurelog`
 with the synthetic generator's DDL (all 67 real columns), fills it with INSERT ... SELECT over
@@ -10,7 +10,9 @@ ways, in this one script so that the shared machine's load hits all three alike:
           building the primary key and the atomic swap)
   native  mariadb --batch --quick ... | psql -c "\\copy ..." into the same column definitions (no key)
   pgloader the Debian pgloader copying the table (creates its own table and indexes)
-Prints rows/s for each, our ratio to each, and our peak RSS.
+Ours and the native pipe run --repeat rounds, alternating (a single pair swung from 0.93x to 1.14x
+with the machine's state); their medians are compared. Prints rows/s for each, our ratio to each, the
+per-round ratios, and our peak RSS.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,6 +93,8 @@ def table_config(admin: MySQLSettings) -> TableConfig:
 
 
 def run_ours(env: dict, config_dir: Path) -> tuple[float, int]:
+    """Seconds of our full load (a CLI subprocess) and the peak RSS of the children so far (ours is the
+    only Python child; the native pipe's processes are small)."""
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", "procedurelog", "--full-refresh"],
                    cwd=ROOT, env={**os.environ, **env, "ETL_CONFIG_DIR": str(config_dir)}, check=True,
@@ -147,6 +152,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--keep", action="store_true", help="leave the scratch servers running")
     parser.add_argument("--skip-pgloader", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of ours + native (medians are compared)")
     args = parser.parse_args()
 
     stack = scratch_stack(SCRATCH_ID)
@@ -164,17 +170,24 @@ def main() -> int:
         config_dir = Path(tempfile.mkdtemp(prefix="bench-load-"))
         (config_dir / "tables.yml").write_text(yaml.safe_dump({"tables": {"procedurelog": table_to_dict(table)}}))
 
-        conn = connect_target(target)
-        with conn.cursor() as cur:  # a first load: no old table to carry history over from
-            cur.execute("DROP SCHEMA IF EXISTS raw CASCADE; DROP SCHEMA IF EXISTS etl CASCADE")
-        conn.commit()
-        conn.close()
-        ours, peak_kb = run_ours(env, config_dir)
-        native = run_native(source, target, table)
+        ours_runs, native_runs = [], []
+        for round_no in range(1, args.repeat + 1):   # alternating, so that drift on the machine hits both
+            conn = connect_target(target)
+            with conn.cursor() as cur:  # a first load: no old table to carry history over from
+                cur.execute("DROP SCHEMA IF EXISTS raw CASCADE; DROP SCHEMA IF EXISTS etl CASCADE")
+            conn.commit()
+            conn.close()
+            ours_runs.append(run_ours(env, config_dir)[0])
+            native_runs.append(run_native(source, target, table))
+            print(f"round {round_no}: ours {ours_runs[-1]:.1f} s, native {native_runs[-1]:.1f} s", flush=True)
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         pgl = None if args.skip_pgloader else run_pgloader(admin, target)
         n = args.rows
+        ours, native = statistics.median(ours_runs), statistics.median(native_runs)
+        print(f"medians of {args.repeat} rounds:")
         print(f"ours      {ours:7.1f} s  {n / ours:10,.0f} rows/s  peak RSS {peak_kb / 1024:.0f} MB")
-        print(f"native    {native:7.1f} s  {n / native:10,.0f} rows/s  ratio ours/native {native / ours:.2f}")
+        print(f"native    {native:7.1f} s  {n / native:10,.0f} rows/s  ratio ours/native {native / ours:.2f} "
+              f"(goal >= 1.0; per round {', '.join(f'{b / a:.2f}' for a, b in zip(ours_runs, native_runs))})")
         if pgl:
             print(f"pgloader  {pgl:7.1f} s  {n / pgl:10,.0f} rows/s  ratio ours/pgloader {pgl / ours:.2f}")
     finally:

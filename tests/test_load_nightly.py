@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
+from test_load_support import admin_exec, drop_everywhere, pg_rows, source_rows, table_config
 
 from etl_pipeline.load import load_table, verify_table
 
@@ -54,6 +54,23 @@ def test_cursor_is_the_newest_row_read_on_a_simulated_clock(settings):
     admin_exec(settings, "UPDATE nt_clock SET ts = NOW() - INTERVAL 5 SECOND WHERE v = 7")
     fifth = load_table(settings, t, "c5")
     assert fifth.inserted == 1 and state_cursor(settings, "nt_clock") > "2020-01-02"
+    assert_parity(settings, t)
+
+
+def test_a_full_load_takes_its_cursor_from_the_rows_it_read_capped_by_the_source_clock(settings):
+    t = make(settings, "nt_full", rows=120)   # one row per minute from 08:01 to 10:00
+    first = load_table(settings, t, "f1", full_refresh=True)
+    assert first.strategy == "full" and state_cursor(settings, "nt_full") == "2020-01-01 10:00:00"
+    # a row stamped ahead of the source clock is loaded, but the cursor stops at the clock: the row is
+    # read again by the next window instead of hiding every row stamped before it
+    admin_exec(settings, "INSERT INTO nt_full (v, ts) VALUES (7, NOW() + INTERVAL 1 DAY)")
+    second = load_table(settings, t, "f2", full_refresh=True)
+    [(clock,)] = source_rows(settings, "SELECT DATE_FORMAT(NOW(), '%Y-%m-%d %H:%i:%s')")
+    assert second.inserted == 121
+    assert "2020-01-02" < state_cursor(settings, "nt_full") <= clock
+    admin_exec(settings, "INSERT INTO nt_full (v, ts) VALUES (8, NOW() - INTERVAL 10 SECOND)")
+    third = load_table(settings, t, "f3")
+    assert third.strategy == "incremental" and third.inserted == 1
     assert_parity(settings, t)
 
 

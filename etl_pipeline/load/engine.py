@@ -149,7 +149,7 @@ def _load(ctx: LoadContext, full_refresh: bool):
                 and unchanged.unchanged_since(mark, previous_mark):
             log.info("%s: source not written since the last load: nothing to read", table.name)
             return _nothing(previous_mark), previous["cursor_value"], table.strategy
-        track = mode == "incremental" and _time_cursor(ctx, by_name)
+        track = _time_cursor(ctx, by_name)
         if track:
             kind = by_name[table.cursor.lower()].kind
             upper = source_clock_bound(src, local_time=(kind == "datetime"))
@@ -159,8 +159,9 @@ def _load(ctx: LoadContext, full_refresh: bool):
         src.close()
     if mode == "full":
         where, params = _full_window(ctx, upper)
-        counts = load_full(ctx, live, existing, where, params)
-        return {**counts, "source_mark": mark}, _cursor_text(upper), "full"
+        counts = load_full(ctx, live, existing, where, params, track_cursor=track)
+        cursor = _capped_cursor(counts["max_cursor"], upper) if track else _cursor_text(upper)
+        return {**counts, "source_mark": mark}, cursor, "full"
     counts = load_incremental(ctx, live, existing, previous["cursor_value"], upper, track_cursor=track)
     counts["source_mark"] = mark
     if track:
@@ -193,7 +194,7 @@ def _nothing(mark) -> dict:
 def _time_cursor(ctx, by_name) -> bool:
     """A DATETIME/TIMESTAMP cursor: the window is bounded by the source clock alone and the new
     cursor is the newest value read, so the table is scanned once (no MAX scan; cursor columns
-    mostly have no index)."""
+    mostly have no index), in a full load as in an incremental one."""
     col = by_name.get((ctx.table.cursor or "").lower())
     return col is not None and not ctx.key_cursor and col.kind in ("datetime", "timestamp")
 
@@ -204,6 +205,13 @@ def _later_cursor(previous: str, read_max) -> str:
     Both are 'YYYY-MM-DD HH:MM:SS' text, which orders like the times."""
     read = _cursor_text(read_max)
     return previous if read is None or read < previous else read
+
+
+def _capped_cursor(read_max, bound) -> str | None:
+    """A full load's cursor: the newest value read, but never past the clock bound taken before the read
+    (a row stamped ahead of the source clock is read again next time). None: the table was empty."""
+    read = _cursor_text(read_max)
+    return None if read is None else min(read, _cursor_text(bound))
 
 
 def _choose_mode(ctx, full_refresh, existing, previous, live) -> str:

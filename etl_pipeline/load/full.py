@@ -19,8 +19,9 @@ from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 log = logging.getLogger(__name__)
 
 
-def load_full(ctx, live, existing: dict | None, where: str = "", params=()) -> dict:
-    """Returns counts {rows_read, inserted, updated, deleted, bytes, raw_rows}."""
+def load_full(ctx, live, existing: dict | None, where: str = "", params=(), track_cursor: bool = False) -> dict:
+    """Returns counts {rows_read, inserted, updated, deleted, bytes, raw_rows, max_cursor}; `max_cursor`
+    is the largest cursor value read with `track_cursor`, else None."""
     cur = ctx.pg.cursor()
     target, new = ctx.table.target_name, f"{ctx.table.target_name}__new"
     pk = ctx.pk_targets
@@ -35,8 +36,10 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=()) -> d
 
     cols = ", ".join(quote_ident(c.target_name) for c in live)
     t0 = time.monotonic()
-    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where), params,
-                        table=ctx.table.name, progress=ctx.progress, parts=_key_range_parts(ctx, live, where, params))
+    also = ctx.table.cursor if track_cursor else None
+    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where, also=also), params,
+                        table=ctx.table.name, progress=ctx.progress, track_max=track_cursor,
+                        parts=_key_range_parts(ctx, live, where, params, also))
     try:
         cur.copy_expert(f"COPY {raw.qualified(new)} ({cols}) FROM STDIN WITH (FREEZE)", stream, size=1 << 20)
     finally:
@@ -68,14 +71,14 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=()) -> d
         key_summary.forget(cur, ctx.table.name)
     log.debug("%s: key, carry-over, swap and analyze done at %.1f s", ctx.table.name, time.monotonic() - t0)
     return {"rows_read": stream.rows, "inserted": stream.rows, "updated": 0, "deleted": deleted,
-            "bytes": stream.bytes, "raw_rows": raw_rows}
+            "bytes": stream.bytes, "raw_rows": raw_rows, "max_cursor": stream.max_value}
 
 
 READ_STREAMS = 2            # parallel source streams for big tables (the source renders rows on its CPUs)
 PARALLEL_MIN_KEYS = 200_000  # below this key range one stream is as fast
 
 
-def _key_range_parts(ctx, live, where: str, params):
+def _key_range_parts(ctx, live, where: str, params, also: str | None = None):
     """Split the read into primary-key ranges read in parallel, for a single integer key."""
     if len(ctx.pk_live) != 1 or ctx.pk_live[0].kind != "integer" or READ_STREAMS < 2:
         return None
@@ -92,7 +95,8 @@ def _key_range_parts(ctx, live, where: str, params):
     for i in range(READ_STREAMS):
         start, end = low + i * step, min(low + (i + 1) * step - 1, high)
         cond = f"{key} BETWEEN {int(start)} AND {int(end)}"
-        parts.append((select_lines_sql(ctx.table.name, live, f"({where}) AND {cond}" if where else cond), params))
+        parts.append((select_lines_sql(ctx.table.name, live, f"({where}) AND {cond}" if where else cond, also=also),
+                      params))
     return parts
 
 

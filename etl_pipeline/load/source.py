@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
+from operator import itemgetter
 
 import MySQLdb
 
@@ -142,7 +143,8 @@ class LineStream:
 
     `read()` returns whole batches; `rows` and `bytes` count what went through. Errors of the
     reader thread are re-raised in the consumer. With `track_max` the SELECT returns a second
-    column (the cursor) and `max_value` is the largest non-NULL value of it that was read.
+    column (the cursor as text, `sql_render.cursor_expression`) and `max_value` is the largest
+    non-NULL value of it that was read (bytes).
     """
 
     def __init__(self, cfg, sql: str, params=(), table: str = "", progress=None, parts=None,
@@ -179,7 +181,7 @@ class LineStream:
                     break
                 lines = [r[0] for r in rows]
                 if self._track_max:
-                    self._note_max(r[1] for r in rows)
+                    self._note_max(rows)
                 if None in lines:
                     raise SourceReadError(f"{self._table}: a row is larger than the source's "
                                           "max_allowed_packet; raise it on the source server")
@@ -201,8 +203,8 @@ class LineStream:
             if last or self._error is not None:
                 self._queue.put(None)
 
-    def _note_max(self, values) -> None:
-        top = max((v for v in values if v is not None), default=None)
+    def _note_max(self, rows) -> None:
+        top = max(filter(None, map(itemgetter(1), rows)), default=None)   # C loops: millions of rows
         if top is not None:
             with self._lock:
                 if self.max_value is None or top > self.max_value:

@@ -94,8 +94,15 @@ def line_expression(columns) -> str:
     return f"CAST(CONCAT_WS('\\t', {parts}) AS BINARY)"
 
 
+def cursor_expression(name: str) -> str:
+    """A DATETIME/TIMESTAMP cursor as text, 'YYYY-MM-DD HH:MM:SS[.ffffff]', which orders like the times:
+    the reader takes its maximum without making a Python datetime of every row. Zero dates are NULL."""
+    col = quote_mysql_ident(name)
+    return f"IF({_zero_date_guard(col)}, NULL, CAST({col} AS BINARY))"
+
+
 def select_lines_sql(table: str, columns, where: str = "", also: str | None = None) -> str:
-    """`also`: a column returned as it is after the line (the cursor, to take its maximum)."""
-    extra = f", {quote_mysql_ident(also)}" if also else ""
+    """`also`: a time cursor column returned as text after the line (to take its maximum)."""
+    extra = f", {cursor_expression(also)}" if also else ""
     sql = f"SELECT {line_expression(columns)}{extra} FROM {quote_mysql_ident(table)}"
     return f"{sql} WHERE {where}" if where else sql

@@ -2,8 +2,8 @@
 
     python -m etl_pipeline.demo [--scale 0.05] [--seed 42]
 
-1. the local MariaDB + PostgreSQL (`cli local up`), 2. the synthetic OpenDental source,
-3. `analyze-schema` (tables.yml), 4. `airflow dags test etl_pipeline` (the first, full run),
+1. the local MariaDB + PostgreSQL (`cli local up`), 2. the synthetic OpenDental source and a fresh
+local warehouse, 3. `analyze-schema` (tables.yml), 4. `airflow dags test etl_pipeline` (the first, full run),
 5. one simulated day of clinic work (`synth mutate --days 1`), 6. the second, incremental run,
 7. a summary: rows per tier, the run report, where the dbt docs are.
 
@@ -31,6 +31,27 @@ def cli(*args: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT, check=False)
     if proc.returncode != 0:
         raise EtlError(f"`python -m etl_pipeline.cli {' '.join(args)}` failed (exit {proc.returncode})")
+
+
+def fresh_warehouse() -> None:
+    """Drop the local warehouse's `raw` and `etl` schemas: the synthetic source was just built anew, so
+    what an earlier demo loaded is another database's data (the first run would otherwise carry it all
+    over as deleted history). Only on the local stack (ETL_ENVIRONMENT=local)."""
+    from etl_pipeline.db import connect_target
+    from etl_pipeline.settings import RAW_SCHEMA, STATE_SCHEMA, load_settings
+    from etl_pipeline.type_mapping import quote_ident
+
+    settings = load_settings()
+    if settings.environment != "local":
+        raise EtlError(f"the demo only runs on the local stack, not on ETL_ENVIRONMENT={settings.environment}")
+    conn = connect_target(settings.target)
+    try:
+        with conn.cursor() as cur:
+            for schema in (RAW_SCHEMA, STATE_SCHEMA):   # CASCADE: dbt's views on raw; the run rebuilds them
+                cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def nightly_run(env: dict, label: str, conf: dict | None = None) -> float:
@@ -100,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         cli("local", "up")
         step(f"synthetic OpenDental source (scale {args.scale}, seed {args.seed})")
         cli("synth", "--scale", str(args.scale), "--seed", str(args.seed))
+        step("a fresh local warehouse (raw and etl schemas of an earlier demo dropped)")
+        fresh_warehouse()
         step("analyze-schema -> tables.yml")
         cli("analyze-schema")
         from etl_pipeline.airflow_local import airflow_env, prepare

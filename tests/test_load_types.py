@@ -97,3 +97,24 @@ def test_nasty_table_verifies_deep(settings, nasty):
     admin_exec(settings, "UPDATE nasty SET tx = 'changed' WHERE id = 2")
     parity = verify_table(settings, nasty, deep=True)
     assert not parity.ok and parity.content_mismatches == 2
+
+
+def test_text_only_and_text_free_tables_round_trip(settings):
+    """The line joins the columns that need no escaping and the escaped ones in two parts: a table with
+    only one kind loads too, NULLs and escapes included."""
+    drop_everywhere(settings, "only_text", "no_text")
+    admin_exec(settings,
+               "CREATE TABLE only_text (k varchar(20) NOT NULL PRIMARY KEY, a text, b varchar(5)) "
+               "ENGINE=MyISAM DEFAULT CHARSET=utf8mb3",
+               "INSERT INTO only_text VALUES ('x\\ty', NULL, 'a\\\\b'), ('z', '', NULL), ('\\\\N', 'q\\nr', '')",
+               "CREATE TABLE no_text (id int NOT NULL PRIMARY KEY, d date, f double) ENGINE=MyISAM",
+               "INSERT INTO no_text VALUES (1, '2024-01-02', 1.5), (2, NULL, NULL)")
+    only_text = table_config(settings, "only_text", pk=("k",), strategy="full", cursor=None)
+    no_text = table_config(settings, "no_text", strategy="full", cursor=None)
+    for table in (only_text, no_text):
+        assert load_table(settings, table, run_id="kinds").status == "success"
+        assert verify_table(settings, table, deep=True).ok
+    assert pg_rows(settings, "SELECT k, a, b FROM raw.only_text ORDER BY k") == [
+        ("\\N", "q\nr", ""), ("x\ty", None, "a\\b"), ("z", "", None)]
+    assert pg_rows(settings, "SELECT id, d, f FROM raw.no_text ORDER BY id") == [
+        (1, dt.date(2024, 1, 2), 1.5), (2, None, None)]

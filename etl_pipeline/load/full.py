@@ -13,7 +13,7 @@ import time
 from etl_pipeline.db import connect_source
 from etl_pipeline.load import key_summary, raw
 from etl_pipeline.load.source import LineStream
-from etl_pipeline.load.sql_render import select_lines_sql
+from etl_pipeline.load.sql_render import copy_column_list, select_lines_sql
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=(), trac
         # row is live, so the index stays empty and costs the COPY next to nothing (a scan after it would not)
         raw.create_deleted_index(cur, new, pk)
 
-    cols = ", ".join(quote_ident(c.target_name) for c in live)
+    cols = copy_column_list(live)
     t0 = time.monotonic()
     also = ctx.table.cursor if track_cursor else None
     stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where, also=also), params,

@@ -17,7 +17,7 @@ from etl_pipeline.db import connect_source
 from etl_pipeline.load import key_summary, raw
 from etl_pipeline.load.key_summary import _U64, BUCKET_KEYS
 from etl_pipeline.load.source import LineStream
-from etl_pipeline.load.sql_render import select_lines_sql
+from etl_pipeline.load.sql_render import copy_column_list, select_lines_sql
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
 
@@ -72,7 +72,7 @@ def stage_window(cur, ctx, live, target: str, state_cursor, upper, track_cursor:
     stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where, also=also), params,
                         table=ctx.table.name, progress=ctx.progress, track_max=track_cursor)
     try:
-        cur.copy_expert(f"COPY _stage ({cols}) FROM STDIN", stream, size=1 << 20)
+        cur.copy_expert(f"COPY _stage ({copy_column_list(live)}) FROM STDIN", stream, size=1 << 20)
     finally:
         stream.close()
     stream.check()
@@ -146,7 +146,7 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, ctx.pk_live, where), (),
                         table=ctx.table.name)
     try:
-        cur.copy_expert(f"COPY _keys ({pk_q}) FROM STDIN", stream, size=1 << 20)
+        cur.copy_expert(f"COPY _keys ({copy_column_list(ctx.pk_live)}) FROM STDIN", stream, size=1 << 20)
     finally:
         stream.close()
     stream.check()

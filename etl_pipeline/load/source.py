@@ -258,12 +258,3 @@ class LineStream:
         if self._error is not None:
             raise self._error
 
-
-def key_lines_sql(table: str, pk_columns, where: str = "") -> str:
-    """Only the primary key, rendered like the full row (for delete reconciliation and parity)."""
-    from etl_pipeline.load.sql_render import select_lines_sql
-    return select_lines_sql(table, pk_columns, where)
-
-
-def mysql_ident(name: str) -> str:
-    return quote_mysql_ident(name)

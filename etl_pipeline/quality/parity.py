@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.load import raw
 from etl_pipeline.load.source import LineStream, live_columns, scalar
-from etl_pipeline.load.sql_render import select_lines_sql
+from etl_pipeline.load.sql_render import copy_column_list, select_lines_sql
 from etl_pipeline.schema.tables_config import TableConfig
 from etl_pipeline.settings import Settings
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
@@ -80,7 +80,7 @@ def _compare(settings, cur, table, target, columns) -> tuple[int, int]:
     cur.execute(f"CREATE TEMP TABLE _parity ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA")
     stream = LineStream(settings.source, select_lines_sql(table.name, columns), (), table=table.name)
     try:
-        cur.copy_expert(f"COPY _parity ({cols}) FROM STDIN", stream, size=1 << 20)
+        cur.copy_expert(f"COPY _parity ({copy_column_list(columns)}) FROM STDIN", stream, size=1 << 20)
     finally:
         stream.close()
     stream.check()

@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import MySQLdb
@@ -127,9 +128,10 @@ def _build(cur, scale: float, seed: int, out) -> dict[str, int]:
         cur.execute(f"SELECT COUNT(*) FROM {q(table)}")
         counts[table] = cur.fetchone()[0]
         print(f"  {table:<16} {counts[table]:>10,} rows {time.monotonic() - t0:7.1f}s", file=out, flush=True)
-    # the nightly aging run, one hour before "now": changed guarantor rows share that second
-    cur.execute(f"SET timestamp = {epoch(generation_now(seed)) - 3600}")
-    cur.execute(aging_sql(generation_now(seed).date()))
+    # last night's aging run (23:00, as `synth mutate` runs it): changed guarantor rows share that second
+    last_night = generation_now(seed).date() - timedelta(days=1)
+    cur.execute(f"SET timestamp = {epoch(datetime.combine(last_night, datetime.min.time()) + timedelta(hours=23))}")
+    cur.execute(aging_sql(last_night))
     aged = cur.rowcount
     cur.execute(f"SET timestamp = {epoch(generation_now(seed))}")
     print(f"  aging run        {aged:>10,} guarantors  total {time.monotonic() - started:.1f}s",

@@ -70,10 +70,14 @@ class Builder:
         return f"({self.START} + INTERVAL FLOOR(({frac}) * {HISTORY_DAYS}) DAY)"
 
     def cursor(self, event: str, salt: str, key: str = "s.seq") -> str:
-        """A DateTStamp/SecDateTEdit value: some time after the event, never after "now"; 12% of the rows
-        older than the upgrade instant share that one second (bulk touch)."""
+        """A DateTStamp/SecDateTEdit value: some time in the two days after the event, never after "now"
+        (an event of the last two days: some time between it and now; one still ahead: in the last hour);
+        12% of the rows older than the upgrade instant share that one second (bulk touch)."""
         u = self.r.u(salt + "c", key)
-        later = f"LEAST(({event}) + INTERVAL FLOOR({self.r.u(salt + 'd', key)} * 172800) SECOND, {self.LAST})"
+        delay = self.r.u(salt + "d", key)
+        age = f"TIMESTAMPDIFF(SECOND, {event}, {self.LAST})"
+        later = (f"IF({age} > 0, ({event}) + INTERVAL FLOOR({delay} * LEAST({age}, 172800)) SECOND, "
+                 f"{self.LAST} - INTERVAL FLOOR({delay} * 3600) SECOND)")
         return f"IF({u} < 0.12 AND ({event}) < {self.UPGRADE}, {self.UPGRADE}, {later})"
 
     def defnum(self, category: int, salt: str, key: str = "s.seq") -> str:
@@ -748,7 +752,13 @@ class Builder:
 
     def payment(self):
         r = self.r
-        pay_date = f"LEAST(p.ProcDate + INTERVAL FLOOR({r.u('yd')} * 20) DAY, DATE({self.NOW}))"
+        # paid within 20 days of the procedure and by today: a recent procedure's payment falls between it
+        # and today, a scheduled one's was a prepayment in the last 20 days (clamping both to today piled
+        # the payments of every scheduled procedure into one day)
+        today, delay = f"DATE({self.NOW})", r.u("yd")
+        days_since = f"LEAST(20, DATEDIFF({today}, p.ProcDate))"
+        pay_date = (f"IF(p.ProcDate > {today}, {today} - INTERVAL FLOOR({delay} * 20) DAY, "
+                    f"p.ProcDate + INTERVAL FLOOR({delay} * ({days_since} + 1)) DAY)")
         event = f"({pay_date} + INTERVAL (32400 + FLOOR({r.u('ys')} * 28800)) SECOND)"
         return [self.insert("payment", {
             "PayNum": "s.seq",

@@ -80,6 +80,11 @@ class Builder:
                  f"{self.LAST} - INTERVAL FLOOR({delay} * 3600) SECOND)")
         return f"IF({u} < 0.12 AND ({event}) < {self.UPGRADE}, {self.UPGRADE}, {later})"
 
+    def last_edit(self, created: str, when: str) -> str:
+        """The event a scheduled row was last edited at: when it happened (set complete, broken, ...), or
+        when it was booked if that is still ahead (at least two hours ahead of now)."""
+        return f"IF({when} <= {self.now_minus(7200)}, GREATEST({created}, {when}), {created})"
+
     def defnum(self, category: int, salt: str, key: str = "s.seq") -> str:
         """A definition row of `category` (definition rows cycle through the 56 categories)."""
         return f"({category} + 1 + {N_CATEGORIES} * FLOOR({self.r.u(salt, key)} * 11))"
@@ -506,7 +511,7 @@ class Builder:
                 "ProcDescript": r.pick_str(["PerEx, Pro, 4BW", "C2P", "CrnPC", "SRP", "", "Ext", "PerEx"], "pd"),
                 "ClinicNum": "0",
                 "IsHygiene": f"{r.chance(0.35, 'ih')}",
-                "DateTStamp": self.cursor(f"GREATEST({created}, LEAST({when}, {self.now_minus(7200)}))", "at"),
+                "DateTStamp": self.cursor(self.last_edit(created, when), "at"),
                 "DateTimeArrived": f"IF({status} = 2, {when} - INTERVAL 5 MINUTE, "
                                    f"IF({r.chance(0.02, 'zd')}, '0000-00-00 00:00:00', '0001-01-01 00:00:00'))",
                 "DateTimeSeated": f"IF({status} = 2, {when} + INTERVAL 2 MINUTE, '0001-01-01 00:00:00')",
@@ -599,7 +604,7 @@ class Builder:
                 "DateTP": f"IF({r.chance(0.01, 'zt')}, '0000-00-00', {pdate} - INTERVAL FLOOR({r.u('tp')} * 30) DAY)",
                 "ProcTime": "IF(a.AptNum IS NULL, '00:00:00', TIME(a.AptDateTime))",
                 "ProcTimeEnd": "IF(a.AptNum IS NULL, '00:00:00', ADDTIME(TIME(a.AptDateTime), '00:45:00'))",
-                "DateTStamp": self.cursor(f"GREATEST({entered}, LEAST({pdate}, {self.now_minus(7200)}))", "lt"),
+                "DateTStamp": self.cursor(self.last_edit(entered, pdate), "lt"),
                 "DrugQty": "0",
                 "BillingNote": "''",
                 "SnomedBodySite": "''",

@@ -490,7 +490,9 @@ class Builder:
                 f"+ INTERVAL (480 + 10 * FLOOR({r.u('tm')} * 54)) MINUTE)")
         past = f"{r.pick(['2'] * 39 + ['5'] * 4 + ['3'] * 3 + ['6'] * 2 + ['7', '8', '1'], 'as')}"
         status = f"IF({when} > {self.NOW}, IF({r.chance(0.95, 'af')}, 1, 3), {past})"
-        created = f"LEAST({when} - INTERVAL FLOOR({r.u('ac')} * 60) DAY, {self.now_minus(3600)})"
+        # booked up to 60 days ahead; one still ahead was booked in the last 60 days (clamping its booking
+        # time to now piled the bookings of the next weeks into the source's last hour)
+        created = f"(LEAST({when}, {self.now_minus(3600)}) - INTERVAL FLOOR({r.u('ac')} * 60) DAY)"
         pat = self.patient("ap")
         return [
             self.insert("appointment", {

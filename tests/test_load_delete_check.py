@@ -140,3 +140,33 @@ def test_with_more_deleted_keys_than_the_probe_takes_buckets_compare_sums(settin
     assert load_table(settings, t, "p2").deleted == 1
     assert deleted_ids(settings, "dc_many") == [11, 20]
     assert_parity(settings, t)
+
+
+def test_the_bucket_counts_are_read_from_the_top_buckets_down_as_far_as_a_delete_lies(settings, monkeypatch):
+    """Deletes are mostly of recent rows: the source's key index is read for the top buckets first and
+    further down only when the counts below them still differ."""
+    t = make(settings, "dc_top", rows=200_000, step="SECOND")   # 196 buckets of 1,024 keys
+    load_table(settings, t, "t0")
+    reads = []   # the lowest key of each range of the source's key index that was counted by bucket
+    original = incremental._bucket_counts_from_the_top
+
+    def spying(cur, scur, ctx, high):
+        execute = scur.execute
+
+        def noting(sql, params=None):
+            if "GROUP BY" in sql:
+                reads.append(params[0])
+            return execute(sql, params)
+        scur.execute = noting
+        return original(cur, scur, ctx, high)
+    monkeypatch.setattr(incremental, "_bucket_counts_from_the_top", spying)
+
+    admin_exec(settings, "DELETE FROM dc_top WHERE id IN (199000, 199999)")      # in the top 1/64
+    assert load_table(settings, t, "t1").deleted == 2
+    assert len(reads) == 1 and reads[0] > 190_000
+    reads.clear()
+    admin_exec(settings, "DELETE FROM dc_top WHERE id IN (5, 198000)")           # one far down
+    assert load_table(settings, t, "t2").deleted == 2
+    assert len(reads) == 3 and reads[-1] < 0                                     # 1/64, 1/8, all
+    assert deleted_ids(settings, "dc_top") == [5, 198000, 199000, 199999]
+    assert_parity(settings, t)

@@ -211,25 +211,31 @@ def nothing_vanished(cur, ctx, target: str) -> bool:
     that is quiet during the load, equal counts are exact.
     """
     key_pg = quote_ident(ctx.pk_targets[0])
-    key_my = quote_mysql_ident(ctx.pk_live[0].name)
-    table_my = quote_mysql_ident(ctx.table.name)
     high = _high_live_key(cur, target, key_pg)
     live = key_summary.live_keys(cur, ctx.table.name)
     src = connect_source(ctx.source_cfg)
     try:
         scur = src.cursor()
-        scur.execute(f"SELECT COUNT(*), MAX({key_my}) FROM {table_my}")
-        count, top = scur.fetchone()
-        if high is None:
-            count = 0
-        elif top is not None and int(top) > int(high):
-            scur.execute(f"SELECT COUNT(*) FROM {table_my} WHERE {key_my} <= %s", (int(high),))
-            (count,) = scur.fetchone()
-        if int(count) != live:
+        if _source_keys_upto(scur, ctx, high) != live:
             return False
         return _deleted_keys_back(cur, scur, ctx, target) == []
     finally:
         src.close()
+
+
+def _source_keys_upto(scur, ctx, high: int | None) -> int:
+    """How many keys <= `high` the source holds: its row count (MyISAM keeps it) unless keys above
+    `high` exist, then a count over the key index."""
+    if high is None:
+        return 0
+    key_my = quote_mysql_ident(ctx.pk_live[0].name)
+    table_my = quote_mysql_ident(ctx.table.name)
+    scur.execute(f"SELECT COUNT(*), MAX({key_my}) FROM {table_my}")
+    count, top = scur.fetchone()
+    if top is not None and int(top) > high:
+        scur.execute(f"SELECT COUNT(*) FROM {table_my} WHERE {key_my} <= %s", (high,))
+        (count,) = scur.fetchone()
+    return int(count)
 
 
 def _high_live_key(cur, target: str, key_pg: str) -> int | None:
@@ -262,9 +268,9 @@ def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
     """[(low, high)] key ranges whose live keys may differ between the source and raw.
 
     Per bucket of BUCKET_KEYS keys the source's count of keys up to raw's largest live key is compared
-    with raw's (the kept summary), and the buckets of raw's deleted keys that are back at the source
-    are added. Equal counts in a
-    bucket mean equal key sets for the reason given in `nothing_vanished`. When raw holds too many
+    with raw's (the kept summary), from the top buckets down as far as needed
+    (`_bucket_counts_from_the_top`), and the buckets of raw's deleted keys that are back at the source
+    are added. Equal counts in a bucket mean equal key sets for the reason given in `nothing_vanished`. When raw holds too many
     deleted keys to look them up, buckets are compared by count, sum and xor instead, which also
     shows restored keys (unless a vanished key in the same bucket balances all three).
     """
@@ -278,16 +284,12 @@ def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
                 SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*), SUM({key_my}), BIT_XOR({key_my})
                   FROM {quote_mysql_ident(ctx.table.name)} GROUP BY 1""")
             source = {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in scur.fetchall()}
+            raw_side = key_summary.buckets(cur, ctx.table.name)
         else:  # keys above raw's largest live key cannot hide a vanished one: not counted
             high = _high_live_key(cur, target, quote_ident(ctx.pk_targets[0]))
-            scur.execute(f"SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*) FROM {quote_mysql_ident(ctx.table.name)} "
-                         f"WHERE {key_my} <= %s GROUP BY 1", (high if high is not None else -(1 << 63),))
-            source = {int(b): int(n) for b, n in scur.fetchall()}
+            source, raw_side = _bucket_counts_from_the_top(cur, scur, ctx, high)
     finally:
         src.close()
-    raw_side = key_summary.buckets(cur, ctx.table.name)
-    if back is not None:
-        raw_side = {b: n for b, (n, _, _) in raw_side.items()}
     differing = {b for b in source.keys() | raw_side.keys() if source.get(b) != raw_side.get(b)}
     differing |= {_bucket_of(k) for k in back or ()}
     ranges: list[tuple[int, int]] = []
@@ -297,6 +299,37 @@ def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
         else:
             ranges.append((low, high))
     return ranges
+
+
+# Shares of raw's key buckets, from the top, whose source counts are read before all of them are.
+TOP_SHARES = (1 / 64, 1 / 8)
+
+
+def _bucket_counts_from_the_top(cur, scur, ctx, high: int | None):
+    """({bucket: source count}, {bucket: raw count}) for the buckets that may differ, up to `high`.
+
+    Deletes are mostly of recent rows, which have the highest keys. So the source's per-bucket counts
+    are read for the top 1/64 of the buckets first (a range of its key index), then the top 1/8, then
+    all: a share is enough when the source's count of the keys below it (its count up to `high` less
+    the share's) equals raw's, by the argument of `nothing_vanished`.
+    """
+    key_my = quote_mysql_ident(ctx.pk_live[0].name)
+    table_my = quote_mysql_ident(ctx.table.name)
+    raw_side = {b: n for b, (n, _, _) in key_summary.buckets(cur, ctx.table.name).items()}
+    if high is None:
+        return {}, raw_side
+    buckets = sorted(raw_side)
+    total = _source_keys_upto(scur, ctx, high)
+    for share in (*TOP_SHARES, 1.0):
+        first = buckets[int(len(buckets) * (1 - share))] if share < 1.0 and buckets else None
+        low = -(1 << 63) if first is None else _bucket_range(first)[0]
+        scur.execute(f"SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*) FROM {table_my} "
+                     f"WHERE {key_my} BETWEEN %s AND %s GROUP BY 1", (low, high))
+        source = {int(b): int(n) for b, n in scur.fetchall()}
+        raw_top = {b: n for b, n in raw_side.items() if first is None or b >= first}
+        if total - sum(source.values()) == sum(raw_side.values()) - sum(raw_top.values()):
+            return source, raw_top
+    return source, raw_side   # all buckets (a count that moved between the two reads ends here too)
 
 
 def _bucket_of(key: int) -> int:

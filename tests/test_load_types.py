@@ -118,3 +118,18 @@ def test_text_only_and_text_free_tables_round_trip(settings):
         ("\\N", "q\nr", ""), ("x\ty", None, "a\\b"), ("z", "", None)]
     assert pg_rows(settings, "SELECT id, d, f FROM raw.no_text ORDER BY id") == [
         (1, dt.date(2024, 1, 2), 1.5), (2, None, None)]
+
+
+def test_dates_postgresql_has_not_become_null(settings):
+    """Zero dates, a zero month or day, and year 0 (MariaDB stores them, PostgreSQL has no such dates)."""
+    drop_everywhere(settings, "odd_dates")
+    admin_exec(settings,
+               "CREATE TABLE odd_dates (id int NOT NULL PRIMARY KEY, d date, dt datetime) ENGINE=MyISAM",
+               "INSERT INTO odd_dates VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), "
+               "(2, '2020-00-15', '2020-05-00 10:00:00'), (3, '0000-01-01', '0000-12-31 23:59:59'), "
+               "(4, '0001-01-01', '0001-01-01 00:00:00'), (5, NULL, NULL)")
+    table = table_config(settings, "odd_dates", strategy="full", cursor=None)
+    assert load_table(settings, table, run_id="dates").status == "success"
+    assert pg_rows(settings, "SELECT id, d, dt FROM raw.odd_dates ORDER BY id") == [
+        (1, None, None), (2, None, None), (3, None, None),
+        (4, dt.date(1, 1, 1), dt.datetime(1, 1, 1)), (5, None, None)]

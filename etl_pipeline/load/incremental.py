@@ -270,9 +270,9 @@ def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
     Per bucket of BUCKET_KEYS keys the source's count of keys up to raw's largest live key is compared
     with raw's (the kept summary), from the top buckets down as far as needed
     (`_bucket_counts_from_the_top`), and the buckets of raw's deleted keys that are back at the source
-    are added. Equal counts in a bucket mean equal key sets for the reason given in `nothing_vanished`. When raw holds too many
-    deleted keys to look them up, buckets are compared by count, sum and xor instead, which also
-    shows restored keys (unless a vanished key in the same bucket balances all three).
+    are added. Equal counts in a bucket mean equal key sets for the reason given in `nothing_vanished`.
+    When raw holds too many deleted keys to look them up, buckets are compared by count, sum and xor
+    instead, which also shows restored keys (unless a vanished key in the same bucket balances all three).
     """
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
     src = connect_source(ctx.source_cfg)

@@ -93,10 +93,16 @@ _ESCAPED_KINDS = {"text", "enum", "json", "set"}
 _JOIN, _NULL_IN_JOIN = "X'FF'", "X'FE'"   # bytes that never occur in UTF-8
 
 
+def _plain_and_escaped(columns) -> tuple[list, list]:
+    """The columns that need no escaping, and those escaped together, each in table order."""
+    return ([c for c in columns if c.kind not in _ESCAPED_KINDS],
+            [c for c in columns if c.kind in _ESCAPED_KINDS])
+
+
 def line_columns(columns) -> list:
     """The columns in the order the line renders them: those that need no escaping, then the others."""
-    return ([c for c in columns if c.kind not in _ESCAPED_KINDS]
-            + [c for c in columns if c.kind in _ESCAPED_KINDS])
+    plain, escaped = _plain_and_escaped(columns)
+    return plain + escaped
 
 
 def copy_column_list(columns) -> str:
@@ -106,10 +112,9 @@ def copy_column_list(columns) -> str:
 
 def line_expression(columns) -> str:
     """One binary string per row: the COPY-text line (without the newline)."""
-    plain = [column_expression(c.name, c.source_type, c.kind, getattr(c, "nullable", True))
-             for c in columns if c.kind not in _ESCAPED_KINDS]
-    escaped = [c for c in columns if c.kind in _ESCAPED_KINDS]
-    parts = [f"CONCAT_WS('\\t', {', '.join(plain)})"] if plain else []
+    plain, escaped = _plain_and_escaped(columns)
+    rendered = [column_expression(c.name, c.source_type, c.kind, getattr(c, "nullable", True)) for c in plain]
+    parts = [f"CONCAT_WS('\\t', {', '.join(rendered)})"] if rendered else []
     if escaped:
         parts.append(_escaped_together(escaped))
     # CONCAT, not CONCAT_WS: a part too large for max_allowed_packet (NULL) makes the whole line NULL

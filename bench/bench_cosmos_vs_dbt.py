@@ -45,8 +45,11 @@ def cosmos_stage_seconds(output: str) -> tuple[float, float, int]:
                 producer[match.group(2)] = stamp
     if not starts or not ends or len(producer) != 2:
         raise SystemExit("no dbt_models tasks (or no producer task) ran: see the run log")
-    return ((max(ends) - min(starts)).total_seconds(), (producer["end task"] - producer["starting"]).total_seconds(),
-            len(tasks))
+    return (
+        (max(ends) - min(starts)).total_seconds(),
+        (producer["end task"] - producer["starting"]).total_seconds(),
+        len(tasks),
+    )
 
 
 def measure(scale: float) -> tuple[float, float, int, float]:
@@ -67,14 +70,18 @@ def measure(scale: float) -> tuple[float, float, int, float]:
             settings = load_settings()
             with open(os.devnull, "w") as quiet:
                 generate(settings.source_admin, scale, 42, out=quiet)
-            subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"], cwd=ROOT, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
             env = airflow_env(Path(tmp) / "airflow")
             prepare(env)
             run = dags_test("etl_pipeline", env)
             output = run.stdout + run.stderr
             RUN_LOG.parent.mkdir(parents=True, exist_ok=True)
-            RUN_LOG.write_text(output)   # kept for a look at the tasks' timings
+            RUN_LOG.write_text(output)  # kept for a look at the tasks' timings
             if run.returncode != 0:
                 print(output[-3000:])
                 raise SystemExit("the nightly run failed")
@@ -89,22 +96,33 @@ def measure(scale: float) -> tuple[float, float, int, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, nargs="+", default=[0.01],
-                        help="one or more synthetic scales, each on a fresh stack (e.g. --scale 0.01 0.05 1.0)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        nargs="+",
+        default=[0.01],
+        help="one or more synthetic scales, each on a fresh stack (e.g. --scale 0.01 0.05 1.0)",
+    )
     args = parser.parse_args()
     rows = []
     for scale in args.scale:
         cosmos, producer, tasks, plain = measure(scale)
-        print(f"scale {scale}: Cosmos dbt stage {cosmos:.1f} s ({tasks} tasks), plain dbt build {plain:.1f} s")
-        print(f"  of which the producer's one `dbt build` {producer:.1f} s (ratio {producer / plain:.2f} to plain "
-              f"dbt), the {tasks - 1} model/test/gate tasks after it {cosmos - producer:.1f} s "
-              f"({(cosmos - producer) / max(tasks - 1, 1):.2f} s each, one at a time under `airflow dags test`)",
-              flush=True)
+        print(
+            f"scale {scale}: Cosmos dbt stage {cosmos:.1f} s ({tasks} tasks), plain dbt build {plain:.1f} s"
+        )
+        print(
+            f"  of which the producer's one `dbt build` {producer:.1f} s (ratio {producer / plain:.2f} to plain "
+            f"dbt), the {tasks - 1} model/test/gate tasks after it {cosmos - producer:.1f} s "
+            f"({(cosmos - producer) / max(tasks - 1, 1):.2f} s each, one at a time under `airflow dags test`)",
+            flush=True,
+        )
         rows.append((scale, cosmos, plain))
     print("scale | Cosmos stage s | plain dbt build s | ratio (goal <= 1.5)")
     for scale, cosmos, plain in rows:
-        print(f"{scale:>5} | {cosmos:14.1f} | {plain:17.1f} | {cosmos / plain:.2f} "
-              f"({'met' if cosmos / plain <= 1.5 else 'NOT met'})")
+        print(
+            f"{scale:>5} | {cosmos:14.1f} | {plain:17.1f} | {cosmos / plain:.2f} "
+            f"({'met' if cosmos / plain <= 1.5 else 'NOT met'})"
+        )
     return 0
 
 

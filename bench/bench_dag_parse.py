@@ -41,15 +41,35 @@ print(json.dumps({"seconds": seconds, "errors": {k: str(v)[:300] for k, v in bag
 
 def big_tables_yml(path: Path, count: int) -> None:
     column = {"name": "Id", "source_type": "bigint(20)", "target_type": "bigint", "nullable": False}
-    tables = {f"table{i:03d}": {"target_name": f"table{i:03d}", "enabled": True, "tier": "small",
-                                "estimated_rows": 1000 + i, "primary_key": ["Id"], "strategy": "full",
-                                "cursor": None, "lookback_minutes": 0, "detect_deletes": False,
-                                "columns": [column] * 1 + [{**column, "name": f"c{j}", "nullable": True}
-                                                           for j in range(30)],
-                                "excluded_columns": []} for i in range(count)}
-    path.write_text(yaml.safe_dump({"metadata": {"generated_at": "2026-11-20T00:00:00+00:00",
-                                                 "environment": "local", "table_count": count},
-                                    "tables": tables}, sort_keys=False))
+    tables = {
+        f"table{i:03d}": {
+            "target_name": f"table{i:03d}",
+            "enabled": True,
+            "tier": "small",
+            "estimated_rows": 1000 + i,
+            "primary_key": ["Id"],
+            "strategy": "full",
+            "cursor": None,
+            "lookback_minutes": 0,
+            "detect_deletes": False,
+            "columns": [column] * 1 + [{**column, "name": f"c{j}", "nullable": True} for j in range(30)],
+            "excluded_columns": [],
+        }
+        for i in range(count)
+    }
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "metadata": {
+                    "generated_at": "2026-11-20T00:00:00+00:00",
+                    "environment": "local",
+                    "table_count": count,
+                },
+                "tables": tables,
+            },
+            sort_keys=False,
+        )
+    )
 
 
 def main() -> int:
@@ -61,15 +81,28 @@ def main() -> int:
         config = Path(tmp) / "config"
         config.mkdir()
         big_tables_yml(config / "tables.yml", args.tables)
-        env = airflow_env(Path(tmp) / "airflow", {"ETL_CONFIG_DIR": str(config), "SOURCE_PORT": "1",
-                                                  "TARGET_PORT": "1"})
-        print(f"tables.yml: {args.tables} tables; manifest: {ROOT / 'dbt_dental_models/target/manifest.json'}")
+        env = airflow_env(
+            Path(tmp) / "airflow", {"ETL_CONFIG_DIR": str(config), "SOURCE_PORT": "1", "TARGET_PORT": "1"}
+        )
+        print(
+            f"tables.yml: {args.tables} tables; manifest: {ROOT / 'dbt_dental_models/target/manifest.json'}"
+        )
         worst = 0.0
         for dag_file in sorted(DAGS_FOLDER.glob("*_dag.py")):
             runs = []
             for _ in range(args.repeat):
-                out = subprocess.run([sys.executable, "-c", PROBE, str(dag_file)], env=env, capture_output=True,
-                                     text=True, check=True, cwd=ROOT).stdout.strip().splitlines()[-1]
+                out = (
+                    subprocess.run(
+                        [sys.executable, "-c", PROBE, str(dag_file)],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        cwd=ROOT,
+                    )
+                    .stdout.strip()
+                    .splitlines()[-1]
+                )
                 result = json.loads(out)
                 if result["errors"]:
                     print(f"{dag_file.name}: import errors {result['errors']}")
@@ -77,8 +110,10 @@ def main() -> int:
                 runs.append(result["seconds"])
             best = min(runs)
             worst = max(worst, best)
-            print(f"{dag_file.name:<28} {best:6.3f} s to parse ({result['tasks']} tasks)   "
-                  f"ratio to 1 s goal: {best / 1.0:.2f}")
+            print(
+                f"{dag_file.name:<28} {best:6.3f} s to parse ({result['tasks']} tasks)   "
+                f"ratio to 1 s goal: {best / 1.0:.2f}"
+            )
         print(f"worst file: {worst:.3f} s, ratio to goal {worst:.2f} ({'met' if worst < 1.0 else 'NOT met'})")
     return 0
 

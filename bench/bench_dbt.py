@@ -27,9 +27,9 @@ from etl_pipeline.settings import load_settings
 from etl_pipeline.synthetic import generate
 from etl_pipeline.synthetic.ddl import TABLE_NAMES
 
-PEER_SECONDS = 52 * 60     # published implementation of these marts, same clinic size
+PEER_SECONDS = 52 * 60  # published implementation of these marts, same clinic size
 GOAL_SECONDS = 3 * 60
-SCRATCH_ID = 4               # .local/scratch-4
+SCRATCH_ID = 4  # .local/scratch-4
 
 
 def main() -> int:
@@ -47,26 +47,41 @@ def main() -> int:
         t0 = time.monotonic()
         with open(os.devnull, "w") as quiet:
             counts = generate(settings.source_admin, args.scale, args.seed, out=quiet)
-        print(f"source: {sum(counts.values()):,} rows at scale {args.scale} "
-              f"({counts['procedurelog']:,} procedures, {counts['paysplit']:,} paysplits) "
-              f"in {time.monotonic() - t0:.0f} s", flush=True)
+        print(
+            f"source: {sum(counts.values()):,} rows at scale {args.scale} "
+            f"({counts['procedurelog']:,} procedures, {counts['paysplit']:,} paysplits) "
+            f"in {time.monotonic() - t0:.0f} s",
+            flush=True,
+        )
         with tempfile.TemporaryDirectory() as config_dir:
             env = dict(os.environ, ETL_CONFIG_DIR=config_dir)
             t0 = time.monotonic()
-            for cli_args in (["analyze-schema"], ["run", "--full-refresh", "--tables", ",".join(TABLE_NAMES)]):
-                subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *cli_args], cwd=PROJECT_ROOT,
-                               env=env, check=True, stdout=subprocess.DEVNULL)
+            for cli_args in (
+                ["analyze-schema"],
+                ["run", "--full-refresh", "--tables", ",".join(TABLE_NAMES)],
+            ):
+                subprocess.run(
+                    [sys.executable, "-m", "etl_pipeline.cli", *cli_args],
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
             print(f"raw loaded in {time.monotonic() - t0:.0f} s", flush=True)
 
         t0 = time.monotonic()
         result = run_dbt(["build"], settings=settings)
         seconds = time.monotonic() - t0
-        summary = next((line.split("  ", 1)[-1].strip() for line in result.output.splitlines()
-                        if "Done. PASS=" in line), "")
+        summary = next(
+            (line.split("  ", 1)[-1].strip() for line in result.output.splitlines() if "Done. PASS=" in line),
+            "",
+        )
         print(f"dbt build: {seconds:.1f} s ({summary})")
         print(f"peer (published implementation, same clinic size): {PEER_SECONDS / 60:.0f} min")
-        print(f"ratio peer / this: {PEER_SECONDS / seconds:.1f}x faster"
-              + ("" if args.scale == 1.0 else f" (NOTE: scale {args.scale}, the peer figure is for 1.0)"))
+        print(
+            f"ratio peer / this: {PEER_SECONDS / seconds:.1f}x faster"
+            + ("" if args.scale == 1.0 else f" (NOTE: scale {args.scale}, the peer figure is for 1.0)")
+        )
         print(f"goal under {GOAL_SECONDS // 60} min: {'met' if seconds < GOAL_SECONDS else 'MISSED'}")
     finally:
         if not args.keep:

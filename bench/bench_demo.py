@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=None, help="SCALE for make demo (default: the Makefile's)")
+    parser.add_argument(
+        "--scale", type=float, default=None, help="SCALE for make demo (default: the Makefile's)"
+    )
     parser.add_argument("--goal", type=float, default=600.0, help="seconds the demo should take at most")
     args = parser.parse_args()
     env = dict(os.environ)
@@ -39,7 +41,9 @@ def main() -> int:
     for line in output.splitlines():
         if re.search(r"(full|incremental) run wall time|^\s+run ", line):
             print(line.strip())
-    print(f"{' '.join(command)}: {wall:.0f} s wall; ratio to the {args.goal:.0f} s goal: {wall / args.goal:.2f}")
+    print(
+        f"{' '.join(command)}: {wall:.0f} s wall; ratio to the {args.goal:.0f} s goal: {wall / args.goal:.2f}"
+    )
     return 0
 
 

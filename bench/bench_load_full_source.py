@@ -30,16 +30,34 @@ def main() -> int:
         settings, gen_s = synthetic_source(args.scale)
         reset_target(settings)
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "run", "--full-refresh",
-                               "--workers", str(args.workers)], cwd=ROOT, env=os.environ.copy(),
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "etl_pipeline.cli",
+                "run",
+                "--full-refresh",
+                "--workers",
+                str(args.workers),
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         wall = time.perf_counter() - t0
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        rows = sum(int(line.split("read")[1].split()[0].replace(",", ""))
-                   for line in done.stdout.splitlines() if " read " in line)
-        print(f"scale {args.scale}: generated in {gen_s:.0f} s; full load of all tables {wall:.1f} s, "
-              f"{rows:,} rows ({rows / wall:,.0f} rows/s), peak RSS {peak_mb:.0f} MB (goal <= 300 MB), "
-              f"exit {done.returncode}")
+        rows = sum(
+            int(line.split("read")[1].split()[0].replace(",", ""))
+            for line in done.stdout.splitlines()
+            if " read " in line
+        )
+        print(
+            f"scale {args.scale}: generated in {gen_s:.0f} s; full load of all tables {wall:.1f} s, "
+            f"{rows:,} rows ({rows / wall:,.0f} rows/s), peak RSS {peak_mb:.0f} MB (goal <= 300 MB), "
+            f"exit {done.returncode}"
+        )
         if done.returncode:
             print(done.stdout[-2000:], done.stderr[-2000:], sep="\n")
         return done.returncode

@@ -40,6 +40,7 @@ def _timed(module, name: str, phase: str) -> None:
         finally:
             with _lock:
                 PHASES[getattr(_current, "table", "?")][phase] += time.perf_counter() - t0
+
     setattr(module, name, wrapper)
 
 
@@ -54,6 +55,7 @@ def _track_table(engine) -> None:
         finally:
             with _lock:
                 PHASES[table.name]["total"] += time.perf_counter() - t0
+
     engine.load_table = wrapper
 
 
@@ -84,8 +86,14 @@ NESTED = {"key summary: apply deltas"}  # also called inside "deletes (all)": no
 def instrument() -> None:
     from etl_pipeline.load import engine, incremental, key_summary, raw, state, unchanged
 
-    modules = {"engine": engine, "incremental": incremental, "state": state, "raw": raw,
-               "unchanged": unchanged, "key_summary": key_summary}
+    modules = {
+        "engine": engine,
+        "incremental": incremental,
+        "state": state,
+        "raw": raw,
+        "unchanged": unchanged,
+        "key_summary": key_summary,
+    }
     for module, name, phase in STEPS:
         if hasattr(modules[module], name):
             _timed(modules[module], name, phase)
@@ -105,9 +113,11 @@ def print_phases(results) -> None:
     print("per table (slowest 8): total | window read | merge | deletes | rows read")
     for r in sorted(results, key=lambda r: -PHASES[r.table].get("total", 0.0))[:8]:
         p = PHASES[r.table]
-        print(f"  {r.table:<16} {p.get('total', 0):6.2f} | {p.get('window read (source scan + COPY)', 0):6.2f} | "
-              f"{p.get('merge', 0):5.2f} | {p.get('deletes (all)', 0):5.2f} | {r.rows_read:>7,} "
-              f"(ins {r.inserted}, upd {r.updated}, del {r.deleted})")
+        print(
+            f"  {r.table:<16} {p.get('total', 0):6.2f} | {p.get('window read (source scan + COPY)', 0):6.2f} | "
+            f"{p.get('merge', 0):5.2f} | {p.get('deletes (all)', 0):5.2f} | {r.rows_read:>7,} "
+            f"(ins {r.inserted}, upd {r.updated}, del {r.deleted})"
+        )
 
 
 def main() -> int:
@@ -115,14 +125,23 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7, help="seed of the first simulated day")
-    parser.add_argument("--nights", type=int, default=2,
-                        help="simulated days, each followed by a timed nightly (default 2: the first night "
-                             "after the full load re-reads its lookback window; the second is a usual one)")
+    parser.add_argument(
+        "--nights",
+        type=int,
+        default=2,
+        help="simulated days, each followed by a timed nightly (default 2: the first night "
+        "after the full load re-reads its lookback window; the second is a usual one)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the scratch servers running")
-    parser.add_argument("--reuse", action="store_true",
-                        help="iterate on a kept stack: no synth, no full load; simulate days and time the "
-                             "incremental loads only (no ratio)")
-    parser.add_argument("--verify", action="store_true", help="afterwards, check source vs raw parity (not timed)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="iterate on a kept stack: no synth, no full load; simulate days and time the "
+        "incremental loads only (no ratio)",
+    )
+    parser.add_argument(
+        "--verify", action="store_true", help="afterwards, check source vs raw parity (not timed)"
+    )
     args = parser.parse_args()
     stack = scratch_stack()
     point_settings_at(stack.up())
@@ -138,8 +157,10 @@ def main() -> int:
             t0 = time.perf_counter()
             full = run(settings, max_workers=args.workers, run_id="bench-full")
             full_s = time.perf_counter() - t0
-            print(f"scale {args.scale}: full load {full_s:.1f} s ({sum(r.rows_read for r in full):,} rows, "
-                  f"{args.workers} workers)")
+            print(
+                f"scale {args.scale}: full load {full_s:.1f} s ({sum(r.rows_read for r in full):,} rows, "
+                f"{args.workers} workers)"
+            )
         failed = [r.table for r in full if r.status != "success"]
         instrument()
         for night in range(1, max(1, args.nights) + 1):
@@ -164,13 +185,17 @@ def one_night(settings, args, night: int, full_s) -> list[str]:
     incr_s = time.perf_counter() - t0
     changed = sum(c["inserted"] + c["updated"] + c["deleted"] for c in changes.values())
     deleted = sum(c["deleted"] for c in changes.values())
-    print(f"\nnight {night}: incremental after 1 simulated day {incr_s:.2f} s ({changed:,} rows changed at the "
-          f"source, {deleted:,} of them deleted; {sum(r.rows_read for r in incr):,} rows read, "
-          f"{sum(r.deleted for r in incr):,} marked deleted)")
+    print(
+        f"\nnight {night}: incremental after 1 simulated day {incr_s:.2f} s ({changed:,} rows changed at the "
+        f"source, {deleted:,} of them deleted; {sum(r.rows_read for r in incr):,} rows read, "
+        f"{sum(r.deleted for r in incr):,} marked deleted)"
+    )
     if full_s is not None:
         share = incr_s / full_s
-        print(f"night {night}: incremental / full = {100 * share:.1f}% (goal <= {100 * GOAL:.0f}%: "
-              f"{share / GOAL:.2f}x the goal)")
+        print(
+            f"night {night}: incremental / full = {100 * share:.1f}% (goal <= {100 * GOAL:.0f}%: "
+            f"{share / GOAL:.2f}x the goal)"
+        )
     failed = [r.table for r in incr if r.status != "success"]
     if failed:
         print(f"FAILED tables: {failed}")
@@ -194,8 +219,10 @@ def verify_all(settings) -> list[str]:
 
     t0 = time.perf_counter()
     bad = [t.name for t in select_tables(settings) if not verify_table(settings, t).ok]
-    print(f"parity (live counts and key sets, {time.perf_counter() - t0:.0f} s): "
-          + (f"DIFFERS for {bad}" if bad else "source and raw equal for every table"))
+    print(
+        f"parity (live counts and key sets, {time.perf_counter() - t0:.0f} s): "
+        + (f"DIFFERS for {bad}" if bad else "source and raw equal for every table")
+    )
     return bad
 
 

@@ -63,8 +63,10 @@ def fill_expression(name: str, column_type: str, i: int) -> str:
         return "SEC_TO_TIME((seq * 37) % 86400)"
     width = int(args[0]) if args and args[0] else 255
     if width >= 80:  # notes: realistic free text, some with tabs, newlines and backslashes
-        return (f"LEFT(IF(seq % 5 = 0, '', CONCAT('Pt tolerated procedure well; ', seq % 977, "
-                f"IF(seq % 13 = 0, '\\tfollow-up\\nsee chart C:\\\\notes', ' no complications'))), {width})")
+        return (
+            f"LEFT(IF(seq % 5 = 0, '', CONCAT('Pt tolerated procedure well; ', seq % 977, "
+            f"IF(seq % 13 = 0, '\\tfollow-up\\nsee chart C:\\\\notes', ' no complications'))), {width})"
+        )
     return f"LEFT(CONCAT(CHAR(65 + seq % 26), seq % 1000), {width})"
 
 
@@ -73,8 +75,10 @@ def build_source(admin: MySQLSettings, rows: int) -> None:
     cur = conn.cursor()
     cur.execute("DROP TABLE IF EXISTS procedurelog")
     cur.execute(ddl.create_table_sql("procedurelog"))
-    cur.execute("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-                "AND TABLE_NAME = 'procedurelog' ORDER BY ORDINAL_POSITION")
+    cur.execute(
+        "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = 'procedurelog' ORDER BY ORDINAL_POSITION"
+    )
     cols = cur.fetchall()
     exprs = ", ".join(fill_expression(n, t, i) for i, (n, t) in enumerate(cols))
     cur.execute(f"INSERT INTO procedurelog SELECT {exprs} FROM seq_1_to_{rows}")
@@ -87,17 +91,29 @@ def table_config(admin: MySQLSettings) -> TableConfig:
     cols = live_columns(conn, "procedurelog")
     conn.close()
     return TableConfig(
-        name="procedurelog", target_name="procedurelog", tier="large", strategy="incremental",
-        columns=tuple(ColumnConfig(c.name, c.source_type, map_column_type(c.source_type).pg_type) for c in cols),
-        primary_key=("ProcNum",), cursor="DateTStamp", detect_deletes=True)
+        name="procedurelog",
+        target_name="procedurelog",
+        tier="large",
+        strategy="incremental",
+        columns=tuple(
+            ColumnConfig(c.name, c.source_type, map_column_type(c.source_type).pg_type) for c in cols
+        ),
+        primary_key=("ProcNum",),
+        cursor="DateTStamp",
+        detect_deletes=True,
+    )
 
 
 def run_ours(env: dict, config_dir: Path) -> float:
     """Seconds of our full load (a CLI subprocess)."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", "procedurelog", "--full-refresh"],
-                   cwd=ROOT, env={**os.environ, **env, "ETL_CONFIG_DIR": str(config_dir)}, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", "procedurelog", "--full-refresh"],
+        cwd=ROOT,
+        env={**os.environ, **env, "ETL_CONFIG_DIR": str(config_dir)},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 
@@ -110,10 +126,12 @@ def run_native(source: MySQLSettings, target: PostgresSettings, table: TableConf
     conn.commit()
     conn.close()
     env = {**os.environ, "MYSQL_PWD": source.password, "PGPASSWORD": target.password}
-    pipe = (f"mariadb --batch --quick --skip-column-names -h {source.host} -P {source.port} -u {source.user} "
-            f"{source.database} -e 'SELECT * FROM procedurelog' | "
-            f"psql -q -h {target.host} -p {target.port} -U {target.user} -d {target.database} "
-            f"-c \"\\copy native.procedurelog FROM STDIN WITH (NULL 'NULL')\"")
+    pipe = (
+        f"mariadb --batch --quick --skip-column-names -h {source.host} -P {source.port} -u {source.user} "
+        f"{source.database} -e 'SELECT * FROM procedurelog' | "
+        f"psql -q -h {target.host} -p {target.port} -U {target.user} -d {target.database} "
+        f"-c \"\\copy native.procedurelog FROM STDIN WITH (NULL 'NULL')\""
+    )
     t0 = time.perf_counter()
     subprocess.run(["bash", "-o", "pipefail", "-c", pipe], env=env, check=True)
     return time.perf_counter() - t0
@@ -138,8 +156,13 @@ def run_pgloader(source: MySQLSettings, target: PostgresSettings) -> float | Non
         os.unlink(f.name)
     if done.returncode != 0:
         lines = (done.stdout + done.stderr).strip().splitlines()
-        print("pgloader failed:", *[line for line in lines if "ERROR" in line or "FATAL" in line][:3],
-              *lines[-3:], sep="\n  ", file=sys.stderr)
+        print(
+            "pgloader failed:",
+            *[line for line in lines if "ERROR" in line or "FATAL" in line][:3],
+            *lines[-3:],
+            sep="\n  ",
+            file=sys.stderr,
+        )
         return None
     return seconds
 
@@ -149,26 +172,41 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--keep", action="store_true", help="leave the scratch servers running")
     parser.add_argument("--skip-pgloader", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of ours + native (medians are compared)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of ours + native (medians are compared)"
+    )
     args = parser.parse_args()
 
     stack = scratch_stack(SCRATCH_ID)
     env = stack.up()
     try:
-        source = MySQLSettings("127.0.0.1", int(env["SOURCE_PORT"]), "opendental", env["SOURCE_USER"],
-                               env["SOURCE_PASSWORD"])
-        admin = MySQLSettings("127.0.0.1", int(env["SOURCE_PORT"]), "opendental", env["SOURCE_ADMIN_USER"],
-                              env["SOURCE_ADMIN_PASSWORD"])
-        target = PostgresSettings("127.0.0.1", int(env["TARGET_PORT"]), env.get("TARGET_DATABASE", "analytics"),
-                                  env.get("TARGET_USER", "etl"), env["TARGET_PASSWORD"])
+        source = MySQLSettings(
+            "127.0.0.1", int(env["SOURCE_PORT"]), "opendental", env["SOURCE_USER"], env["SOURCE_PASSWORD"]
+        )
+        admin = MySQLSettings(
+            "127.0.0.1",
+            int(env["SOURCE_PORT"]),
+            "opendental",
+            env["SOURCE_ADMIN_USER"],
+            env["SOURCE_ADMIN_PASSWORD"],
+        )
+        target = PostgresSettings(
+            "127.0.0.1",
+            int(env["TARGET_PORT"]),
+            env.get("TARGET_DATABASE", "analytics"),
+            env.get("TARGET_USER", "etl"),
+            env["TARGET_PASSWORD"],
+        )
         print(f"building procedurelog with {args.rows:,} rows ...", flush=True)
         build_source(admin, args.rows)
         table = table_config(admin)
         config_dir = Path(tempfile.mkdtemp(prefix="bench-load-"))
-        (config_dir / "tables.yml").write_text(yaml.safe_dump({"tables": {"procedurelog": table_to_dict(table)}}))
+        (config_dir / "tables.yml").write_text(
+            yaml.safe_dump({"tables": {"procedurelog": table_to_dict(table)}})
+        )
 
         ours_runs, native_runs = [], []
-        for round_no in range(1, args.repeat + 1):   # alternating, so that drift on the machine hits both
+        for round_no in range(1, args.repeat + 1):  # alternating, so that drift on the machine hits both
             conn = connect_target(target)
             with conn.cursor() as cur:  # a first load: no old table to carry history over from
                 cur.execute("DROP SCHEMA IF EXISTS raw CASCADE; DROP SCHEMA IF EXISTS etl CASCADE")
@@ -184,8 +222,10 @@ def main() -> int:
         ours, native = statistics.median(ours_runs), statistics.median(native_runs)
         print(f"medians of {args.repeat} rounds:")
         print(f"ours      {ours:7.1f} s  {n / ours:10,.0f} rows/s  peak RSS {peak_kb / 1024:.0f} MB")
-        print(f"native    {native:7.1f} s  {n / native:10,.0f} rows/s  ratio ours/native {native / ours:.2f} "
-              f"(goal >= 1.0; per round {', '.join(f'{b / a:.2f}' for a, b in zip(ours_runs, native_runs))})")
+        print(
+            f"native    {native:7.1f} s  {n / native:10,.0f} rows/s  ratio ours/native {native / ours:.2f} "
+            f"(goal >= 1.0; per round {', '.join(f'{b / a:.2f}' for a, b in zip(ours_runs, native_runs, strict=True))})"
+        )
         if pgl:
             print(f"pgloader  {pgl:7.1f} s  {n / pgl:10,.0f} rows/s  ratio ours/pgloader {pgl / ours:.2f}")
     finally:

@@ -32,10 +32,26 @@ from etl_pipeline.type_mapping import quote_mysql_ident
 COMPARISON_SECONDS = 420.0  # published: ~7 minutes for 446 tables
 COMPARISON_TABLES = 446
 TARGET_SECONDS = 30.0
-TYPES = ["bigint(20) NOT NULL", "int(11) NOT NULL DEFAULT 0", "tinyint(4) NOT NULL", "tinyint(3) unsigned NOT NULL",
-         "smallint(5) unsigned NOT NULL", "double NOT NULL DEFAULT 0", "decimal(12,2)", "varchar(255) DEFAULT ''",
-         "varchar(100)", "char(1) DEFAULT ''", "text", "mediumtext", "date NOT NULL DEFAULT '0001-01-01'",
-         "datetime NOT NULL DEFAULT '0001-01-01 00:00:00'", "time", "float", "longblob", "json"]
+TYPES = [
+    "bigint(20) NOT NULL",
+    "int(11) NOT NULL DEFAULT 0",
+    "tinyint(4) NOT NULL",
+    "tinyint(3) unsigned NOT NULL",
+    "smallint(5) unsigned NOT NULL",
+    "double NOT NULL DEFAULT 0",
+    "decimal(12,2)",
+    "varchar(255) DEFAULT ''",
+    "varchar(100)",
+    "char(1) DEFAULT ''",
+    "text",
+    "mediumtext",
+    "date NOT NULL DEFAULT '0001-01-01'",
+    "datetime NOT NULL DEFAULT '0001-01-01 00:00:00'",
+    "time",
+    "float",
+    "longblob",
+    "json",
+]
 STAMP = "timestamp NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp()"
 
 
@@ -46,9 +62,11 @@ def extra_table_ddl(index: int, rng: random.Random) -> tuple[str, str]:
     columns += [f"`Col{j}` {rng.choice(TYPES)}" for j in range(rng.randint(4, 30))]
     if rng.random() < 0.6:
         columns.append(f"`{rng.choice(['DateTStamp', 'SecDateTEdit'])}` {STAMP}")
-    keys = [f"PRIMARY KEY ({quote_mysql_ident(pk)})"] + [f"KEY `k{j}` (`Col{j}`)" for j in range(min(2, len(columns) - 1))
-                                                           if "text" not in columns[j + 1] and "blob" not in columns[j + 1]
-                                                           and "json" not in columns[j + 1]]
+    keys = [f"PRIMARY KEY ({quote_mysql_ident(pk)})"] + [
+        f"KEY `k{j}` (`Col{j}`)"
+        for j in range(min(2, len(columns) - 1))
+        if "text" not in columns[j + 1] and "blob" not in columns[j + 1] and "json" not in columns[j + 1]
+    ]
     engine = rng.choice(["MyISAM", "MyISAM", "InnoDB"])
     ddl = f"CREATE TABLE {quote_mysql_ident(name)} ({', '.join(columns + keys)}) ENGINE={engine}"
     rows = f"INSERT INTO {quote_mysql_ident(name)} () VALUES " + ", ".join(["()"] * rng.randint(0, 20))
@@ -60,7 +78,9 @@ def build_source(settings, extra: int, scale: float, seed: int, synthetic: bool 
         try:
             from etl_pipeline.synthetic import generate
         except ImportError:
-            sys.exit("etl_pipeline.synthetic.generate is not available; rerun with --no-synthetic --extra 450")
+            sys.exit(
+                "etl_pipeline.synthetic.generate is not available; rerun with --no-synthetic --extra 450"
+            )
         generate(settings.source_admin, scale, seed)
     rng = random.Random(seed)
     conn = connect_source(settings.source_admin)
@@ -72,8 +92,9 @@ def build_source(settings, extra: int, scale: float, seed: int, synthetic: bool 
         if not rows.endswith("VALUES "):
             cur.execute(rows)
     conn.commit()
-    cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
-                (settings.source.database,))
+    cur.execute(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (settings.source.database,)
+    )
     (tables,) = cur.fetchone()
     conn.close()
     return int(tables)
@@ -96,8 +117,13 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as config_dir:
             settings = replace(load_settings(), config_dir=Path(config_dir))
-            print(f"building the source: synthetic scale {args.scale} + {args.extra} extra tables ...", flush=True)
-            tables = build_source(settings, args.extra, args.scale, args.seed, synthetic=not args.no_synthetic)
+            print(
+                f"building the source: synthetic scale {args.scale} + {args.extra} extra tables ...",
+                flush=True,
+            )
+            tables = build_source(
+                settings, args.extra, args.scale, args.seed, synthetic=not args.no_synthetic
+            )
             timings = []
             for _ in range(args.runs):
                 started = time.perf_counter()
@@ -105,12 +131,16 @@ def main() -> int:
                 timings.append(time.perf_counter() - started)
             best, worst = min(timings), max(timings)
             print(f"tables analysed: {summary['new_table_count']} (source has {tables})")
-            print(f"analyze-schema: best {best:.2f} s, worst {worst:.2f} s over {args.runs} runs "
-                  f"(target < {TARGET_SECONDS:.0f} s)")
+            print(
+                f"analyze-schema: best {best:.2f} s, worst {worst:.2f} s over {args.runs} runs "
+                f"(target < {TARGET_SECONDS:.0f} s)"
+            )
             per_table_ours = best / max(summary["new_table_count"], 1)
             per_table_ref = COMPARISON_SECONDS / COMPARISON_TABLES
-            print(f"ratio to the published comparison ({COMPARISON_SECONDS:.0f} s for {COMPARISON_TABLES} tables): "
-                  f"{COMPARISON_SECONDS / best:.0f}x faster overall, {per_table_ref / per_table_ours:.0f}x per table")
+            print(
+                f"ratio to the published comparison ({COMPARISON_SECONDS:.0f} s for {COMPARISON_TABLES} tables): "
+                f"{COMPARISON_SECONDS / best:.0f}x faster overall, {per_table_ref / per_table_ours:.0f}x per table"
+            )
             return 0 if best < TARGET_SECONDS else 1
     finally:
         if not args.keep:

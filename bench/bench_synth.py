@@ -36,8 +36,13 @@ def main() -> int:
     stack = scratch_stack(args.stack_id)
     stack.up()
     env = read_env_file(stack.env_file)
-    admin = MySQLSettings(host="127.0.0.1", port=stack.mariadb_port, database="opendental",
-                          user=env["SOURCE_ADMIN_USER"], password=env["SOURCE_ADMIN_PASSWORD"])
+    admin = MySQLSettings(
+        host="127.0.0.1",
+        port=stack.mariadb_port,
+        database="opendental",
+        user=env["SOURCE_ADMIN_USER"],
+        password=env["SOURCE_ADMIN_PASSWORD"],
+    )
     try:
         log = io.StringIO()
         started = time.monotonic()
@@ -50,8 +55,10 @@ def main() -> int:
     total = sum(counts.values())
     target = TARGET_SECONDS * args.scale
     print(f"scale {args.scale}: {seconds:.1f} s, {total:,} rows, {total / seconds:,.0f} rows/s")
-    print(f"target {target:.0f} s -> ratio target/actual = {target / seconds:.2f}"
-          f" ({'faster' if seconds <= target else 'SLOWER'} than target)")
+    print(
+        f"target {target:.0f} s -> ratio target/actual = {target / seconds:.2f}"
+        f" ({'faster' if seconds <= target else 'SLOWER'} than target)"
+    )
     return 0
 
 

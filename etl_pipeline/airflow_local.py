@@ -25,8 +25,10 @@ from etl_pipeline.settings import PROJECT_ROOT, env_file_path, read_env_file
 
 DAGS_FOLDER = PROJECT_ROOT / "airflow" / "dags"
 DEFAULT_HOME = PROJECT_ROOT / ".local" / "airflow"
-POOLS = {"extract_pool": (4, "table extraction tasks (etl_pipeline extract_* groups)"),
-         "dbt_pool": (4, "dbt tasks (Cosmos dbt_models group, freshness, docs)")}
+POOLS = {
+    "extract_pool": (4, "table extraction tasks (etl_pipeline extract_* groups)"),
+    "dbt_pool": (4, "dbt tasks (Cosmos dbt_models group, freshness, docs)"),
+}
 SETTINGS_KEYS = ("SOURCE_", "TARGET_", "ETL_", "SLACK_WEBHOOK_URL", "SMTP_", "NOTIFY_EMAIL")
 
 
@@ -38,34 +40,50 @@ def airflow_env(home: Path | None = None, extra: dict | None = None) -> dict[str
     """The environment every local Airflow command runs with."""
     home = Path(home or os.environ.get("AIRFLOW_HOME") or DEFAULT_HOME)
     extra = extra or {}
-    docs = Path(extra.get("DBT_DOCS_DIR") or os.environ.get("DBT_DOCS_DIR") or PROJECT_ROOT / ".local" / "dbt-docs")
-    env = {key: value for key, value in read_env_file(env_file_path()).items() if key.startswith(SETTINGS_KEYS)}
+    docs = Path(
+        extra.get("DBT_DOCS_DIR") or os.environ.get("DBT_DOCS_DIR") or PROJECT_ROOT / ".local" / "dbt-docs"
+    )
+    env = {
+        key: value for key, value in read_env_file(env_file_path()).items() if key.startswith(SETTINGS_KEYS)
+    }
     env.update(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "America/Chicago",
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
-            {"dbt_dental_models": {"dir": str(docs), "index": "index.html", "name": "dbt Docs"}}),
-        "DBT_DOCS_DIR": str(docs),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "DO_NOT_TRACK": "1",
-        "ETL_HOME": str(PROJECT_ROOT),
-        # `airflow standalone` starts its components as `airflow ...` from PATH: this virtualenv's first
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__DEFAULT_TIMEZONE": "America/Chicago",
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
+                {"dbt_dental_models": {"dir": str(docs), "index": "index.html", "name": "dbt Docs"}}
+            ),
+            "DBT_DOCS_DIR": str(docs),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "DO_NOT_TRACK": "1",
+            "ETL_HOME": str(PROJECT_ROOT),
+            # `airflow standalone` starts its components as `airflow ...` from PATH: this virtualenv's first
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p),
+        }
+    )
     env.update(extra)
     home.mkdir(parents=True, exist_ok=True)
     return env
 
 
-def airflow(args: list[str], env: dict, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([airflow_bin(), *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def airflow(
+    args: list[str], env: dict, timeout: float = 900, check: bool = True
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [airflow_bin(), *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if check and proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
         raise EtlError(f"airflow {' '.join(args[:2])} failed (exit {proc.returncode}):\n" + "\n".join(tail))
@@ -76,13 +94,20 @@ def prepare(env: dict) -> None:
     """Migrate the metadata database and create the pools the DAGs use (idempotent)."""
     airflow(["db", "migrate"], env)
     pools_file = Path(env["AIRFLOW_HOME"]) / "pools.json"
-    pools_file.write_text(json.dumps({name: {"slots": slots, "description": text, "include_deferred": False}
-                                      for name, (slots, text) in POOLS.items()}))
+    pools_file.write_text(
+        json.dumps(
+            {
+                name: {"slots": slots, "description": text, "include_deferred": False}
+                for name, (slots, text) in POOLS.items()
+            }
+        )
+    )
     airflow(["pools", "import", str(pools_file)], env)
 
 
-def dags_test(dag_id: str, env: dict, conf: dict | None = None, timeout: float = 1800,
-              check: bool = False) -> subprocess.CompletedProcess:
+def dags_test(
+    dag_id: str, env: dict, conf: dict | None = None, timeout: float = 1800, check: bool = False
+) -> subprocess.CompletedProcess:
     """`airflow dags test`: one whole run in this process tree, tasks one after another."""
     args = ["dags", "test", dag_id]
     if conf is not None:
@@ -94,8 +119,11 @@ def standalone(env: dict) -> int:
     """`airflow standalone` in the foreground (Ctrl-C stops it)."""
     home = Path(env["AIRFLOW_HOME"])
     port = env.get("AIRFLOW__API__PORT", "8080")
-    print(f"Airflow UI: http://localhost:{port}  (user admin, password in "
-          f"{home / 'simple_auth_manager_passwords.json.generated'} once it has started)", flush=True)
+    print(
+        f"Airflow UI: http://localhost:{port}  (user admin, password in "
+        f"{home / 'simple_auth_manager_passwords.json.generated'} once it has started)",
+        flush=True,
+    )
     return subprocess.call([airflow_bin(), "standalone"], env=env, cwd=PROJECT_ROOT)
 
 

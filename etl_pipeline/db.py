@@ -51,9 +51,11 @@ def _require_tls(conn, cfg: MySQLSettings) -> None:
     cur.close()
     if not row or not row[1]:
         conn.close()
-        raise ConnectionFailed(f"cannot connect to source {cfg.display}: TLS is required "
-                               f"(SOURCE_SSL_MODE={mode or 'unset'}, SOURCE_SSL_CA={'set' if cfg.ssl_ca else 'unset'}) "
-                               "but the server does not encrypt the session")
+        raise ConnectionFailed(
+            f"cannot connect to source {cfg.display}: TLS is required "
+            f"(SOURCE_SSL_MODE={mode or 'unset'}, SOURCE_SSL_CA={'set' if cfg.ssl_ca else 'unset'}) "
+            "but the server does not encrypt the session"
+        )
 
 
 def connect_target(cfg: PostgresSettings, *, connect_timeout: int = 10, autocommit: bool = False):

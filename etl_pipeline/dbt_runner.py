@@ -65,15 +65,17 @@ def dbt_env(settings: Settings | None = None) -> dict[str, str]:
     settings = settings or load_settings()
     target = settings.target
     env = dict(os.environ)
-    env.update({
-        "TARGET_HOST": target.host,
-        "TARGET_PORT": str(target.port),
-        "TARGET_DATABASE": target.database,
-        "TARGET_USER": target.user,
-        "TARGET_PASSWORD": target.password,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "DO_NOT_TRACK": "1",
-    })
+    env.update(
+        {
+            "TARGET_HOST": target.host,
+            "TARGET_PORT": str(target.port),
+            "TARGET_DATABASE": target.database,
+            "TARGET_USER": target.user,
+            "TARGET_PASSWORD": target.password,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "DO_NOT_TRACK": "1",
+        }
+    )
     if target.sslmode:
         env["TARGET_SSLMODE"] = target.sslmode
     if target.sslrootcert:
@@ -83,20 +85,36 @@ def dbt_env(settings: Settings | None = None) -> dict[str, str]:
     return env
 
 
-def run_dbt(args: list[str], *, settings: Settings | None = None, target: str | None = None,
-            dbt_vars: dict | None = None, check: bool = True, echo: bool = False) -> DbtResult:
+def run_dbt(
+    args: list[str],
+    *,
+    settings: Settings | None = None,
+    target: str | None = None,
+    dbt_vars: dict | None = None,
+    check: bool = True,
+    echo: bool = False,
+) -> DbtResult:
     """Run `dbt <args>` in the project; raise DbtError naming the failures when `check` and it fails.
 
     `dbt parse` needs no database: pass settings=None and nothing is connected to.
     """
     settings = settings or load_settings()
-    command = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR),
-               "--profiles-dir", str(DBT_PROJECT_DIR), "--target", target or default_target(settings)]
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        target or default_target(settings),
+    ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
     log.info("dbt %s", " ".join(args))
-    proc = subprocess.run(command, check=False, cwd=DBT_PROJECT_DIR, env=dbt_env(settings), capture_output=not echo,
-                          text=True)
+    proc = subprocess.run(
+        command, check=False, cwd=DBT_PROJECT_DIR, env=dbt_env(settings), capture_output=not echo, text=True
+    )
     output = redact(_ANSI.sub("", (proc.stdout or "") + (proc.stderr or "")))
     result = DbtResult(args=tuple(args), returncode=proc.returncode, output=output)
     if check and not result.ok:
@@ -106,15 +124,19 @@ def run_dbt(args: list[str], *, settings: Settings | None = None, target: str | 
 
 def failure_summary(output: str, limit: int = 5) -> str:
     """What failed, on one line: dbt's error lines plus the database message that follows each."""
-    lines = [line.split("  ", 1)[-1].strip() if re.match(r"^\d\d:\d\d:\d\d", line) else line.strip()
-             for line in output.splitlines()]
+    lines = [
+        line.split("  ", 1)[-1].strip() if re.match(r"^\d\d:\d\d:\d\d", line) else line.strip()
+        for line in output.splitlines()
+    ]
     wanted: list[str] = []
     for i, line in enumerate(lines):
-        if not re.search(r"\b(ERROR|FAIL|ERROR STALE|Error)\b", line) or re.search(r"Done\. PASS=|Completed with", line):
+        if not re.search(r"\b(ERROR|FAIL|ERROR STALE|Error)\b", line) or re.search(
+            r"Done\. PASS=|Completed with", line
+        ):
             continue
         wanted.append(line)
-        if re.search(r"Error in ", line):   # the database's own words come on the next line
-            following = next((nxt for nxt in lines[i + 1:i + 3] if nxt), "")
+        if re.search(r"Error in ", line):  # the database's own words come on the next line
+            following = next((nxt for nxt in lines[i + 1 : i + 3] if nxt), "")
             if following:
                 wanted.append(following)
     wanted = list(dict.fromkeys(w for w in wanted if w)) or [lines[-1] if lines else "no output"]

@@ -43,11 +43,13 @@ def fresh_warehouse() -> None:
 
     settings = load_settings()
     if settings.environment != "local":
-        raise EtlError(f"the demo only runs on the local stack, not on ETL_ENVIRONMENT={settings.environment}")
+        raise EtlError(
+            f"the demo only runs on the local stack, not on ETL_ENVIRONMENT={settings.environment}"
+        )
     conn = connect_target(settings.target)
     try:
         with conn.cursor() as cur:
-            for schema in (RAW_SCHEMA, STATE_SCHEMA):   # CASCADE: dbt's views on raw; the run rebuilds them
+            for schema in (RAW_SCHEMA, STATE_SCHEMA):  # CASCADE: dbt's views on raw; the run rebuilds them
                 cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
         conn.commit()
     finally:
@@ -65,7 +67,7 @@ def nightly_run(env: dict, label: str, conf: dict | None = None) -> float:
         fh.write(output)
     notes = [line for line in output.splitlines() if '"event": "etl_notification"' in line]
     if notes:
-        print("    notification:", notes[-1][notes[-1].find("{"):][:400])
+        print("    notification:", notes[-1][notes[-1].find("{") :][:400])
     if proc.returncode != 0:
         raise EtlError(f"{label} run failed; see {log_path} (the notification above names the failed step)")
     seconds = time.monotonic() - t0
@@ -83,7 +85,9 @@ def summary(runs: dict[str, float]) -> None:
     conn = connect_target(settings.target)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT run_id, status, totals, tables FROM etl.nightly_runs ORDER BY finished_at DESC LIMIT 2")
+            cur.execute(
+                "SELECT run_id, status, totals, tables FROM etl.nightly_runs ORDER BY finished_at DESC LIMIT 2"
+            )
             reports = cur.fetchall()
             cur.execute("SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE schemaname = 'raw'")
             raw_rows = dict(cur.fetchall())
@@ -102,8 +106,10 @@ def summary(runs: dict[str, float]) -> None:
         strategies: dict[str, int] = {}
         for t in tables:
             strategies[t["strategy"] or "-"] = strategies.get(t["strategy"] or "-", 0) + 1
-        print(f"    run {run_id}: {status}, {totals['succeeded']}/{totals['tables']} tables, "
-              f"{totals['rows_read']:,} rows read, load {totals['seconds']:.1f} s, strategies {json.dumps(strategies)}")
+        print(
+            f"    run {run_id}: {status}, {totals['succeeded']}/{totals['tables']} tables, "
+            f"{totals['rows_read']:,} rows read, load {totals['seconds']:.1f} s, strategies {json.dumps(strategies)}"
+        )
     for label, seconds in runs.items():
         print(f"    {label} run wall time: {seconds:.0f} s")
     print(f"    dbt docs: {docs_dir() / 'index.html'} (and under Browse > dbt Docs in `make airflow`)")

@@ -37,13 +37,16 @@ def generate_docs(target: str | None = None) -> Path:
     return DBT_TARGET_DIR
 
 
-def docs_server(port: int = 8080, host: str = "127.0.0.1",
-                directory: Path = DBT_TARGET_DIR) -> http.server.ThreadingHTTPServer:
+def docs_server(
+    port: int = 8080, host: str = "127.0.0.1", directory: Path = DBT_TARGET_DIR
+) -> http.server.ThreadingHTTPServer:
     """An HTTP server for the generated site (not started: call serve_forever())."""
     missing = [name for name in DOCS_FILES if not (directory / name).is_file()]
     if missing:
-        raise ConfigError(f"docs site not built: {', '.join(missing)} missing in {directory}; "
-                          "run `python -m etl_pipeline.cli docs generate` first")
+        raise ConfigError(
+            f"docs site not built: {', '.join(missing)} missing in {directory}; "
+            "run `python -m etl_pipeline.cli docs generate` first"
+        )
     handler = functools.partial(_QuietHandler, directory=str(directory))
     try:
         return http.server.ThreadingHTTPServer((host, port), handler)

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 STALE_WARN_DAYS = 30
 STALE_FAIL_DAYS = 90
 MANIFEST = PROJECT_ROOT / "dbt_dental_models" / "target" / "manifest.json"
-LARGE_SLOT_LOCK = 7_301_001     # advisory-lock namespace for the large-tier slots
+LARGE_SLOT_LOCK = 7_301_001  # advisory-lock namespace for the large-tier slots
 SLOT_POLL_SECONDS = 2.0
 
 
@@ -45,25 +45,29 @@ class NightlyError(EtlError):
 
 # --- params and validation ----------------------------------------------------------------------
 
+
 def check_params(params: dict, settings: Settings) -> dict:
     """The run's options, normalised. Airflow's Param schema already checked the types and ranges;
     table names can only be checked against tables.yml, at run time."""
     tables = params.get("tables") or None
     if tables is not None:
         if not isinstance(tables, list) or not all(isinstance(t, str) and t for t in tables):
-            raise ConfigError("params.tables: expected a list of table names, e.g. [\"patient\"]")
+            raise ConfigError('params.tables: expected a list of table names, e.g. ["patient"]')
         config = load_tables_config(settings.tables_yml, settings.overrides_yml)
         unknown = sorted(set(tables) - set(config.tables))
         if unknown:
-            raise ConfigError(f"params.tables: unknown table(s) {', '.join(unknown)} "
-                              f"(not in {settings.tables_yml})")
+            raise ConfigError(
+                f"params.tables: unknown table(s) {', '.join(unknown)} (not in {settings.tables_yml})"
+            )
     workers = params.get("max_workers", 5)
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 16:
         raise ConfigError(f"params.max_workers: expected an integer 1-16, got {workers!r}")
-    return {"tables": sorted(set(tables)) if tables else None,
-            "force_full_refresh": bool(params.get("force_full_refresh")),
-            "skip_validation": bool(params.get("skip_validation")),
-            "max_workers": workers}
+    return {
+        "tables": sorted(set(tables)) if tables else None,
+        "force_full_refresh": bool(params.get("force_full_refresh")),
+        "skip_validation": bool(params.get("skip_validation")),
+        "max_workers": workers,
+    }
 
 
 def check_tables_config(settings: Settings, now: datetime | None = None) -> dict:
@@ -79,12 +83,16 @@ def check_tables_config(settings: Settings, now: datetime | None = None) -> dict
     warnings: list[str] = []
     environment = meta.get("environment")
     if environment and environment != settings.environment:
-        raise ConfigError(f"{settings.tables_yml}: metadata.environment is {environment!r} but this is "
-                          f"{settings.environment!r} (ETL_ENVIRONMENT); run analyze-schema here")
+        raise ConfigError(
+            f"{settings.tables_yml}: metadata.environment is {environment!r} but this is "
+            f"{settings.environment!r} (ETL_ENVIRONMENT); run analyze-schema here"
+        )
     age_days = _age_days(meta.get("generated_at"), now or datetime.now(UTC), settings)
     if age_days is not None and age_days >= STALE_FAIL_DAYS:
-        raise ConfigError(f"{settings.tables_yml}: generated {age_days} days ago (limit {STALE_FAIL_DAYS}); "
-                          "run analyze-schema (or the schema_analysis DAG)")
+        raise ConfigError(
+            f"{settings.tables_yml}: generated {age_days} days ago (limit {STALE_FAIL_DAYS}); "
+            "run analyze-schema (or the schema_analysis DAG)"
+        )
     if age_days is not None and age_days >= STALE_WARN_DAYS:
         warnings.append(f"tables.yml is {age_days} days old (fails at {STALE_FAIL_DAYS})")
     for text in warnings:
@@ -98,8 +106,9 @@ def _age_days(generated_at, now: datetime, settings: Settings) -> int | None:
     try:
         stamp = datetime.fromisoformat(str(generated_at))
     except ValueError:
-        raise ConfigError(f"{settings.tables_yml}: metadata.generated_at {generated_at!r} is not an ISO "
-                          "timestamp") from None
+        raise ConfigError(
+            f"{settings.tables_yml}: metadata.generated_at {generated_at!r} is not an ISO timestamp"
+        ) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return max(0, (now - stamp).days)
@@ -118,8 +127,11 @@ def check_connections(settings: Settings) -> dict:
             target_version = cur.fetchone()[0]
     finally:
         pg.close()
-    return {"source_tables": source["tables"], "source_version": source["server_version"],
-            "target_version": target_version}
+    return {
+        "source_tables": source["tables"],
+        "source_version": source["server_version"],
+        "target_version": target_version,
+    }
 
 
 def drift_check(settings: Settings) -> dict:
@@ -133,12 +145,19 @@ def drift_check(settings: Settings) -> dict:
     current = live.metadata.get("schema_fingerprint")
     new = sorted(set(live.tables) - set(config.tables))
     missing = sorted(set(config.tables) - set(live.tables))
-    changed = sorted(name for name in set(live.tables) & set(config.tables)
-                     if _shape(live.tables[name]) != _shape(config.tables[name]))
+    changed = sorted(
+        name
+        for name in set(live.tables) & set(config.tables)
+        if _shape(live.tables[name]) != _shape(config.tables[name])
+    )
     drift = recorded != current or bool(new or missing or changed)
     if drift:
-        log.warning("schema drift against tables.yml: %d new, %d missing, %d changed table(s)",
-                    len(new), len(missing), len(changed))
+        log.warning(
+            "schema drift against tables.yml: %d new, %d missing, %d changed table(s)",
+            len(new),
+            len(missing),
+            len(changed),
+        )
     return {"drift": drift, "new_tables": new, "missing_tables": missing, "changed_tables": changed}
 
 
@@ -148,23 +167,37 @@ def _shape(table) -> tuple:
 
 # --- planning and extraction --------------------------------------------------------------------
 
+
 def plan_run(settings: Settings, options: dict) -> dict[str, list[dict]]:
     """Per tier, the tables to load this run, largest first (so the longest loads start first)."""
     config = load_tables_config(settings.tables_yml, settings.overrides_yml)
     wanted = set(options.get("tables") or []) or None
     plan: dict[str, list[dict]] = {}
     for tier in TIERS:
-        plan[tier] = [{"table": t.name, "tier": tier, "estimated_rows": t.estimated_rows,
-                       "full_refresh": bool(options.get("force_full_refresh")),
-                       "slots": int(options.get("max_workers", 5)) if tier == "large" else 0}
-                      for t in config.by_tier(tier) if wanted is None or t.name in wanted]
-    if wanted:   # a disabled table asked for by name still runs: the operator said so
+        plan[tier] = [
+            {
+                "table": t.name,
+                "tier": tier,
+                "estimated_rows": t.estimated_rows,
+                "full_refresh": bool(options.get("force_full_refresh")),
+                "slots": int(options.get("max_workers", 5)) if tier == "large" else 0,
+            }
+            for t in config.by_tier(tier)
+            if wanted is None or t.name in wanted
+        ]
+    if wanted:  # a disabled table asked for by name still runs: the operator said so
         planned = {item["table"] for items in plan.values() for item in items}
         for name in sorted(wanted - planned):
             table = config.tables[name]
-            plan[table.tier].append({"table": name, "tier": table.tier, "estimated_rows": table.estimated_rows,
-                                     "full_refresh": bool(options.get("force_full_refresh")),
-                                     "slots": int(options.get("max_workers", 5)) if table.tier == "large" else 0})
+            plan[table.tier].append(
+                {
+                    "table": name,
+                    "tier": table.tier,
+                    "estimated_rows": table.estimated_rows,
+                    "full_refresh": bool(options.get("force_full_refresh")),
+                    "slots": int(options.get("max_workers", 5)) if table.tier == "large" else 0,
+                }
+            )
     return plan
 
 
@@ -216,6 +249,7 @@ def asset_uri(settings: Settings, target_name: str) -> str:
 
 # --- verification and report --------------------------------------------------------------------
 
+
 def verify_tables(settings: Settings, names: list[str]) -> dict[str, dict]:
     """Parity per loaded table (row count and primary keys); a check that errors is reported, not raised."""
     from etl_pipeline.quality.parity import verify_table
@@ -225,7 +259,7 @@ def verify_tables(settings: Settings, names: list[str]) -> dict[str, dict]:
     for name in names:
         try:
             results[name] = verify_table(settings, config.tables[name]).to_dict()
-        except Exception as exc:  # noqa: BLE001 - one table's check must not hide the others
+        except Exception as exc:
             results[name] = {"table": name, "ok": False, "error": type(exc).__name__}
     return results
 
@@ -253,32 +287,54 @@ def build_report(settings: Settings, run_id: str, plan: dict, parity: dict | Non
             name = item["table"]
             row = loaded.get(name) or {}
             check = parity.get(name)
-            rows.append({"table": name, "tier": tier, "strategy": row.get("strategy"),
-                         "rows_read": row.get("rows_read") or 0, "inserted": row.get("inserted") or 0,
-                         "updated": row.get("updated") or 0, "deleted": row.get("deleted") or 0,
-                         "seconds": float(row.get("seconds") or 0), "status": row.get("status") or "not_run",
-                         "error_class": row.get("error_class"),
-                         "parity_ok": None if check is None else bool(check.get("ok"))})
+            rows.append(
+                {
+                    "table": name,
+                    "tier": tier,
+                    "strategy": row.get("strategy"),
+                    "rows_read": row.get("rows_read") or 0,
+                    "inserted": row.get("inserted") or 0,
+                    "updated": row.get("updated") or 0,
+                    "deleted": row.get("deleted") or 0,
+                    "seconds": float(row.get("seconds") or 0),
+                    "status": row.get("status") or "not_run",
+                    "error_class": row.get("error_class"),
+                    "parity_ok": None if check is None else bool(check.get("ok")),
+                }
+            )
     failed = sorted(r["table"] for r in rows if r["status"] != "success")
     parity_failed = sorted(r["table"] for r in rows if r["parity_ok"] is False and r["status"] == "success")
-    totals = {"tables": len(rows), "succeeded": len(rows) - len(failed), "failed": len(failed),
-              "rows_read": sum(r["rows_read"] for r in rows), "seconds": round(sum(r["seconds"] for r in rows), 3),
-              "parity_failed": len(parity_failed)}
+    totals = {
+        "tables": len(rows),
+        "succeeded": len(rows) - len(failed),
+        "failed": len(failed),
+        "rows_read": sum(r["rows_read"] for r in rows),
+        "seconds": round(sum(r["seconds"] for r in rows), 3),
+        "parity_failed": len(parity_failed),
+    }
     success = bool(rows) and not failed and not parity_failed
-    report = {"run_id": run_id, "status": "success" if success else "failed", "totals": totals,
-              "failed_tables": failed, "parity_failed_tables": parity_failed, "tables": rows}
+    report = {
+        "run_id": run_id,
+        "status": "success" if success else "failed",
+        "totals": totals,
+        "failed_tables": failed,
+        "parity_failed_tables": parity_failed,
+        "tables": rows,
+    }
     conn = connect_target(settings.target)
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(STATE_SCHEMA)}")
             cur.execute(NIGHTLY_RUNS_DDL)
-            cur.execute(f"""
+            cur.execute(
+                f"""
                 INSERT INTO {quote_ident(STATE_SCHEMA)}.nightly_runs (run_id, finished_at, status, totals, tables)
                 VALUES (%s, now(), %s, %s, %s)
                     ON CONFLICT (run_id) DO UPDATE
                    SET finished_at = excluded.finished_at, status = excluded.status,
                        totals = excluded.totals, tables = excluded.tables""",
-                        (run_id, report["status"], json.dumps(totals), json.dumps(rows)))
+                (run_id, report["status"], json.dumps(totals), json.dumps(rows)),
+            )
         conn.commit()
     finally:
         conn.close()
@@ -291,6 +347,7 @@ def pipeline_success(report: dict | None) -> bool:
 
 # --- dbt selection ------------------------------------------------------------------------------
 
+
 def dbt_models_for(tables: list[str] | None, manifest_path: Path = MANIFEST) -> set[str] | None:
     """Names of the dbt models downstream of the raw tables named, plus the tests that only touch those
     models (None = everything)."""
@@ -298,8 +355,11 @@ def dbt_models_for(tables: list[str] | None, manifest_path: Path = MANIFEST) -> 
         return None
     manifest = json.loads(Path(manifest_path).read_text())
     wanted = {t.lower() for t in tables}
-    frontier = [uid for uid, source in manifest["sources"].items()
-                if (source.get("identifier") or source["name"]).lower() in wanted]
+    frontier = [
+        uid
+        for uid, source in manifest["sources"].items()
+        if (source.get("identifier") or source["name"]).lower() in wanted
+    ]
     children = manifest.get("child_map") or {}
     seen: set[str] = set()
     while frontier:
@@ -309,8 +369,12 @@ def dbt_models_for(tables: list[str] | None, manifest_path: Path = MANIFEST) -> 
                 seen.add(child)
                 frontier.append(child)
     models = {uid for uid in seen if uid.startswith("model.")}
-    tests = {uid for uid in seen if uid.startswith("test.")
-             and {d for d in manifest["nodes"][uid]["depends_on"]["nodes"] if d.startswith("model.")} <= models}
+    tests = {
+        uid
+        for uid in seen
+        if uid.startswith("test.")
+        and {d for d in manifest["nodes"][uid]["depends_on"]["nodes"] if d.startswith("model.")} <= models
+    }
     return {manifest["nodes"][uid]["name"] for uid in models | tests}
 
 
@@ -326,6 +390,7 @@ def model_of_task(task) -> str | None:
 
 # --- dbt around the models ----------------------------------------------------------------------
 
+
 def source_freshness(settings: Settings) -> dict:
     """`dbt source freshness`; stale sources are reported (warning), a dbt error fails the step."""
     import tempfile
@@ -333,11 +398,15 @@ def source_freshness(settings: Settings) -> dict:
     from etl_pipeline.dbt_runner import run_dbt
 
     with tempfile.TemporaryDirectory(prefix="dbt-freshness-") as tmp:
-        result = run_dbt(["source", "freshness", "--target-path", tmp, "--output", f"{tmp}/sources.json"],
-                         settings=settings, check=False)
+        result = run_dbt(
+            ["source", "freshness", "--target-path", tmp, "--output", f"{tmp}/sources.json"],
+            settings=settings,
+            check=False,
+        )
         sources = _freshness_counts(Path(tmp) / "sources.json")
     if result.returncode not in (0, 1) or sources is None:
         from etl_pipeline.dbt_runner import DbtError, failure_summary
+
         raise DbtError(f"dbt source freshness failed: {failure_summary(result.output)}")
     return sources
 
@@ -382,8 +451,11 @@ def failed_dbt_nodes(task_states: dict[str, str | None]) -> list[str]:
     The watcher producer's own state is left out: a node that failed in its `dbt build` fails its task,
     and a task that then succeeded on retry has healed it."""
     producer = ("dbt_producer_watcher", "dbt_producer_watcher_done")
-    return sorted(task_id.split(".", 1)[-1] for task_id, state in task_states.items()
-                  if state in ("failed", "upstream_failed") and task_id.split(".", 1)[-1] not in producer)
+    return sorted(
+        task_id.split(".", 1)[-1]
+        for task_id, state in task_states.items()
+        if state in ("failed", "upstream_failed") and task_id.split(".", 1)[-1] not in producer
+    )
 
 
 def generate_docs(settings: Settings, dest: Path | None = None) -> dict:
@@ -405,6 +477,7 @@ def generate_docs(settings: Settings, dest: Path | None = None) -> dict:
 
 
 # --- notification -------------------------------------------------------------------------------
+
 
 def summarise(outcome: dict) -> tuple[str, dict, list[str]]:
     """Severity, summary counts and detail lines for a finished run (never row values).
@@ -432,21 +505,30 @@ def summarise(outcome: dict) -> tuple[str, dict, list[str]]:
     details += [f"table failed: {name}" for name in failed]
     details += [f"parity mismatch: {name}" for name in report.get("parity_failed_tables") or []]
     if dbt_state != "success":
-        details.append(f"dbt: {dbt_state}" + (" (loading was not complete)" if dbt_state == "skipped" else ""))
+        details.append(
+            f"dbt: {dbt_state}" + (" (loading was not complete)" if dbt_state == "skipped" else "")
+        )
     drift = outcome.get("drift") or {}
     if drift.get("drift"):
-        details.append(f"schema drift: {len(drift.get('new_tables', []))} new, "
-                       f"{len(drift.get('missing_tables', []))} missing, "
-                       f"{len(drift.get('changed_tables', []))} changed table(s); run analyze-schema")
+        details.append(
+            f"schema drift: {len(drift.get('new_tables', []))} new, "
+            f"{len(drift.get('missing_tables', []))} missing, "
+            f"{len(drift.get('changed_tables', []))} changed table(s); run analyze-schema"
+        )
     for text in (outcome.get("validation") or {}).get("warnings", []):
         details.append(text)
     stale = (outcome.get("freshness") or {}).get("stale") or []
     if stale:
         details.append(f"stale sources: {', '.join(stale)}")
-    summary = {"run_id": report.get("run_id") or outcome.get("run_id"), "tables": totals.get("tables", 0),
-               "succeeded": totals.get("succeeded", 0), "failed": totals.get("failed", 0),
-               "rows_read": totals.get("rows_read", 0), "dbt": dbt_state,
-               "failed_tables": failed}
+    summary = {
+        "run_id": report.get("run_id") or outcome.get("run_id"),
+        "tables": totals.get("tables", 0),
+        "succeeded": totals.get("succeeded", 0),
+        "failed": totals.get("failed", 0),
+        "rows_read": totals.get("rows_read", 0),
+        "dbt": dbt_state,
+        "failed_tables": failed,
+    }
     return severity, summary, details
 
 
@@ -458,8 +540,10 @@ def notify_run(outcome: dict) -> str:
     severity, summary, details = summarise(outcome)
     notify("Nightly ETL", severity, summary, details)
     if severity != "INFO":
-        raise NightlyError(f"nightly run {severity}: {summary['failed']} table(s) failed, dbt {summary['dbt']}"
-                           + (f" ({', '.join(summary['failed_tables'][:10])})" if summary["failed_tables"] else ""))
+        raise NightlyError(
+            f"nightly run {severity}: {summary['failed']} table(s) failed, dbt {summary['dbt']}"
+            + (f" ({', '.join(summary['failed_tables'][:10])})" if summary["failed_tables"] else "")
+        )
     return severity
 
 

@@ -29,16 +29,28 @@ _ICON = {"INFO": ":white_check_mark:", "WARNING": ":warning:", "CRITICAL": ":rot
 MAX_DETAIL_LINES = 20
 
 
-def notify(title: str, severity: str, summary: dict, details: list[str] | None = None,
-           *, webhook_url: str | None = None, timeout: float = 10.0) -> bool:
+def notify(
+    title: str,
+    severity: str,
+    summary: dict,
+    details: list[str] | None = None,
+    *,
+    webhook_url: str | None = None,
+    timeout: float = 10.0,
+) -> bool:
     """Log one JSON line and post to Slack if configured. Returns True when Slack accepted the post."""
     severity = severity.upper()
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
     details = [redact(str(d)) for d in (details or [])]
-    record = {"event": "etl_notification", "title": title, "severity": severity,
-              "summary": summary, "details": details[:MAX_DETAIL_LINES],
-              "details_total": len(details)}
+    record = {
+        "event": "etl_notification",
+        "title": title,
+        "severity": severity,
+        "summary": summary,
+        "details": details[:MAX_DETAIL_LINES],
+        "details_total": len(details),
+    }
     line = redact(json.dumps(record, sort_keys=True, default=str))
     log.log({"INFO": logging.INFO, "WARNING": logging.WARNING, "CRITICAL": logging.CRITICAL}[severity], line)
 
@@ -57,8 +69,9 @@ def _setting(key: str) -> str | None:
         return value
     try:
         from etl_pipeline.settings import env_file_path, read_env_file
+
         return read_env_file(env_file_path()).get(key) or None
-    except Exception:  # noqa: BLE001 - a broken .env must not stop a notification
+    except Exception:
         return None
 
 
@@ -98,8 +111,12 @@ def _slack_text(title: str, severity: str, summary: dict, details: list[str]) ->
 
 
 def _post_slack(url: str, text: str, timeout: float) -> bool:
-    request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"text": text}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             ok = 200 <= response.status < 300

@@ -9,8 +9,12 @@ import logging
 import re
 
 _SECRETS: set[str] = set()
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@\s]+)@", re.IGNORECASE)
-_PASSWORD_ASSIGN = re.compile(r"(?P<key>password|passwd|pwd)(?P<sep>\s*[=:]\s*)(?P<q>['\"]?)[^'\"\s,;)]+", re.IGNORECASE)
+_URL_PASSWORD = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@\s]+)@", re.IGNORECASE
+)
+_PASSWORD_ASSIGN = re.compile(
+    r"(?P<key>password|passwd|pwd)(?P<sep>\s*[=:]\s*)(?P<q>['\"]?)[^'\"\s,;)]+", re.IGNORECASE
+)
 MASK = "***"
 
 
@@ -36,7 +40,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken format string must not stop logging
+        except Exception:
             return True
         cleaned = redact(message)
         if cleaned != message:

@@ -81,8 +81,14 @@ class MySQLSettings:
         The mode goes through as `ssl_mode` (an empty `ssl={}` alone would be falsy and silently connect
         in plain text); the CA as `ssl={"ca": ...}`, which on its own turns TLS on.
         """
-        kwargs: dict = {"host": self.host, "port": self.port, "user": self.user, "password": self.password,
-                            "database": self.database, "charset": "utf8mb4"}
+        kwargs: dict = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "database": self.database,
+            "charset": "utf8mb4",
+        }
         if self.ssl_mode:
             kwargs["ssl_mode"] = self.ssl_mode.upper()
         if self.ssl_ca:
@@ -105,8 +111,14 @@ class PostgresSettings:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
 
     def connect_kwargs(self) -> dict:
-        kwargs: dict = {"host": self.host, "port": self.port, "dbname": self.database, "user": self.user,
-                            "password": self.password, "application_name": "etl_pipeline"}
+        kwargs: dict = {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.database,
+            "user": self.user,
+            "password": self.password,
+            "application_name": "etl_pipeline",
+        }
         if self.sslmode:
             kwargs["sslmode"] = self.sslmode
         if self.sslrootcert:
@@ -177,8 +189,9 @@ def load_settings() -> Settings:
     )
     source_admin = None
     if env.get("SOURCE_ADMIN_USER"):
-        source_admin = replace(source, user=env["SOURCE_ADMIN_USER"],
-                               password=env.get("SOURCE_ADMIN_PASSWORD", ""))
+        source_admin = replace(
+            source, user=env["SOURCE_ADMIN_USER"], password=env.get("SOURCE_ADMIN_PASSWORD", "")
+        )
     target = PostgresSettings(
         host=env.get("TARGET_HOST", "127.0.0.1"),
         port=_port(env, "TARGET_PORT", 5432),
@@ -189,5 +202,10 @@ def load_settings() -> Settings:
         sslrootcert=env.get("TARGET_SSLROOTCERT") or None,
     )
     config_dir = Path(env.get("ETL_CONFIG_DIR") or PROJECT_ROOT / "etl_pipeline" / "config")
-    return Settings(source=source, source_admin=source_admin, target=target,
-                    environment=env.get("ETL_ENVIRONMENT", "local"), config_dir=config_dir)
+    return Settings(
+        source=source,
+        source_admin=source_admin,
+        target=target,
+        environment=env.get("ETL_ENVIRONMENT", "local"),
+        config_dir=config_dir,
+    )

@@ -56,10 +56,25 @@ _INTEGER_TYPES = {
     "bigint": ("bigint", "numeric(20,0)"),
 }
 _TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "nchar", "nvarchar"}
-_BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
-                 "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-                 "multipolygon", "geometrycollection"}
-_TYPE_RE = re.compile(r"^\s*(?P<base>[a-z]+)\s*(?:\((?P<args>[^)]*)\))?\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+_BINARY_TYPES = {
+    "binary",
+    "varbinary",
+    "tinyblob",
+    "blob",
+    "mediumblob",
+    "longblob",
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+}
+_TYPE_RE = re.compile(
+    r"^\s*(?P<base>[a-z]+)\s*(?:\((?P<args>[^)]*)\))?\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL
+)
 
 
 def parse_column_type(column_type: str) -> tuple[str, list[str], set[str]]:

@@ -102,13 +102,18 @@ class SmtpStandIn(_LoopbackServer):
                     elif verb == "QUIT":
                         self.reply("221 bye")
                         return
-                    else:                       # HELO, MAIL, RCPT, RSET, NOOP
+                    else:  # HELO, MAIL, RCPT, RSET, NOOP
                         self.reply("250 ok")
 
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.server.server_address[1]),
-                    "SMTP_STARTTLS": "false", "SMTP_USER": user, "SMTP_PASSWORD": password}
+        self.env = {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.server.server_address[1]),
+            "SMTP_STARTTLS": "false",
+            "SMTP_USER": user,
+            "SMTP_PASSWORD": password,
+        }
 
     def subjects(self) -> list[str]:
         return [m["Subject"] for m in self.messages]

@@ -19,8 +19,12 @@ STACK_ID = int(os.environ.get("TEST_STACK_ID", "0"))
 
 def _test_stack() -> LocalStack:
     root = PROJECT_ROOT / ".local" / f"test-stack-{STACK_ID}"
-    return LocalStack(root=root, mariadb_port=23306 + STACK_ID * 10, postgres_port=25432 + STACK_ID * 10,
-                      env_file=root / "test.env")
+    return LocalStack(
+        root=root,
+        mariadb_port=23306 + STACK_ID * 10,
+        postgres_port=25432 + STACK_ID * 10,
+        env_file=root / "test.env",
+    )
 
 
 @pytest.fixture(scope="session")

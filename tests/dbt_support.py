@@ -27,8 +27,21 @@ from etl_pipeline.synthetic.ddl import TABLE_NAMES
 SCALE = float(os.environ.get("DBT_TEST_SCALE", "0.02"))
 SEED = 7
 # the source tables the marts read: if another suite rewrites them, the marts are rebuilt
-FINGERPRINT_TABLES = ("patient", "procedurelog", "claimproc", "claim", "adjustment", "payment", "paysplit",
-                      "appointment", "histappointment", "recall", "recalltype", "schedule", "insplan")
+FINGERPRINT_TABLES = (
+    "patient",
+    "procedurelog",
+    "claimproc",
+    "claim",
+    "adjustment",
+    "payment",
+    "paysplit",
+    "appointment",
+    "histappointment",
+    "recall",
+    "recalltype",
+    "schedule",
+    "insplan",
+)
 
 
 @dataclass
@@ -38,12 +51,14 @@ class DentalMarts:
     as_of_date: date
     fingerprint: tuple
     config_dir: object
-    run_results: dict       # target/run_results.json of the build, read right after it
+    run_results: dict  # target/run_results.json of the build, read right after it
 
     def ensure_current(self) -> None:
         """Rebuild when another suite changed the source since the build (tests run in one session)."""
-        built = self.pg("select to_regclass('raw.procedurelog') is not null"
-                        " and to_regclass('marts.fct_ar_aging') is not null")[0][0]
+        built = self.pg(
+            "select to_regclass('raw.procedurelog') is not null"
+            " and to_regclass('marts.fct_ar_aging') is not null"
+        )[0][0]
         if not built or source_fingerprint(self.settings) != self.fingerprint:
             rebuilt = build_marts(self.settings, self.config_dir)
             self.__dict__.update(rebuilt.__dict__)
@@ -86,10 +101,18 @@ def pg_rows(settings: Settings, sql: str, params=None) -> list[tuple]:
 def etl_cli(*args: str, config_dir) -> None:
     """Run the project CLI the way a user does; fail the fixture with its output when it fails."""
     env = dict(os.environ, ETL_CONFIG_DIR=str(config_dir))
-    proc = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
-        pytest.fail(f"etl_pipeline.cli {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        pytest.fail(
+            f"etl_pipeline.cli {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
 
 
 def source_fingerprint(settings: Settings) -> tuple:
@@ -111,9 +134,14 @@ def build_marts(settings: Settings, config_dir) -> DentalMarts:
     build = run_dbt(["build"], settings=settings, check=False)
     assert build.ok, f"dbt build failed:\n{build.output[-4000:]}"
     (as_of,) = pg_rows(settings, "select as_of_date from intermediate.int_as_of_date")[0]
-    return DentalMarts(settings=settings, build=build, as_of_date=as_of,
-                       fingerprint=source_fingerprint(settings), config_dir=config_dir,
-                       run_results=json.loads((DBT_TARGET_DIR / "run_results.json").read_text()))
+    return DentalMarts(
+        settings=settings,
+        build=build,
+        as_of_date=as_of,
+        fingerprint=source_fingerprint(settings),
+        config_dir=config_dir,
+        run_results=json.loads((DBT_TARGET_DIR / "run_results.json").read_text()),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -128,5 +156,3 @@ def marts(dental_marts) -> DentalMarts:
     """`dental_marts`, checked to still match the source before each test."""
     dental_marts.ensure_current()
     return dental_marts
-
-

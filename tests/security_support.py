@@ -15,15 +15,20 @@ from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.settings import STATE_SCHEMA, read_env_file
 from etl_pipeline.type_mapping import quote_ident
 
-SECRET_KEYS = ("SOURCE_PASSWORD", "SOURCE_ADMIN_PASSWORD", "TARGET_PASSWORD", "MARIADB_ROOT_PASSWORD",
-               "POSTGRES_SUPERUSER_PASSWORD")
-MIN_LEN = 6          # shorter values (initials, "Smith") collide with ordinary words
+SECRET_KEYS = (
+    "SOURCE_PASSWORD",
+    "SOURCE_ADMIN_PASSWORD",
+    "TARGET_PASSWORD",
+    "MARIADB_ROOT_PASSWORD",
+    "POSTGRES_SUPERUSER_PASSWORD",
+)
+MIN_LEN = 6  # shorter values (initials, "Smith") collide with ordinary words
 TEXT_SUFFIXES = {".log", ".json", ".md", ".txt", ".yml", ".yaml", ".csv", ".html", ".out", ".err", ""}
 
 
 @dataclass(frozen=True)
 class Needle:
-    kind: str        # e.g. "SOURCE_PASSWORD", "patient.SSN"
+    kind: str  # e.g. "SOURCE_PASSWORD", "patient.SSN"
     value: str
 
 
@@ -42,13 +47,18 @@ def patient_needles(settings, limit: int = 40) -> list[Needle]:
     cur = conn.cursor()
     needles: list[Needle] = []
     for column in ("LName", "FName", "SSN", "Email"):
-        cur.execute(f"SELECT DISTINCT `{column}` FROM patient WHERE CHAR_LENGTH(`{column}`) >= %s "
-                    f"ORDER BY PatNum LIMIT %s", (MIN_LEN, limit))
+        cur.execute(
+            f"SELECT DISTINCT `{column}` FROM patient WHERE CHAR_LENGTH(`{column}`) >= %s "
+            f"ORDER BY PatNum LIMIT %s",
+            (MIN_LEN, limit),
+        )
         needles += [Needle(f"patient.{column}", _text(v)) for (v,) in cur.fetchall()]
-    cur.execute("SELECT Note FROM commlog WHERE CHAR_LENGTH(Note) >= 24 ORDER BY CommlogNum LIMIT %s", (limit,))
+    cur.execute(
+        "SELECT Note FROM commlog WHERE CHAR_LENGTH(Note) >= 24 ORDER BY CommlogNum LIMIT %s", (limit,)
+    )
     for (note,) in cur.fetchall():
         text = _text(note)
-        needles.append(Needle("commlog.Note", text[:24]))          # fragments: a log line may cut a note
+        needles.append(Needle("commlog.Note", text[:24]))  # fragments: a log line may cut a note
         needles.append(Needle("commlog.Note", text[-24:]))
     conn.close()
     assert needles, "no patient values in the source: generate it first"
@@ -67,13 +77,17 @@ def collect_files(*roots: Path) -> list[Path]:
         if root.is_file():
             files.append(root)
         elif root.is_dir():
-            files += [p for p in root.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES
-                      and p.stat().st_size < 50_000_000]
+            files += [
+                p
+                for p in root.rglob("*")
+                if p.is_file() and p.suffix in TEXT_SUFFIXES and p.stat().st_size < 50_000_000
+            ]
     return files
 
 
-def find_leaks(needles: list[Needle], texts: dict[str, str] | None = None,
-               paths: list[Path] | None = None) -> list[str]:
+def find_leaks(
+    needles: list[Needle], texts: dict[str, str] | None = None, paths: list[Path] | None = None
+) -> list[str]:
     """Where each needle occurs: ["<where>: <kind>", ...]; empty when nothing leaked."""
     sources = dict(texts or {})
     for path in sorted(paths or [], key=_journal_first):
@@ -99,8 +113,9 @@ def _journal_first(path: Path) -> tuple[bool, str]:
     return (not _is_journal(Path(path)), str(path))
 
 
-def assert_no_leaks(needles: list[Needle], texts: dict[str, str] | None = None,
-                    paths: list[Path] | None = None) -> None:
+def assert_no_leaks(
+    needles: list[Needle], texts: dict[str, str] | None = None, paths: list[Path] | None = None
+) -> None:
     """Fail naming the place and the kind of every secret or patient value found (never the value)."""
     assert len(texts or {}) + len(paths or []) > 0, "nothing to check"
     hits = find_leaks(needles, texts, paths)
@@ -112,8 +127,10 @@ def state_tables_text(settings) -> dict[str, str]:
     conn = connect_target(settings.target)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
-                        (STATE_SCHEMA,))
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
+                (STATE_SCHEMA,),
+            )
             texts = {}
             for (name,) in cur.fetchall():
                 cur.execute(f"SELECT t::text FROM {quote_ident(STATE_SCHEMA)}.{quote_ident(name)} t")

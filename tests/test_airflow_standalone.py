@@ -4,6 +4,7 @@ password and the API lists both DAGs, no import errors, and the pools the DAGs n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,7 +34,9 @@ def _request(url: str, token: str | None = None, body: dict | None = None) -> di
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
-    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=10) as response:
+    with urllib.request.urlopen(
+        urllib.request.Request(url, data=data, headers=headers), timeout=10
+    ) as response:
         return json.loads(response.read() or b"{}")
 
 
@@ -41,25 +44,28 @@ def _request(url: str, token: str | None = None, body: dict | None = None) -> di
 def standalone(local_stack, tmp_path_factory):
     home = tmp_path_factory.mktemp("standalone")
     port = _free_port()
-    env = airflow_env(home / "airflow", {"AIRFLOW__API__PORT": str(port),
-                                         "DBT_DOCS_DIR": str(home / "docs")})
+    env = airflow_env(home / "airflow", {"AIRFLOW__API__PORT": str(port), "DBT_DOCS_DIR": str(home / "docs")})
     with open(home / "standalone.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "etl_pipeline.airflow_local", "standalone"],
-                                cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "etl_pipeline.airflow_local", "standalone"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            yield {"base": _wait_healthy(proc, f"http://127.0.0.1:{port}", home / "standalone.log"),
-                   "home": home / "airflow"}
+            yield {
+                "base": _wait_healthy(proc, f"http://127.0.0.1:{port}", home / "standalone.log"),
+                "home": home / "airflow",
+            }
         finally:
-            os.killpg(proc.pid, signal.SIGINT)      # what Ctrl-C does
-            try:
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
             # a component still shutting down when standalone exited would outlive the test run
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
 
 
@@ -69,24 +75,29 @@ def _wait_healthy(proc, base: str, log) -> str:
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             health = _request(f"{base}/api/v2/monitor/health")
-            if all(health.get(part, {}).get("status") == "healthy"
-                   for part in ("metadatabase", "scheduler", "dag_processor", "triggerer")):
+            if all(
+                health.get(part, {}).get("status") == "healthy"
+                for part in ("metadatabase", "scheduler", "dag_processor", "triggerer")
+            ):
                 return base
         except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
             pass
         time.sleep(2)
-    pytest.fail(f"Airflow standalone not healthy after {STARTUP_SECONDS} s (exit {proc.poll()}): {health}; see {log}")
+    pytest.fail(
+        f"Airflow standalone not healthy after {STARTUP_SECONDS} s (exit {proc.poll()}): {health}; see {log}"
+    )
 
 
 def _login(standalone) -> str:
     passwords = json.loads((standalone["home"] / "simple_auth_manager_passwords.json.generated").read_text())
-    return _request(f"{standalone['base']}/auth/token",
-                    body={"username": "admin", "password": passwords["admin"]})["access_token"]
+    return _request(
+        f"{standalone['base']}/auth/token", body={"username": "admin", "password": passwords["admin"]}
+    )["access_token"]
 
 
 def test_the_admin_logs_in_with_the_generated_password_and_sees_both_dags(standalone):
     token = _login(standalone)
-    deadline = time.monotonic() + 120      # the DAG processor's first pass over the folder
+    deadline = time.monotonic() + 120  # the DAG processor's first pass over the folder
     dag_ids: set[str] = set()
     while time.monotonic() < deadline and not {"etl_pipeline", "schema_analysis"} <= dag_ids:
         dag_ids = {d["dag_id"] for d in _request(f"{standalone['base']}/api/v2/dags", token)["dags"]}
@@ -99,7 +110,9 @@ def test_the_admin_logs_in_with_the_generated_password_and_sees_both_dags(standa
 
 def test_the_api_refuses_a_wrong_password_and_no_token(standalone):
     with pytest.raises(urllib.error.HTTPError) as wrong:
-        _request(f"{standalone['base']}/auth/token", body={"username": "admin", "password": "not-the-password"})
+        _request(
+            f"{standalone['base']}/auth/token", body={"username": "admin", "password": "not-the-password"}
+        )
     assert wrong.value.code in (401, 403)
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         _request(f"{standalone['base']}/api/v2/dags")

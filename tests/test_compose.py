@@ -29,20 +29,35 @@ NGINX_CONF = ROOT / "deploy" / "nginx" / "airflow.conf"
 
 # The services deploy/README.md and the project README name.
 README_SERVICES = {
-    "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
-    "airflow-init", "redis", "airflow-metadata-db", "analytics-db", "source-mariadb",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "airflow-init",
+    "redis",
+    "airflow-metadata-db",
+    "analytics-db",
+    "source-mariadb",
 }
 ONE_SHOT = {"airflow-init", "source-seed"}
 DATABASES = {"airflow-metadata-db", "analytics-db", "redis", "source-mariadb"}
 PROJECT_IMAGE_SERVICES = {
-    "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-    "airflow-worker", "airflow-worker-dbt", "source-seed",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "airflow-worker-dbt",
+    "source-seed",
 }
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|_KEY$|TOKEN")
 VAR_USE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?::?[-?])[^}]*)?\}")
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
 
 def raw_compose() -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text())
@@ -54,8 +69,11 @@ def services() -> dict:
 
 def compose_text_without_escapes() -> str:
     """The file with `$$` (a literal dollar for the container's shell) removed, comments dropped."""
-    lines = [line.split(" #", 1)[0] for line in COMPOSE_FILE.read_text().splitlines()
-             if not line.lstrip().startswith("#")]
+    lines = [
+        line.split(" #", 1)[0]
+        for line in COMPOSE_FILE.read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
     return "\n".join(lines).replace("$$", "")
 
 
@@ -104,11 +122,20 @@ def filled_env() -> dict[str, str]:
 def run_config(env_file: Path, *extra: str) -> subprocess.CompletedProcess:
     command = compose_command()
     if command is None:
-        pytest.skip("docker-compose is not installed (Debian package docker-compose; `make setup` installs it)")
+        pytest.skip(
+            "docker-compose is not installed (Debian package docker-compose; `make setup` installs it)"
+        )
     # A clean environment: neither this shell's variables nor the project's .env may leak in.
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(env_file.parent)}
-    return subprocess.run([*command, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *extra, "config"],
-                          cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*command, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *extra, "config"],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +149,9 @@ def rendered(tmp_path_factory) -> dict:
 
 # --------------------------------------------------------------------------- compose validates it
 
+
 def test_compose_config_accepts_a_complete_env(rendered):
-    assert README_SERVICES <= set(rendered["services"])
+    assert set(rendered["services"]) >= README_SERVICES
     # Placeholders reached the containers: interpolation really happened.
     api_env = rendered["services"]["airflow-apiserver"]["environment"]
     assert api_env["AIRFLOW__CORE__FERNET_KEY"] == filled_env()["AIRFLOW_FERNET_KEY"]
@@ -146,19 +174,30 @@ def test_each_missing_secret_stops_compose_with_its_name(tmp_path, name):
 
 
 def test_required_secrets_cover_every_credential():
-    assert {"AIRFLOW_METADATA_DB_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
-            "AIRFLOW_API_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD", "SOURCE_PASSWORD", "TARGET_PASSWORD",
-            "ANALYTICS_DB_ADMIN_PASSWORD"} <= required_vars()
+    assert {
+        "AIRFLOW_METADATA_DB_PASSWORD",
+        "REDIS_PASSWORD",
+        "AIRFLOW_FERNET_KEY",
+        "AIRFLOW_JWT_SECRET",
+        "AIRFLOW_API_SECRET_KEY",
+        "AIRFLOW_ADMIN_PASSWORD",
+        "SOURCE_PASSWORD",
+        "TARGET_PASSWORD",
+        "ANALYTICS_DB_ADMIN_PASSWORD",
+    } <= required_vars()
 
 
 # ------------------------------------------------------------------------------- services, images
 
+
 def test_readme_services_exist_and_source_is_demo_only():
     svc = services()
-    assert README_SERVICES <= set(svc)
+    assert set(svc) >= README_SERVICES
     for name in ("source-mariadb", "source-seed"):
         assert svc[name].get("profiles") == ["demo"], name
-    assert not [name for name, s in svc.items() if s.get("profiles") and name not in ("source-mariadb", "source-seed")]
+    assert not [
+        name for name, s in svc.items() if s.get("profiles") and name not in ("source-mariadb", "source-seed")
+    ]
 
 
 def test_project_image_is_built_once_and_shared():
@@ -210,6 +249,7 @@ def test_named_volumes_are_declared_and_bind_sources_exist():
 
 # --------------------------------------------------------------------------------- env and secrets
 
+
 def test_every_variable_is_documented_in_env_example_and_vice_versa():
     used = {name for name, _ in var_uses()}
     documented = set(env_example())
@@ -260,6 +300,7 @@ def test_telemetry_is_off():
 
 
 # ------------------------------------------------------------------- health, restarts, ports, scale
+
 
 def test_databases_and_long_running_services_have_healthchecks():
     for name, s in services().items():
@@ -322,13 +363,16 @@ def test_shell_scripts_parse():
 
 # ------------------------------------------------------------------- the proxy guarding dbt docs
 
+
 class _StubAirflow(http.server.BaseHTTPRequestHandler):
     """Stands in for the API server: /ui/auth/me knows one session cookie and one bearer token."""
 
     def do_GET(self):
         if self.path == "/ui/auth/me":
-            ok = "_token=good" in (self.headers.get("Cookie") or "") or \
-                self.headers.get("Authorization") == "Bearer good"
+            ok = (
+                "_token=good" in (self.headers.get("Cookie") or "")
+                or self.headers.get("Authorization") == "Bearer good"
+            )
             self._reply(200 if ok else 401, b'{"id": "admin"}' if ok else b"Not authenticated")
         else:
             self._reply(200, f"airflow:{self.path}".encode())
@@ -359,17 +403,23 @@ def proxy(tmp_path):
     port = _free_port()
     server_conf = NGINX_CONF.read_text()
     assert "listen 8080;" in server_conf and "http://airflow-apiserver:8080" in server_conf
-    server_conf = (server_conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
-                   .replace("http://airflow-apiserver:8080", f"http://127.0.0.1:{upstream.server_port}"))
+    server_conf = server_conf.replace("listen 8080;", f"listen 127.0.0.1:{port};").replace(
+        "http://airflow-apiserver:8080", f"http://127.0.0.1:{upstream.server_port}"
+    )
     (tmp_path / "logs").mkdir()
     (tmp_path / "nginx.conf").write_text(
         "daemon off;\nworker_processes 1;\npid nginx.pid;\nerror_log logs/error.log;\n"
         "events { worker_connections 64; }\n"
         "http {\n access_log off;\n client_body_temp_path tmp; proxy_temp_path tmp;\n"
         " fastcgi_temp_path tmp; uwsgi_temp_path tmp; scgi_temp_path tmp;\n"
-        f"{server_conf}\n}}\n")
-    process = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        f"{server_conf}\n}}\n"
+    )
+    process = subprocess.Popen(
+        [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -378,7 +428,9 @@ def proxy(tmp_path):
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"nginx did not start: {process.stderr.read() if process.poll() is not None else ''}")
+                    pytest.fail(
+                        f"nginx did not start: {process.stderr.read() if process.poll() is not None else ''}"
+                    )
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -405,7 +457,9 @@ def test_proxy_hides_dbt_docs_without_a_session(proxy):
 
 
 def test_proxy_serves_dbt_docs_to_a_logged_in_user(proxy):
-    status, body = _get(f"{proxy}/cosmos/dbt_dental_models/dbt_docs_index.html", {"Cookie": "a=1; _token=good"})
+    status, body = _get(
+        f"{proxy}/cosmos/dbt_dental_models/dbt_docs_index.html", {"Cookie": "a=1; _token=good"}
+    )
     assert (status, body) == (200, "airflow:/cosmos/dbt_dental_models/dbt_docs_index.html")
     status, body = _get(f"{proxy}/cosmos/dbt_dental_models/manifest.json", {"Authorization": "Bearer good"})
     assert (status, body) == (200, "airflow:/cosmos/dbt_dental_models/manifest.json")
@@ -422,14 +476,26 @@ def _source_mariadb_init(env: dict[str, str]) -> subprocess.CompletedProcess:
     """Source the demo MariaDB init script the way the image entrypoint does, printing its SQL."""
     script = 'docker_process_sql() { echo "args: $*"; cat; }; source "$1"'
     init = ROOT / "deploy" / "source-mariadb" / "init-etl-users.sh"
-    return subprocess.run(["bash", "-ec", script, "init", str(init)], env={"PATH": "/usr/bin:/bin", **env},
-                          check=False, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["bash", "-ec", script, "init", str(init)],
+        env={"PATH": "/usr/bin:/bin", **env},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_demo_mariadb_init_creates_a_read_only_user_and_an_admin():
-    result = _source_mariadb_init({"MARIADB_DATABASE": "opendental", "SOURCE_USER": "etl_reader",
-                                   "SOURCE_PASSWORD": "r3ad", "SOURCE_ADMIN_USER": "etl_admin",
-                                   "SOURCE_ADMIN_PASSWORD": "adm1n"})
+    result = _source_mariadb_init(
+        {
+            "MARIADB_DATABASE": "opendental",
+            "SOURCE_USER": "etl_reader",
+            "SOURCE_PASSWORD": "r3ad",
+            "SOURCE_ADMIN_USER": "etl_admin",
+            "SOURCE_ADMIN_PASSWORD": "adm1n",
+        }
+    )
     assert result.returncode == 0, result.stderr
     sql = result.stdout
     assert "args: --database=mysql" in sql
@@ -440,8 +506,14 @@ def test_demo_mariadb_init_creates_a_read_only_user_and_an_admin():
 
 
 def test_demo_mariadb_init_refuses_an_empty_password():
-    result = _source_mariadb_init({"MARIADB_DATABASE": "opendental", "SOURCE_USER": "etl_reader",
-                                   "SOURCE_PASSWORD": "r3ad", "SOURCE_ADMIN_USER": "etl_admin"})
+    result = _source_mariadb_init(
+        {
+            "MARIADB_DATABASE": "opendental",
+            "SOURCE_USER": "etl_reader",
+            "SOURCE_PASSWORD": "r3ad",
+            "SOURCE_ADMIN_USER": "etl_admin",
+        }
+    )
     assert result.returncode != 0
     assert "set SOURCE_PASSWORD and SOURCE_ADMIN_PASSWORD in .env" in result.stderr
     assert "CREATE USER" not in result.stdout

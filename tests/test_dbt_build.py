@@ -9,23 +9,43 @@ from etl_pipeline.dbt_runner import DbtError, run_dbt
 
 pytest_plugins = ["dbt_support"]
 
-MARTS = ("dim_patient", "dim_provider", "dim_procedure_code", "dim_clinic", "dim_insurance_plan", "dim_date",
-         "fct_procedure", "fct_appointment", "fct_claim", "fct_payment", "fct_adjustment",
-         "fct_daily_production", "fct_daily_collections", "fct_ar_aging", "fct_appointment_kpis",
-         "fct_recall_compliance", "fct_new_patients_monthly", "fct_claim_aging",
-         "fct_insurance_paid_vs_billed", "fct_provider_performance")
+MARTS = (
+    "dim_patient",
+    "dim_provider",
+    "dim_procedure_code",
+    "dim_clinic",
+    "dim_insurance_plan",
+    "dim_date",
+    "fct_procedure",
+    "fct_appointment",
+    "fct_claim",
+    "fct_payment",
+    "fct_adjustment",
+    "fct_daily_production",
+    "fct_daily_collections",
+    "fct_ar_aging",
+    "fct_appointment_kpis",
+    "fct_recall_compliance",
+    "fct_new_patients_monthly",
+    "fct_claim_aging",
+    "fct_insurance_paid_vs_billed",
+    "fct_provider_performance",
+)
 
 
 def test_build_is_green_and_tests_every_model(marts):
     results = marts.run_results["results"]
-    failed = [r["unique_id"] for r in results
-              if not r["unique_id"].startswith("exposure.") and r["status"] not in ("success", "pass")]
+    failed = [
+        r["unique_id"]
+        for r in results
+        if not r["unique_id"].startswith("exposure.") and r["status"] not in ("success", "pass")
+    ]
     assert not failed, f"dbt build had failures: {failed[:10]}"
     models = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")}
     assert set(MARTS) <= models
     tested = {r["unique_id"] for r in results if r["unique_id"].startswith("test.")}
     assert len(tested) > 150
-    for model in models:   # every model carries at least one test
+    for model in models:  # every model carries at least one test
         assert any(f".{model}" in t or f"_{model}_" in t for t in tested), f"{model} has no test"
 
 
@@ -43,9 +63,14 @@ def test_staging_cleans_opendental_sentinels(marts):
     # ... and staging turns them into nulls; no direct identifiers survive
     assert marts.pg("""select count(*) from staging.stg_opendental__patient
                        where birth_date <= '1900-01-01'""") == [(0,)]
-    assert marts.pg("select count(*) from staging.stg_opendental__appointment where hygienist_id = 0") == [(0,)]
-    columns = {c for (c,) in marts.pg("""select column_name from information_schema.columns
-                                         where table_schema in ('staging', 'marts')""")}
+    assert marts.pg("select count(*) from staging.stg_opendental__appointment where hygienist_id = 0") == [
+        (0,)
+    ]
+    columns = {
+        c
+        for (c,) in marts.pg("""select column_name from information_schema.columns
+                                         where table_schema in ('staging', 'marts')""")
+    }
     assert not columns & {"ssn", "subscriberid", "subscriber_id", "password"}
 
 
@@ -54,33 +79,45 @@ def test_incremental_procedure_fact_merges_changes_and_drops_deletes(marts):
                                  where procstatus = 2 order by procnum limit 1""")[0]
     (gone_id,) = marts.pg("select procnum from raw.procedurelog order by procnum desc limit 1")[0]
     (claimproc_id, paid_proc_id) = marts.pg("""select claimprocnum, procnum from raw.claimproc
-                                               where status = 1 and procnum <> 0 order by claimprocnum limit 1""")[0]
-    (paid_before,) = marts.pg("select insurance_paid from marts.fct_procedure where procedure_id = %s",
-                              (paid_proc_id,))[0]
+                                               where status = 1 and procnum <> 0 order by claimprocnum limit 1""")[
+        0
+    ]
+    (paid_before,) = marts.pg(
+        "select insurance_paid from marts.fct_procedure where procedure_id = %s", (paid_proc_id,)
+    )[0]
     # what the loader does: rewrite changed rows with a new _loaded_at, mark deleted ones in _deleted_at
-    marts.pg("""
+    marts.pg(
+        """
         update raw.procedurelog set procfee = procfee + 1000, _loaded_at = now() where procnum = %s;
         update raw.procedurelog set _deleted_at = now() where procnum = %s;
         update raw.claimproc set inspayamt = inspayamt + 50, _loaded_at = now() where claimprocnum = %s""",
-             (proc_id, gone_id, claimproc_id))
+        (proc_id, gone_id, claimproc_id),
+    )
     try:
         run_dbt(["run", "--select", "fct_procedure"], settings=marts.settings)
-        assert marts.pg("select procedure_fee from marts.fct_procedure where procedure_id = %s",
-                        (proc_id,)) == [(round(fee + 1000, 2),)]
-        assert marts.pg("select count(*) from marts.fct_procedure where procedure_id = %s", (gone_id,)) == [(0,)]
-        assert marts.pg("select insurance_paid from marts.fct_procedure where procedure_id = %s",
-                        (paid_proc_id,)) == [(paid_before + 50,)]
+        assert marts.pg(
+            "select procedure_fee from marts.fct_procedure where procedure_id = %s", (proc_id,)
+        ) == [(round(fee + 1000, 2),)]
+        assert marts.pg("select count(*) from marts.fct_procedure where procedure_id = %s", (gone_id,)) == [
+            (0,)
+        ]
+        assert marts.pg(
+            "select insurance_paid from marts.fct_procedure where procedure_id = %s", (paid_proc_id,)
+        ) == [(paid_before + 50,)]
     finally:
-        marts.pg("""
+        marts.pg(
+            """
             update raw.procedurelog set procfee = %s, _loaded_at = now() where procnum = %s;
             update raw.procedurelog set _deleted_at = null where procnum = %s;
             update raw.claimproc set inspayamt = inspayamt - 50, _loaded_at = now() where claimprocnum = %s""",
-                 (fee, proc_id, gone_id, claimproc_id))
+            (fee, proc_id, gone_id, claimproc_id),
+        )
     # a row restored at the source (delete mark cleared, old _loaded_at) comes back on the next build
     run_dbt(["run", "--select", "fct_procedure"], settings=marts.settings)
     assert marts.pg("select count(*) from marts.fct_procedure where procedure_id = %s", (gone_id,)) == [(1,)]
-    assert marts.pg("select procedure_fee from marts.fct_procedure where procedure_id = %s",
-                    (proc_id,)) == [(round(fee, 2),)]
+    assert marts.pg("select procedure_fee from marts.fct_procedure where procedure_id = %s", (proc_id,)) == [
+        (round(fee, 2),)
+    ]
 
 
 def test_missing_raw_table_fails_naming_the_source(marts):

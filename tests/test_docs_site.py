@@ -21,8 +21,16 @@ from etl_pipeline.settings import PROJECT_ROOT
 
 pytest_plugins = ["dbt_support"]
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -36,8 +44,13 @@ def docs_url(dental_marts):
     dental_marts.ensure_current()
     generate_docs()
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "etl_pipeline.cli", "docs", "serve", "--port", str(port)],
-                              cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "etl_pipeline.cli", "docs", "serve", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(100):
@@ -63,16 +76,27 @@ def test_site_files_are_served(docs_url):
             data = json.loads(body)
             assert data["metadata"]["dbt_schema_version"]
     catalog = json.loads(urllib.request.urlopen(docs_url + "catalog.json", timeout=5).read())
-    assert "model.dbt_dental_models.fct_ar_aging" in catalog["nodes"]   # generated against the built marts
+    assert "model.dbt_dental_models.fct_ar_aging" in catalog["nodes"]  # generated against the built marts
 
 
 def test_site_renders_in_headless_chromium(docs_url):
     chromium = shutil.which("chromium")
     assert chromium, "chromium is not installed: apt-get install -y chromium (the Makefile's system-deps)"
     with tempfile.TemporaryDirectory() as profile_dir:
-        proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}",
-                               "--virtual-time-budget=15000", "--dump-dom", docs_url + "#!/overview"],
-                              capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile_dir}",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                docs_url + "#!/overview",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     dom = proc.stdout
     assert "<title>dbt Docs</title>" in dom
     # the model tree and overview come from manifest.json, fetched by the page's JavaScript
@@ -86,6 +110,12 @@ def test_serve_without_a_built_site_says_what_to_do(tmp_path):
 
 
 def test_docs_serve_help_lists_port():
-    out = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "docs", "serve", "--help"], cwd=PROJECT_ROOT,
-                         capture_output=True, text=True, env=dict(os.environ), check=False).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", "docs", "serve", "--help"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=False,
+    ).stdout
     assert "--port" in out

@@ -9,7 +9,9 @@ a full run of every table and model, then an incremental one after a simulated d
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,8 +19,17 @@ from pathlib import Path
 
 import pytest
 from airflow_support import SlackStandIn, SmtpStandIn, airflow_home, dags_test
+from security_support import (
+    assert_no_leaks,
+    collect_files,
+    find_leaks,
+    patient_needles,
+    stack_secrets,
+    state_tables_text,
+)
 
 from etl_pipeline.db import connect_source, connect_target
+from etl_pipeline.dbt_runner import DBT_PROJECT_DIR
 from etl_pipeline.settings import PROJECT_ROOT
 from etl_pipeline.synthetic import generate, mutate
 
@@ -62,18 +73,35 @@ def nightly(settings, tmp_path_factory, slack, smtp):
     """Synthetic source + tables.yml + a migrated Airflow home; returns the Airflow environment."""
     with open(os.devnull, "w") as quiet:
         generate(settings.source_admin, SCALE, 5, out=quiet)
-    analyze = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"], cwd=PROJECT_ROOT,
-                             capture_output=True, text=True, check=False)
+    analyze = subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert analyze.returncode == 0, analyze.stderr[-2000:]
     # a warehouse that has had a nightly load before (dbt's on-run-start wants every raw table)
-    load = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "run", "--full-refresh"], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, check=False)
+    load = subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", "run", "--full-refresh"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert load.returncode == 0, load.stderr[-2000:]
     base = tmp_path_factory.mktemp("nightly")
-    env = airflow_home(base / "airflow", {"SLACK_WEBHOOK_URL": slack.url, "DBT_DOCS_DIR": str(base / "docs"),
-                                          **smtp.env, "NOTIFY_EMAIL_TO": "on-call@clinic.example",
-                                          "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
-                                          "ETL_DBT_RETRY_DELAY_SECONDS": "1"})
+    env = airflow_home(
+        base / "airflow",
+        {
+            "SLACK_WEBHOOK_URL": slack.url,
+            "DBT_DOCS_DIR": str(base / "docs"),
+            **smtp.env,
+            "NOTIFY_EMAIL_TO": "on-call@clinic.example",
+            "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
+            "ETL_DBT_RETRY_DELAY_SECONDS": "1",
+        },
+    )
     return env
 
 
@@ -82,12 +110,15 @@ def _run(env, conf=None, slack=None):
         slack.messages.clear()
     proc = dags_test("etl_pipeline", env, conf=conf, timeout=900)
     output = proc.stdout + proc.stderr
-    (Path(env["AIRFLOW_HOME"]) / "last_run.log").write_text(output)   # for a failing test's post-mortem
+    (Path(env["AIRFLOW_HOME"]) / "last_run.log").write_text(output)  # for a failing test's post-mortem
     return proc.returncode, output
 
 
 def _latest_report(settings):
-    return pg(settings, "SELECT run_id, status, totals, tables FROM etl.nightly_runs ORDER BY finished_at DESC LIMIT 1")[0]
+    return pg(
+        settings,
+        "SELECT run_id, status, totals, tables FROM etl.nightly_runs ORDER BY finished_at DESC LIMIT 1",
+    )[0]
 
 
 # tables whose dbt models read no other raw table's models: a run of just these builds its marts from scratch
@@ -101,7 +132,8 @@ def test_manual_run_of_some_tables_loads_them_and_builds_their_marts(settings, n
     _run_id, status, totals, tables = _latest_report(settings)
     assert status == "success" and totals["failed"] == 0
     assert sorted((t["table"], t["strategy"], t["status"], t["parity_ok"]) for t in tables) == [
-        (name, "full", "success", True) for name in SELF_CONTAINED]
+        (name, "full", "success", True) for name in SELF_CONTAINED
+    ]
     (source_rows,) = mysql_admin(settings, "SELECT COUNT(*) FROM provider")[0]
     assert pg(settings, "SELECT COUNT(*) FROM raw.provider")[0][0] == source_rows > 0
     assert pg(settings, "SELECT COUNT(*) FROM marts.dim_provider")[0][0] > 0
@@ -129,8 +161,10 @@ def test_full_then_incremental_run(settings, nightly, slack):
     assert code == 0, output[-4000:]
     _run_id, status, totals, tables = _latest_report(settings)
     assert status == "success" and {t["strategy"] for t in tables} & {"incremental", "append_only"}
-    assert pg(settings, "SELECT COUNT(*) FROM raw.patient WHERE _deleted_at IS NULL")[0][0] == \
-        mysql_admin(settings, "SELECT COUNT(*) FROM patient")[0][0]
+    assert (
+        pg(settings, "SELECT COUNT(*) FROM raw.patient WHERE _deleted_at IS NULL")[0][0]
+        == mysql_admin(settings, "SELECT COUNT(*) FROM patient")[0][0]
+    )
 
 
 def test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told(settings, nightly, slack, smtp):
@@ -150,11 +184,14 @@ def test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told(settings,
     assert mail["Subject"].startswith("[WARNING]") and "table failed: recall" in mail.get_content()
 
 
-@pytest.mark.parametrize("conf, message", [
-    ({"max_workers": 99}, "max_workers"),
-    ({"tables": "patient"}, "tables"),
-    ({"tables": ["patient", "no_such_table"]}, "no_such_table"),
-])
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"max_workers": 99}, "max_workers"),
+        ({"tables": "patient"}, "tables"),
+        ({"tables": ["patient", "no_such_table"]}, "no_such_table"),
+    ],
+)
 def test_bad_conf_is_refused_through_the_cli(nightly, conf, message):
     code, output = _run(nightly, conf)
     assert code != 0
@@ -170,8 +207,9 @@ def test_a_model_failing_in_the_build_heals_on_its_own_retry(settings, nightly):
     import threading
 
     locker = connect_target(settings.target)
-    locker.cursor().execute("CREATE SCHEMA IF NOT EXISTS marts; "
-                            "CREATE TABLE IF NOT EXISTS marts.dim_provider (provider_id int)")
+    locker.cursor().execute(
+        "CREATE SCHEMA IF NOT EXISTS marts; CREATE TABLE IF NOT EXISTS marts.dim_provider (provider_id int)"
+    )
     locker.commit()
     locker.cursor().execute("LOCK TABLE marts.dim_provider IN ACCESS EXCLUSIVE MODE")
     first_try_failed = threading.Event()
@@ -182,8 +220,10 @@ def test_a_model_failing_in_the_build_heals_on_its_own_retry(settings, nightly):
         try:
             while time.monotonic() < deadline:
                 with sqlite3.connect(metadata, timeout=30) as db:
-                    if db.execute("SELECT 1 FROM task_instance WHERE task_id = 'dbt_models.dim_provider.run' "
-                                  "AND state = 'up_for_retry'").fetchone():
+                    if db.execute(
+                        "SELECT 1 FROM task_instance WHERE task_id = 'dbt_models.dim_provider.run' "
+                        "AND state = 'up_for_retry'"
+                    ).fetchone():
                         first_try_failed.set()
                         return
                 time.sleep(0.2)
@@ -201,8 +241,11 @@ def test_a_model_failing_in_the_build_heals_on_its_own_retry(settings, nightly):
     assert "Retry attempt #1" in output and "model.dbt_dental_models.dim_provider" in output
     assert code == 0, output[-4000:]
     assert '"severity": "INFO"' in output and '"dbt": "success"' in output
-    assert pg(settings, "SELECT COUNT(*) FROM marts.dim_provider")[0][0] == \
-        mysql_admin(settings, "SELECT COUNT(*) FROM provider")[0][0] > 0
+    assert (
+        pg(settings, "SELECT COUNT(*) FROM marts.dim_provider")[0][0]
+        == mysql_admin(settings, "SELECT COUNT(*) FROM provider")[0][0]
+        > 0
+    )
 
 
 def test_the_source_tests_name_a_broken_raw_key(settings, nightly):
@@ -216,37 +259,30 @@ def test_the_source_tests_name_a_broken_raw_key(settings, nightly):
     conn = connect_target(settings.target)
     try:
         cur = conn.cursor()
-        cur.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'raw.provider'::regclass AND contype = 'p'")
+        cur.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'raw.provider'::regclass AND contype = 'p'"
+        )
         (pk,) = cur.fetchone()
         cur.execute(f'ALTER TABLE raw.provider DROP CONSTRAINT "{pk}"')
         cur.execute("INSERT INTO raw.provider SELECT * FROM raw.provider LIMIT 1")
         conn.commit()
         with pytest.raises(DbtError, match="source_unique_opendental_provider_provnum"):
             source_tests(settings, ["provider"])
-        assert source_tests(settings, ["clinic"])["passed"] >= 2     # only the run's tables are tested
+        assert source_tests(settings, ["clinic"])["passed"] >= 2  # only the run's tables are tested
     finally:
         conn.rollback()
         conn.close()
-        repair = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", "provider",
-                                 "--full-refresh"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+        repair = subprocess.run(
+            [sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", "provider", "--full-refresh"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert repair.returncode == 0, repair.stdout[-2000:]
 
 
 # --- leak grep over everything the Airflow runs above produced (kept last: it runs after them) ---
-
-import json  # this section is appended to the module (its top is edited by others)
-import re
-
-from security_support import (
-    assert_no_leaks,
-    collect_files,
-    find_leaks,
-    patient_needles,
-    stack_secrets,
-    state_tables_text,
-)
-
-from etl_pipeline.dbt_runner import DBT_PROJECT_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -262,22 +298,28 @@ def _keep_each_runs_output(request):
         (kept / f"{name}.log").write_bytes((kept.parent / "last_run.log").read_bytes())
     if "slack" in request.fixturenames:
         (kept / f"{name}.slack.json").write_text(json.dumps(request.getfixturevalue("slack").messages))
-    if "smtp" in request.fixturenames:                      # the mail stand-in, where the module has one
+    if "smtp" in request.fixturenames:  # the mail stand-in, where the module has one
         mails = [m.as_string() for m in request.getfixturevalue("smtp").messages]
         (kept / f"{name}.mail.txt").write_text("\n\n".join(mails))
 
 
-def test_the_airflow_runs_leaked_no_secret_and_no_patient_data(local_stack, settings, nightly, slack, tmp_path):
+def test_the_airflow_runs_leaked_no_secret_and_no_patient_data(
+    local_stack, settings, nightly, slack, tmp_path
+):
     home = Path(nightly["AIRFLOW_HOME"])
     # `dags test` prints every task's log into the run's output, kept per test by the fixture above
-    failure_log = home / "run-output" / "test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told.log"
+    failure_log = (
+        home / "run-output" / "test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told.log"
+    )
     assert failure_log.exists(), "the vanished-table run left no output (run the whole module)"
     failure_text = failure_log.read_text(errors="replace")
     # the failure path really logged, or the grep below would prove nothing
     assert _failed_run_with_recall(settings) in failure_text
     assert "recall: load failed (SourceTableMissing)" in failure_text
-    files = [p for p in home.rglob("*") if p.is_file()]     # task + dag processor logs, runs' output, airflow.db
-    files += collect_files(Path(nightly["DBT_DOCS_DIR"]), DBT_PROJECT_DIR / "logs" / "dbt.log")  # dbt's own log
+    files = [p for p in home.rglob("*") if p.is_file()]  # task + dag processor logs, runs' output, airflow.db
+    files += collect_files(
+        Path(nightly["DBT_DOCS_DIR"]), DBT_PROJECT_DIR / "logs" / "dbt.log"
+    )  # dbt's own log
     assert len(list((home / "run-output").glob("*.log"))) >= 5 and any(p.suffix == ".json" for p in files)
     texts = {f"slack message {i}": json.dumps(m) for i, m in enumerate(slack.messages)}
     texts.update(state_tables_text(settings))
@@ -292,11 +334,17 @@ def test_the_airflow_runs_leaked_no_secret_and_no_patient_data(local_stack, sett
     planted = tmp_path / "planted.log"
     secret, patient = needles[0], next(n for n in needles if n.kind == "patient.SSN")
     planted.write_text(failure_text + f"\nconnect(password={secret.value}) {patient.value}\n")
-    assert set(find_leaks(needles, paths=[planted])) == {f"{planted}: {secret.kind}", f"{planted}: {patient.kind}"}
+    assert set(find_leaks(needles, paths=[planted])) == {
+        f"{planted}: {secret.kind}",
+        f"{planted}: {patient.kind}",
+    }
 
 
 def _failed_run_with_recall(settings) -> str:
-    rows = pg(settings, "SELECT run_id FROM etl.nightly_runs WHERE tables @> %s::jsonb ORDER BY finished_at DESC",
-              (json.dumps([{"table": "recall", "status": "failed"}]),))
+    rows = pg(
+        settings,
+        "SELECT run_id FROM etl.nightly_runs WHERE tables @> %s::jsonb ORDER BY finished_at DESC",
+        (json.dumps([{"table": "recall", "status": "failed"}]),),
+    )
     assert rows, "the vanished-table run left no report (run the whole module)"
     return rows[0][0]

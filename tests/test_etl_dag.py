@@ -59,13 +59,16 @@ def test_params_render_as_a_form_with_their_limits(dag):
     assert params.get_param("tables").schema["type"] == ["null", "array"]
 
 
-@pytest.mark.parametrize("conf, message", [
-    ({"max_workers": 0}, "max_workers"),
-    ({"max_workers": 17}, "max_workers"),
-    ({"max_workers": "five"}, "max_workers"),
-    ({"tables": "patient"}, "tables"),
-    ({"force_full_refresh": "yes"}, "force_full_refresh"),
-])
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"max_workers": 0}, "max_workers"),
+        ({"max_workers": 17}, "max_workers"),
+        ({"max_workers": "five"}, "max_workers"),
+        ({"tables": "patient"}, "tables"),
+        ({"force_full_refresh": "yes"}, "force_full_refresh"),
+    ],
+)
 def test_bad_conf_is_rejected_by_the_params(dag, conf, message):
     from airflow.sdk.definitions.param import ParamsDict
 
@@ -87,9 +90,22 @@ def test_good_conf_validates(dag):
 
 def test_task_groups_and_order(dag):
     groups = set(dag.task_group.children)
-    assert {"validate", "plan", "extract_large", "extract_medium", "extract_small", "extract_tiny", "verify",
-            "report", "pipeline_success", "source_freshness", "source_tests", "dbt_models", "docs_generate",
-            "notify"} <= groups
+    assert {
+        "validate",
+        "plan",
+        "extract_large",
+        "extract_medium",
+        "extract_small",
+        "extract_tiny",
+        "verify",
+        "report",
+        "pipeline_success",
+        "source_freshness",
+        "source_tests",
+        "dbt_models",
+        "docs_generate",
+        "notify",
+    } <= groups
     for tier in ("large", "medium", "small", "tiny"):
         load = dag.get_task(f"extract_{tier}.load")
         assert load.retries == 2 and load.retry_delay.total_seconds() > 0
@@ -97,9 +113,13 @@ def test_task_groups_and_order(dag):
         assert load.map_index_template == "{{ table_label }}"
         # every tier starts right after planning: the large tables are not left for last
         assert dag.get_task(f"extract_{tier}.tables").upstream_task_ids == {"plan"}
-    assert dag.get_task("extract_large.load").priority_weight > dag.get_task("extract_tiny.load").priority_weight
+    assert (
+        dag.get_task("extract_large.load").priority_weight > dag.get_task("extract_tiny.load").priority_weight
+    )
     assert dag.get_task("verify").trigger_rule == "all_done"
-    assert dag.get_task("verify").upstream_task_ids == {f"extract_{t}.load" for t in ("large", "medium", "small", "tiny")}
+    assert dag.get_task("verify").upstream_task_ids == {
+        f"extract_{t}.load" for t in ("large", "medium", "small", "tiny")
+    }
 
 
 def test_dbt_is_gated_and_notification_always_runs(dag):
@@ -118,7 +138,7 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     assert dag.get_task("source_tests").upstream_task_ids == {"source_freshness"}
     assert producer.upstream_task_ids == {"source_tests"} and producer.trigger_rule == "none_failed"
     assert "source:*" in producer.dbt_cmd_flags[producer.dbt_cmd_flags.index("--exclude") + 1]
-    assert producer.retries == 0   # a second `dbt build` is never started: the model tasks retry alone
+    assert producer.retries == 0  # a second `dbt build` is never started: the model tasks retry alone
     # dbt in a child process: its threads never wait for this task's XCom writes
     assert producer.invocation_mode.value == "subprocess"
     consumers = [t for t in dbt_tasks if t.task_id.endswith((".run", ".test"))]
@@ -131,14 +151,20 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     # no task of its own for a relationships test: the producer reports it with each of its models' tests
     assert not [t for t in dbt_tasks if "relationships" in t.task_id]
     producer_tests = dag.get_task("dbt_models.dbt_producer_watcher").tests_per_model
-    assert any("relationships_fct_claim_patient_id" in test
-               for test in producer_tests["model.dbt_dental_models.fct_claim"])
+    assert any(
+        "relationships_fct_claim_patient_id" in test
+        for test in producer_tests["model.dbt_dental_models.fct_claim"]
+    )
     notify = dag.get_task("notify")
     assert notify.trigger_rule == "all_done" and notify.retries == 0
     assert "docs_generate" in notify.upstream_task_ids
     # the docs wait for every dbt task and look at the model/test tasks' own states (healed retries count)
     assert dag.get_task("docs_generate").trigger_rule == "all_done"
-    assert all(t.task_id in notify.upstream_task_ids for t in dbt_tasks if not t.downstream_task_ids - {"docs_generate", "notify"})
+    assert all(
+        t.task_id in notify.upstream_task_ids
+        for t in dbt_tasks
+        if not t.downstream_task_ids - {"docs_generate", "notify"}
+    )
     assert "notify" in {t.task_id for t in gate.get_flat_relatives(upstream=False)}  # reached, but all_done
 
 

@@ -15,7 +15,7 @@ import pytest
 
 pytest_plugins = ["dbt_support"]
 
-NO_DATE = "'1900-01-01'"   # OpenDental's 'no date' sentinels are on or before this day
+NO_DATE = "'1900-01-01'"  # OpenDental's 'no date' sentinels are on or before this day
 
 
 def cents(value) -> Decimal:
@@ -79,10 +79,12 @@ def test_daily_production_per_provider_matches_source(marts):
         expected[(day, prov)][2] += cents(amount)
     expected = {k: (g, w, a, g + a - w, n) for k, (g, w, a, n) in expected.items()}
 
-    actual = by_key(marts.pg("""
+    actual = by_key(
+        marts.pg("""
         select production_date, provider_id, gross_production, write_offs, adjustments, net_production,
                completed_procedures
-        from marts.fct_daily_production"""))
+        from marts.fct_daily_production""")
+    )
     assert_same_table(expected, actual, "fct_daily_production")
     assert sum(v[1] for v in expected.values()) > 0, "no write-offs in the data: the test would be weak"
 
@@ -90,15 +92,24 @@ def test_daily_production_per_provider_matches_source(marts):
 @pytest.mark.parametrize("pick", [0, 1, 2])
 def test_production_on_a_busy_day_for_one_provider(marts, pick):
     """Spot checks, spelled out: the busiest provider-days, one provider at a time."""
-    day, prov, _ = marts.mysql(f"""
+    day, prov, _ = marts.mysql(
+        f"""
         SELECT ProcDate, ProvNum, COUNT(*) FROM procedurelog
         WHERE ProcStatus = 2 AND ProcDate > {NO_DATE}
-        GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 1 OFFSET %s""", (pick * 7,))[0]
-    (gross,) = marts.mysql("""
+        GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 1 OFFSET %s""",
+        (pick * 7,),
+    )[0]
+    (gross,) = marts.mysql(
+        """
         SELECT COALESCE(SUM(CAST(ProcFee * (UnitQty + BaseUnits) AS DECIMAL(14, 2))), 0) FROM procedurelog
-        WHERE ProcStatus = 2 AND ProcDate = %s AND ProvNum = %s""", (day, prov))[0]
-    rows = marts.pg("""select gross_production from marts.fct_daily_production
-                       where production_date = %s and provider_id = %s""", (day, prov))
+        WHERE ProcStatus = 2 AND ProcDate = %s AND ProvNum = %s""",
+        (day, prov),
+    )[0]
+    rows = marts.pg(
+        """select gross_production from marts.fct_daily_production
+                       where production_date = %s and provider_id = %s""",
+        (day, prov),
+    )
     assert rows == [(cents(gross),)]
 
 
@@ -112,18 +123,23 @@ def test_daily_collections_match_source(marts):
         SELECT DateCP, NULLIF(ProvNum, 0), SUM(CAST(InsPayAmt AS DECIMAL(14, 2)))
         FROM claimproc WHERE Status IN (1, 4) AND InsPayAmt <> 0 AND DateCP > {NO_DATE}
         GROUP BY 1, 2""")
-    transfer_days = {(d, p) for d, p, _ in marts.mysql(f"""
+    transfer_days = {
+        (d, p)
+        for d, p, _ in marts.mysql(f"""
         SELECT ps.DatePay, NULLIF(ps.ProvNum, 0), 1 FROM paysplit ps JOIN payment p ON p.PayNum = ps.PayNum
-        WHERE p.PayType = 0 AND ps.DatePay > {NO_DATE}""")}
+        WHERE p.PayType = 0 AND ps.DatePay > {NO_DATE}""")
+    }
     expected = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for day, prov, amount in patient:
         expected[(day, prov)][0] += cents(amount)
     for day, prov, amount in insurance:
         expected[(day, prov)][1] += cents(amount)
     expected = {k: (p, i, p + i) for k, (p, i) in expected.items()}
-    actual = by_key(marts.pg("""
+    actual = by_key(
+        marts.pg("""
         select collection_date, provider_id, patient_collections, insurance_collections, total_collections
-        from marts.fct_daily_collections"""))
+        from marts.fct_daily_collections""")
+    )
     assert_same_table(expected, actual, "fct_daily_collections")
     assert transfer_days, "no income transfers in the data: their exclusion is untested"
 
@@ -146,10 +162,13 @@ def _fifo_aging(charges: list[tuple[date, Decimal]], credits: Decimal, as_of: da
 
 def test_ar_aging_per_guarantor_matches_source(marts):
     as_of = marts.as_of_date
-    guarantor_of = {pat: guar for pat, guar in marts.mysql("""
+    guarantor_of = dict(
+        marts.mysql("""
         SELECT p.PatNum, COALESCE(g.PatNum, p.PatNum) FROM patient p LEFT JOIN patient g ON g.PatNum = p.Guarantor
-        """)}
-    ledger = marts.mysql(f"""
+        """)
+    )
+    ledger = marts.mysql(
+        f"""
         SELECT PatNum, ProcDate, CAST(ProcFee * (UnitQty + BaseUnits) AS DECIMAL(14, 2)) FROM procedurelog
             WHERE ProcStatus = 2 AND ProcDate > {NO_DATE} AND ProcDate <= %(as_of)s
         UNION ALL SELECT PatNum, AdjDate, CAST(AdjAmt AS DECIMAL(14, 2)) FROM adjustment
@@ -160,7 +179,9 @@ def test_ar_aging_per_guarantor_matches_source(marts):
             WHERE Status IN (1, 4) AND DateCP > {NO_DATE} AND DateCP <= %(as_of)s
         UNION ALL SELECT PatNum, ProcDate, -CAST(WriteOff AS DECIMAL(14, 2)) FROM claimproc
             WHERE Status IN (0, 1, 4) AND ClaimNum <> 0 AND ProcDate > {NO_DATE} AND ProcDate <= %(as_of)s
-        """, {"as_of": as_of})
+        """,
+        {"as_of": as_of},
+    )
     charges, credits = defaultdict(list), defaultdict(Decimal)
     for pat, day, amount in ledger:
         guarantor = guarantor_of.get(pat)
@@ -171,9 +192,12 @@ def test_ar_aging_per_guarantor_matches_source(marts):
         else:
             credits[guarantor] += -cents(amount)
     expected = {(g,): _fifo_aging(charges[g], credits[g], as_of) for g in set(charges) | set(credits)}
-    actual = by_key(marts.pg("""
+    actual = by_key(
+        marts.pg("""
         select guarantor_id, balance, balance_0_30, balance_31_60, balance_61_90, balance_over_90
-        from marts.fct_ar_aging"""), key_len=1)
+        from marts.fct_ar_aging"""),
+        key_len=1,
+    )
     assert_same_table(expected, actual, "fct_ar_aging")
     assert any(v[4] > 0 for v in expected.values()), "no balance over 90 days: aging is untested"
 
@@ -185,12 +209,15 @@ def test_ar_aging_as_of_an_earlier_date_via_the_var(marts):
     from etl_pipeline.dbt_runner import run_dbt
 
     earlier = marts.as_of_date - timedelta(days=90)
-    run_dbt(["run", "--select", "fct_ar_aging"], settings=marts.settings, dbt_vars={"as_of_date": str(earlier)})
+    run_dbt(
+        ["run", "--select", "fct_ar_aging"], settings=marts.settings, dbt_vars={"as_of_date": str(earlier)}
+    )
     try:
         (n, as_of, balance) = marts.pg("""select count(*), min(as_of_date), sum(balance)
                                           from marts.fct_ar_aging""")[0]
         assert as_of == earlier and n > 0
-        (expected,) = marts.mysql(f"""
+        (expected,) = marts.mysql(
+            f"""
             SELECT SUM(a) FROM (
                 SELECT CAST(ProcFee * (UnitQty + BaseUnits) AS DECIMAL(14, 2)) AS a, PatNum FROM procedurelog
                     WHERE ProcStatus = 2 AND ProcDate > {NO_DATE} AND ProcDate <= %(d)s
@@ -202,7 +229,9 @@ def test_ar_aging_as_of_an_earlier_date_via_the_var(marts):
                     WHERE Status IN (1, 4) AND DateCP > {NO_DATE} AND DateCP <= %(d)s
                 UNION ALL SELECT -CAST(WriteOff AS DECIMAL(14, 2)), PatNum FROM claimproc
                     WHERE Status IN (0, 1, 4) AND ClaimNum <> 0 AND ProcDate > {NO_DATE} AND ProcDate <= %(d)s
-            ) AS ledger WHERE PatNum IN (SELECT PatNum FROM patient)""", {"d": earlier})[0]
+            ) AS ledger WHERE PatNum IN (SELECT PatNum FROM patient)""",
+            {"d": earlier},
+        )[0]
         assert cents(balance) == cents(expected)
     finally:
         run_dbt(["run", "--select", "fct_ar_aging"], settings=marts.settings)
@@ -229,18 +258,29 @@ def test_appointment_kpis_per_operatory_match_source(marts):
     for day, op, scheduled, completed, broken, no_show, booked in rows:
         available = practice.get(day, 480)
         utilisation = (Decimal(int(booked)) / available).quantize(Decimal("0.0001")) if available else None
-        expected[(day, op)] = (scheduled, int(completed), int(broken), int(no_show), int(booked), available,
-                               utilisation)
-    actual = {(d, op): (s, c, b, ns, int(bm), int(av), u) for d, op, s, c, b, ns, bm, av, u in marts.pg("""
+        expected[(day, op)] = (
+            scheduled,
+            int(completed),
+            int(broken),
+            int(no_show),
+            int(booked),
+            available,
+            utilisation,
+        )
+    actual = {
+        (d, op): (s, c, b, ns, int(bm), int(av), u)
+        for d, op, s, c, b, ns, bm, av, u in marts.pg("""
         select appointment_date, operatory_id, scheduled_appointments, completed_appointments,
                broken_appointments, no_show_appointments, booked_minutes, available_minutes, utilisation
-        from marts.fct_appointment_kpis""")}
+        from marts.fct_appointment_kpis""")
+    }
     assert_same_table(expected, actual, "fct_appointment_kpis")
     assert sum(v[3] for v in expected.values()) > 0, "no no-shows in the data: the rule is untested"
 
 
 def test_recall_compliance_matches_source(marts):
-    rows = marts.mysql(f"""
+    rows = marts.mysql(
+        f"""
         SELECT r.RecallTypeNum,
                COUNT(*),
                SUM(r.DateScheduled <= {NO_DATE} AND r.DateDue >= %(as_of)s),
@@ -251,11 +291,16 @@ def test_recall_compliance_matches_source(marts):
         JOIN patient p ON p.PatNum = r.PatNum
         WHERE (t.Description LIKE '%%prophy%%' OR t.Description LIKE '%%perio%%' OR t.Description LIKE '%%hyg%%')
           AND p.PatStatus = 0 AND r.IsDisabled = 0 AND r.DateDue > {NO_DATE}
-        GROUP BY 1""", {"as_of": marts.as_of_date})
+        GROUP BY 1""",
+        {"as_of": marts.as_of_date},
+    )
     expected = {(t,): (n, int(c), int(s), int(o)) for t, n, c, s, o in rows}
-    actual = {(t,): (n, c, s, o) for t, n, c, s, o in marts.pg("""
+    actual = {
+        (t,): (n, c, s, o)
+        for t, n, c, s, o in marts.pg("""
         select recall_type_id, recalls_due, recalls_current, recalls_scheduled, recalls_overdue
-        from marts.fct_recall_compliance""")}
+        from marts.fct_recall_compliance""")
+    }
     assert_same_table(expected, actual, "fct_recall_compliance")
 
 
@@ -266,22 +311,30 @@ def test_new_patients_per_month_match_source(marts):
             WHERE ProcStatus = 2 AND ProcDate > {NO_DATE} GROUP BY PatNum
         ) AS firsts GROUP BY 1""")
     expected = {(date.fromisoformat(m),): (n,) for m, n in rows}
-    actual = {(m,): (n,) for m, n in marts.pg("select month_start, new_patients from marts.fct_new_patients_monthly")}
+    actual = {
+        (m,): (n,)
+        for m, n in marts.pg("select month_start, new_patients from marts.fct_new_patients_monthly")
+    }
     assert_same_table(expected, actual, "fct_new_patients_monthly")
 
 
 def test_claim_aging_matches_source(marts):
-    rows = marts.mysql(f"""
+    rows = marts.mysql(
+        f"""
         SELECT ClaimNum, DATEDIFF(%(as_of)s, DateSent) FROM claim
         WHERE ClaimStatus IN ('S', 'W') AND ClaimType IN ('P', 'S')
-          AND DateSent > {NO_DATE} AND DateSent <= %(as_of)s""", {"as_of": marts.as_of_date})
+          AND DateSent > {NO_DATE} AND DateSent <= %(as_of)s""",
+        {"as_of": marts.as_of_date},
+    )
 
     def bucket(days):
         return "0-30" if days <= 30 else "31-60" if days <= 60 else "61-90" if days <= 90 else "90+"
 
     expected = {(claim,): (days, bucket(days)) for claim, days in rows}
-    actual = {(c,): (d, b) for c, d, b in marts.pg(
-        "select claim_id, days_outstanding, aging_bucket from marts.fct_claim_aging")}
+    actual = {
+        (c,): (d, b)
+        for c, d, b in marts.pg("select claim_id, days_outstanding, aging_bucket from marts.fct_claim_aging")
+    }
     assert_same_table(expected, actual, "fct_claim_aging")
 
 
@@ -300,11 +353,15 @@ def test_insurance_paid_vs_billed_matches_source(marts):
         ) AS cp ON cp.ClaimNum = c.ClaimNum
         WHERE c.ClaimType IN ('P', 'S') AND c.DateService > {NO_DATE}
         GROUP BY 1, 2""")
-    expected = {(date.fromisoformat(m), carrier): (n, cents(b), cents(p), cents(w))
-                for m, carrier, n, b, p, w in rows}
-    actual = {(m, c): (n, cents(b), cents(p), cents(w)) for m, c, n, b, p, w in marts.pg("""
+    expected = {
+        (date.fromisoformat(m), carrier): (n, cents(b), cents(p), cents(w)) for m, carrier, n, b, p, w in rows
+    }
+    actual = {
+        (m, c): (n, cents(b), cents(p), cents(w))
+        for m, c, n, b, p, w in marts.pg("""
         select service_month, carrier_id, claims, billed, paid, written_off
-        from marts.fct_insurance_paid_vs_billed""")}
+        from marts.fct_insurance_paid_vs_billed""")
+    }
     assert_same_table(expected, actual, "fct_insurance_paid_vs_billed")
 
 
@@ -321,11 +378,14 @@ def test_provider_performance_matches_source(marts):
         expected[(date.fromisoformat(month), prov)][:2] = [cents(gross), procedures]
     for month, prov, completed, seen in visits:
         expected[(date.fromisoformat(month), prov)][2:] = [completed, seen]
-    actual = {(m, p): [cents(g), n, c, s] for m, p, g, n, c, s in marts.pg("""
+    actual = {
+        (m, p): [cents(g), n, c, s]
+        for m, p, g, n, c, s in marts.pg("""
         select month_start, provider_id, gross_production, completed_procedures, completed_appointments,
                patients_seen
         from marts.fct_provider_performance
-        where completed_procedures <> 0 or completed_appointments <> 0""")}
+        where completed_procedures <> 0 or completed_appointments <> 0""")
+    }
     assert_same_table(dict(expected), actual, "fct_provider_performance")
 
 
@@ -343,9 +403,16 @@ def test_kpis_still_match_after_days_of_activity_and_incremental_loads(marts):
                              where not exists (select 1 from staging.stg_opendental__procedurelog s
                                                where s.procedure_id = f.procedure_id)""")[0]
     assert orphans == 0, "the incremental fact kept procedures deleted at the source"
-    for check in (test_as_of_date_is_the_latest_financial_activity, test_daily_production_per_provider_matches_source,
-                  test_daily_collections_match_source, test_ar_aging_per_guarantor_matches_source,
-                  test_appointment_kpis_per_operatory_match_source, test_recall_compliance_matches_source,
-                  test_new_patients_per_month_match_source, test_claim_aging_matches_source,
-                  test_insurance_paid_vs_billed_matches_source, test_provider_performance_matches_source):
+    for check in (
+        test_as_of_date_is_the_latest_financial_activity,
+        test_daily_production_per_provider_matches_source,
+        test_daily_collections_match_source,
+        test_ar_aging_per_guarantor_matches_source,
+        test_appointment_kpis_per_operatory_match_source,
+        test_recall_compliance_matches_source,
+        test_new_patients_per_month_match_source,
+        test_claim_aging_matches_source,
+        test_insurance_paid_vs_billed_matches_source,
+        test_provider_performance_matches_source,
+    ):
         check(marts)

@@ -22,15 +22,23 @@ ROWS = 150_000
 
 
 def _cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
-                            env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "etl_pipeline.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _raw_state(settings):
     """(raw row count, cursor in state) — both must only ever move together."""
     rows = pg_rows(settings, "SELECT count(*) FROM raw.crashy") if _exists(settings) else [(None,)]
-    state = pg_rows(settings, "SELECT cursor_value FROM etl.load_state WHERE table_name = 'crashy'") \
-        if _state_exists(settings) else []
+    state = (
+        pg_rows(settings, "SELECT cursor_value FROM etl.load_state WHERE table_name = 'crashy'")
+        if _state_exists(settings)
+        else []
+    )
     return rows[0][0], (state[0][0] if state else None)
 
 
@@ -44,10 +52,13 @@ def _state_exists(settings):
 
 def test_sigkill_during_full_and_incremental_loads_converges(settings):
     drop_everywhere(settings, "crashy")
-    admin_exec(settings, """CREATE TABLE crashy (
+    admin_exec(
+        settings,
+        """CREATE TABLE crashy (
         id bigint PRIMARY KEY, v int, note text,
         ts timestamp NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp(), KEY (ts))""",
-               f"INSERT INTO crashy (id, v, note) SELECT seq, seq, REPEAT('x', seq % 50) FROM seq_1_to_{ROWS}")
+        f"INSERT INTO crashy (id, v, note) SELECT seq, seq, REPEAT('x', seq % 50) FROM seq_1_to_{ROWS}",
+    )
     table = table_config(settings, "crashy")
     settings.tables_yml.write_text(yaml.safe_dump({"tables": {"crashy": table_to_dict(table)}}))
     rng = random.Random(7)
@@ -59,16 +70,19 @@ def test_sigkill_during_full_and_incremental_loads_converges(settings):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         count, cursor = _raw_state(settings)
-        assert count in (None, ROWS), count           # old table or complete new one, nothing between
-        assert (count is None) == (cursor is None)    # state never ahead of data
+        assert count in (None, ROWS), count  # old table or complete new one, nothing between
+        assert (count is None) == (cursor is None)  # state never ahead of data
     assert _cli("run", "--tables", "crashy").wait() == 0
     assert verify_table(settings, table, deep=True).ok
 
     # incremental loads killed part-way
     for trial in range(3):
-        admin_exec(settings, f"UPDATE crashy SET v = v + 1 WHERE id % 4 = {trial}",
-                   f"DELETE FROM crashy WHERE id % 997 = {trial}",
-                   f"INSERT INTO crashy (id, v) SELECT {ROWS} + {trial} * 100 + seq, seq FROM seq_1_to_50")
+        admin_exec(
+            settings,
+            f"UPDATE crashy SET v = v + 1 WHERE id % 4 = {trial}",
+            f"DELETE FROM crashy WHERE id % 997 = {trial}",
+            f"INSERT INTO crashy (id, v) SELECT {ROWS} + {trial} * 100 + seq, seq FROM seq_1_to_50",
+        )
         before = pg_rows(settings, "SELECT cursor_value FROM etl.load_state WHERE table_name = 'crashy'")
         proc = _cli("run", "--tables", "crashy")
         time.sleep(rng.uniform(0.2, 1.5))
@@ -80,5 +94,6 @@ def test_sigkill_during_full_and_incremental_loads_converges(settings):
     time.sleep(1.1)
     assert _cli("run", "--tables", "crashy").wait() == 0
     assert verify_table(settings, table, deep=True).ok
-    assert pg_rows(settings, "SELECT count(*) FROM pg_tables WHERE schemaname = 'raw' "
-                             "AND tablename LIKE 'crashy\\_\\_%'") == [(0,)]
+    assert pg_rows(
+        settings, "SELECT count(*) FROM pg_tables WHERE schemaname = 'raw' AND tablename LIKE 'crashy\\_\\_%'"
+    ) == [(0,)]

@@ -19,9 +19,12 @@ DDL = """CREATE TABLE {name} (
 
 def make(settings, name, rows=50, step="MINUTE"):
     drop_everywhere(settings, name)
-    admin_exec(settings, DDL.format(name=name),
-               f"INSERT INTO {name} (v, ts) SELECT seq, '2020-01-01 08:00:00' + INTERVAL seq {step} "
-               f"FROM seq_1_to_{rows}")
+    admin_exec(
+        settings,
+        DDL.format(name=name),
+        f"INSERT INTO {name} (v, ts) SELECT seq, '2020-01-01 08:00:00' + INTERVAL seq {step} "
+        f"FROM seq_1_to_{rows}",
+    )
     return table_config(settings, name)
 
 
@@ -31,7 +34,10 @@ def assert_parity(settings, table):
 
 
 def deleted_ids(settings, name):
-    return [r[0] for r in pg_rows(settings, f"SELECT id FROM raw.{name} WHERE _deleted_at IS NOT NULL ORDER BY id")]
+    return [
+        r[0]
+        for r in pg_rows(settings, f"SELECT id FROM raw.{name} WHERE _deleted_at IS NOT NULL ORDER BY id")
+    ]
 
 
 @pytest.fixture
@@ -43,6 +49,7 @@ def bucket_calls(monkeypatch):
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
+
     monkeypatch.setattr(incremental, "_differing_key_ranges", counting)
     return calls
 
@@ -50,8 +57,11 @@ def bucket_calls(monkeypatch):
 def test_without_deletes_the_bucket_reconciliation_is_skipped(settings, bucket_calls):
     t = make(settings, "dc_skip")
     load_table(settings, t, "s0")
-    admin_exec(settings, "UPDATE dc_skip SET v = -v, ts = '2020-01-02' WHERE id IN (3, 30)",
-               "INSERT INTO dc_skip (v, ts) VALUES (51, '2020-01-02')")
+    admin_exec(
+        settings,
+        "UPDATE dc_skip SET v = -v, ts = '2020-01-02' WHERE id IN (3, 30)",
+        "INSERT INTO dc_skip (v, ts) VALUES (51, '2020-01-02')",
+    )
     result = load_table(settings, t, "s1")
     assert (result.strategy, result.inserted, result.updated, result.deleted) == ("incremental", 1, 2, 0)
     assert bucket_calls == []
@@ -68,8 +78,11 @@ def test_a_restored_key_and_a_delete_in_the_same_night_are_both_seen(settings, b
     admin_exec(settings, "DELETE FROM dc_restore WHERE id = 10")
     assert load_table(settings, t, "r1").deleted == 1
     # equal counts: one key back with its old cursor value (outside every window), one key gone
-    admin_exec(settings, "INSERT INTO dc_restore (id, v, ts) VALUES (10, 10, '2020-01-01 18:00:00')",
-               "DELETE FROM dc_restore WHERE id = 20")
+    admin_exec(
+        settings,
+        "INSERT INTO dc_restore (id, v, ts) VALUES (10, 10, '2020-01-01 18:00:00')",
+        "DELETE FROM dc_restore WHERE id = 20",
+    )
     assert load_table(settings, t, "r2").deleted == 1
     assert deleted_ids(settings, "dc_restore") == [20]
     assert_parity(settings, t)
@@ -81,8 +94,11 @@ def test_a_key_below_the_high_water_mark_not_read_yet_defers_a_delete_to_a_later
     load_table(settings, t, "u0")
     # a key in a gap below the largest key, stamped ahead of the source clock (not read this run),
     # beside a delete: the counts are equal, so this run cannot see the delete yet
-    admin_exec(settings, "INSERT INTO dc_unread (id, v, ts) VALUES (60, 60, NOW() + INTERVAL 1 DAY)",
-               "DELETE FROM dc_unread WHERE id = 20")
+    admin_exec(
+        settings,
+        "INSERT INTO dc_unread (id, v, ts) VALUES (60, 60, NOW() + INTERVAL 1 DAY)",
+        "DELETE FROM dc_unread WHERE id = 20",
+    )
     first = load_table(settings, t, "u1")
     assert (first.inserted, first.deleted) == (0, 0)
     # once that row is read, the vanished key shows in the counts and is marked
@@ -121,7 +137,9 @@ def test_a_raw_table_without_the_loader_columns_is_repaired_by_a_full_refresh(se
         result = load_table(settings, t, "m2")
     assert result.status == "success" and result.strategy == "full"
     assert any("dc_meta" in r.getMessage() and "_loaded_at" in r.getMessage() for r in caplog.records)
-    live_without_load_time = "SELECT count(*) FROM raw.dc_meta WHERE _loaded_at IS NULL AND _deleted_at IS NULL"
+    live_without_load_time = (
+        "SELECT count(*) FROM raw.dc_meta WHERE _loaded_at IS NULL AND _deleted_at IS NULL"
+    )
     assert pg_rows(settings, live_without_load_time) == [(0,)]
     assert deleted_ids(settings, "dc_meta") == [2]  # the vanished row is still kept, marked deleted
     assert load_table(settings, t, "m3").strategy == "incremental"
@@ -135,8 +153,11 @@ def test_with_more_deleted_keys_than_the_probe_takes_buckets_compare_sums(settin
     load_table(settings, t, "p0")
     admin_exec(settings, "DELETE FROM dc_many WHERE id IN (10, 11)")
     assert load_table(settings, t, "p1").deleted == 2
-    admin_exec(settings, "INSERT INTO dc_many (id, v, ts) VALUES (10, 10, '2020-01-01 18:00:00')",
-               "DELETE FROM dc_many WHERE id = 20")
+    admin_exec(
+        settings,
+        "INSERT INTO dc_many (id, v, ts) VALUES (10, 10, '2020-01-01 18:00:00')",
+        "DELETE FROM dc_many WHERE id = 20",
+    )
     assert load_table(settings, t, "p2").deleted == 1
     assert deleted_ids(settings, "dc_many") == [11, 20]
     assert_parity(settings, t)
@@ -145,9 +166,9 @@ def test_with_more_deleted_keys_than_the_probe_takes_buckets_compare_sums(settin
 def test_the_bucket_counts_are_read_from_the_top_buckets_down_as_far_as_a_delete_lies(settings, monkeypatch):
     """Deletes are mostly of recent rows: the source's key index is read for the top buckets first and
     further down only when the counts below them still differ."""
-    t = make(settings, "dc_top", rows=200_000, step="SECOND")   # 196 buckets of 1,024 keys
+    t = make(settings, "dc_top", rows=200_000, step="SECOND")  # 196 buckets of 1,024 keys
     load_table(settings, t, "t0")
-    reads = []   # the lowest key of each range of the source's key index that was counted by bucket
+    reads = []  # the lowest key of each range of the source's key index that was counted by bucket
     original = incremental._bucket_counts_from_the_top
 
     def spying(cur, scur, ctx, high):
@@ -157,16 +178,18 @@ def test_the_bucket_counts_are_read_from_the_top_buckets_down_as_far_as_a_delete
             if "GROUP BY" in sql:
                 reads.append(params[0])
             return execute(sql, params)
+
         scur.execute = noting
         return original(cur, scur, ctx, high)
+
     monkeypatch.setattr(incremental, "_bucket_counts_from_the_top", spying)
 
-    admin_exec(settings, "DELETE FROM dc_top WHERE id IN (199000, 199999)")      # in the top 1/64
+    admin_exec(settings, "DELETE FROM dc_top WHERE id IN (199000, 199999)")  # in the top 1/64
     assert load_table(settings, t, "t1").deleted == 2
     assert len(reads) == 1 and reads[0] > 190_000
     reads.clear()
-    admin_exec(settings, "DELETE FROM dc_top WHERE id IN (5, 198000)")           # one far down
+    admin_exec(settings, "DELETE FROM dc_top WHERE id IN (5, 198000)")  # one far down
     assert load_table(settings, t, "t2").deleted == 2
-    assert len(reads) == 3 and reads[-1] < 0                                     # 1/64, 1/8, all
+    assert len(reads) == 3 and reads[-1] < 0  # 1/64, 1/8, all
     assert deleted_ids(settings, "dc_top") == [5, 198000, 199000, 199999]
     assert_parity(settings, t)

@@ -28,8 +28,11 @@ DDL = """CREATE TABLE {name} (id bigint PRIMARY KEY, v int, note text,
 
 def make(settings, name, rows=2000):
     drop_everywhere(settings, name)
-    admin_exec(settings, DDL.format(name=name),
-               f"INSERT INTO {name} (id, v, note) SELECT seq, seq, 'n' FROM seq_1_to_{rows}")
+    admin_exec(
+        settings,
+        DDL.format(name=name),
+        f"INSERT INTO {name} (id, v, note) SELECT seq, seq, 'n' FROM seq_1_to_{rows}",
+    )
     return table_config(settings, name)
 
 
@@ -38,8 +41,9 @@ def test_unreachable_source_is_a_clear_recorded_failure(settings):
     bad = dataclasses.replace(settings, source=dataclasses.replace(settings.source, port=1))
     with pytest.raises(ConnectionFailed, match="cannot connect to source .*:1/"):
         load_table(bad, t, "nosrc")
-    assert pg_rows(settings, "SELECT status, error_class FROM etl.load_runs WHERE run_id = 'nosrc'") \
-        == [("failed", "ConnectionFailed")]
+    assert pg_rows(settings, "SELECT status, error_class FROM etl.load_runs WHERE run_id = 'nosrc'") == [
+        ("failed", "ConnectionFailed")
+    ]
     assert pg_rows(settings, "SELECT to_regclass('raw.f_nosrc')") == [(None,)]
 
 
@@ -52,15 +56,21 @@ def test_postgres_going_away_mid_copy_leaves_old_table_and_state(settings, monke
 
     def kill_backend(table, batch_no):
         if table == "f_pgdown" and batch_no == 3:
-            pg_rows(settings, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE query LIKE 'COPY%%f_pgdown%%' AND pid <> pg_backend_pid()")
+            pg_rows(
+                settings,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'COPY%%f_pgdown%%' AND pid <> pg_backend_pid()",
+            )
+
     monkeypatch.setattr(source, "batch_hook", kill_backend)
     with pytest.raises(psycopg2.OperationalError):
         load_table(settings, t, "pg1", full_refresh=True)
     monkeypatch.setattr(source, "batch_hook", None)
     assert pg_rows(settings, "SELECT count(*), max(_loaded_at) FROM raw.f_pgdown") == before
-    assert pg_rows(settings, "SELECT cursor_value FROM etl.load_state WHERE table_name = 'f_pgdown'") \
+    assert (
+        pg_rows(settings, "SELECT cursor_value FROM etl.load_state WHERE table_name = 'f_pgdown'")
         == state_before
+    )
     assert pg_rows(settings, "SELECT to_regclass('raw.f_pgdown__new')") == [(None,)]
     assert pg_rows(settings, "SELECT status FROM etl.load_runs WHERE run_id = 'pg1'") == [("failed",)]
     load_table(settings, t, "pg2", full_refresh=True)
@@ -71,8 +81,9 @@ def test_missing_table_fails_alone_and_others_load(settings):
     good = make(settings, "f_good", rows=50)
     gone = make(settings, "f_gone", rows=5)
     admin_exec(settings, "DROP TABLE f_gone")
-    settings.tables_yml.write_text(yaml.safe_dump({"tables": {
-        "f_good": table_to_dict(good), "f_gone": table_to_dict(gone)}}))
+    settings.tables_yml.write_text(
+        yaml.safe_dump({"tables": {"f_good": table_to_dict(good), "f_gone": table_to_dict(gone)}})
+    )
     results = {r.table: r for r in run(settings, run_id="missing")}
     assert results["f_good"].status == "success"
     assert (results["f_gone"].status, results["f_gone"].error_class) == ("failed", "SourceTableMissing")
@@ -93,10 +104,18 @@ def test_column_type_change_during_the_read(settings, monkeypatch, caplog):
     def retype(table, batch_no):
         if table == "f_retype" and batch_no == 2 and not alter:
             # the ALTER waits for the read's metadata lock, so it runs beside the load
-            alter.append(threading.Thread(target=admin_exec, args=(
-                settings, "ALTER TABLE f_retype MODIFY v varchar(20)",
-                "UPDATE f_retype SET v = CONCAT('x', v) WHERE id <= 10")))
+            alter.append(
+                threading.Thread(
+                    target=admin_exec,
+                    args=(
+                        settings,
+                        "ALTER TABLE f_retype MODIFY v varchar(20)",
+                        "UPDATE f_retype SET v = CONCAT('x', v) WHERE id <= 10",
+                    ),
+                )
+            )
             alter[0].start()
+
     monkeypatch.setattr(source, "batch_hook", retype)
     load_table(settings, t, "rt1")
     monkeypatch.setattr(source, "batch_hook", None)
@@ -112,8 +131,14 @@ def test_cli_run_status_verify(settings):
     settings.tables_yml.write_text(yaml.safe_dump({"tables": {"f_cli": table_to_dict(t)}}))
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "etl_pipeline.cli", *args],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
     done = cli("run", "--tables", "f_cli")
     assert done.returncode == 0 and "f_cli" in done.stdout
     status = json.loads(cli("status", "--json").stdout)

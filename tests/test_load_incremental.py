@@ -20,8 +20,11 @@ DDL = """CREATE TABLE {name} (
 
 def make(settings, name, rows=100):
     drop_everywhere(settings, name)
-    admin_exec(settings, DDL.format(name=name),
-               f"INSERT INTO {name} (v, note) SELECT seq, CONCAT('n', seq) FROM seq_1_to_{rows}")
+    admin_exec(
+        settings,
+        DDL.format(name=name),
+        f"INSERT INTO {name} (v, note) SELECT seq, CONCAT('n', seq) FROM seq_1_to_{rows}",
+    )
     return table_config(settings, name)
 
 
@@ -39,9 +42,12 @@ def test_full_then_incremental_with_updates_inserts_deletes(settings):
     t = make(settings, "inc_basic")
     first = load_table(settings, t, "r1")
     assert (first.strategy, first.inserted) == ("full", 100)
-    admin_exec(settings, "UPDATE inc_basic SET v = v + 1000 WHERE id <= 10",
-               "INSERT INTO inc_basic (v) SELECT seq FROM seq_1_to_5",
-               "DELETE FROM inc_basic WHERE id BETWEEN 50 AND 52")
+    admin_exec(
+        settings,
+        "UPDATE inc_basic SET v = v + 1000 WHERE id <= 10",
+        "INSERT INTO inc_basic (v) SELECT seq FROM seq_1_to_5",
+        "DELETE FROM inc_basic WHERE id BETWEEN 50 AND 52",
+    )
     next_second()
     second = load_table(settings, t, "r2")
     assert second.strategy == "incremental"
@@ -56,8 +62,11 @@ def test_full_then_incremental_with_updates_inserts_deletes(settings):
     assert third.updated == 1
     assert_parity(settings, t)
     assert pg_rows(settings, "SELECT _deleted_at, v FROM raw.inc_basic WHERE id = 51") == [(None, 7)]
-    runs = pg_rows(settings, "SELECT run_id, status, inserted, updated, deleted FROM etl.load_runs "
-                             "WHERE table_name = 'inc_basic' ORDER BY started_at")
+    runs = pg_rows(
+        settings,
+        "SELECT run_id, status, inserted, updated, deleted FROM etl.load_runs "
+        "WHERE table_name = 'inc_basic' ORDER BY started_at",
+    )
     assert runs == [("r1", "success", 100, 0, 0), ("r2", "success", 5, 10, 3), ("r3", "success", 0, 1, 0)]
 
 
@@ -77,11 +86,17 @@ def test_same_second_burst_loses_nothing(settings):
     load_table(settings, t, "b0")
     for round_no in range(4):
         # writes in the same second as the load, before and after it reads
-        admin_exec(settings, "INSERT INTO inc_burst (v) SELECT seq FROM seq_1_to_20",
-                   f"UPDATE inc_burst SET v = v + 1 WHERE id % 3 = {round_no % 3}")
+        admin_exec(
+            settings,
+            "INSERT INTO inc_burst (v) SELECT seq FROM seq_1_to_20",
+            f"UPDATE inc_burst SET v = v + 1 WHERE id % 3 = {round_no % 3}",
+        )
         load_table(settings, t, f"b{round_no + 1}")
-        admin_exec(settings, "INSERT INTO inc_burst (v) SELECT seq FROM seq_1_to_7",
-                   f"DELETE FROM inc_burst WHERE id % 11 = {round_no}")
+        admin_exec(
+            settings,
+            "INSERT INTO inc_burst (v) SELECT seq FROM seq_1_to_7",
+            f"DELETE FROM inc_burst WHERE id % 11 = {round_no}",
+        )
     next_second()
     load_table(settings, t, "b-final")
     assert_parity(settings, t)
@@ -98,9 +113,13 @@ def test_rows_changed_during_extraction_are_not_lost(settings, monkeypatch):
     def hook(table, batch_no):
         if table == "inc_concurrent" and batch_no == 2 and not seen:
             seen.append(batch_no)
-            admin_exec(settings, "UPDATE inc_concurrent SET v = 1 WHERE id IN (1, 2999)",
-                       "INSERT INTO inc_concurrent (v) VALUES (42)",
-                       "DELETE FROM inc_concurrent WHERE id = 1500")
+            admin_exec(
+                settings,
+                "UPDATE inc_concurrent SET v = 1 WHERE id IN (1, 2999)",
+                "INSERT INTO inc_concurrent (v) VALUES (42)",
+                "DELETE FROM inc_concurrent WHERE id = 1500",
+            )
+
     monkeypatch.setattr(source, "batch_hook", hook)
     load_table(settings, t, "c1")
     assert seen == [2]
@@ -133,15 +152,19 @@ def test_full_refresh_keeps_dependent_views_and_history(settings):
     pg_rows(settings, "DROP VIEW public.inc_viewed_v")
     # and without views the table is swapped by renames; the primary key keeps its name
     load_table(settings, t, "v2", full_refresh=True)
-    assert pg_rows(settings, "SELECT conname FROM pg_constraint WHERE conrelid = 'raw.inc_viewed'::regclass") \
-        == [("inc_viewed_pkey",)]
+    assert pg_rows(
+        settings, "SELECT conname FROM pg_constraint WHERE conrelid = 'raw.inc_viewed'::regclass"
+    ) == [("inc_viewed_pkey",)]
     assert_parity(settings, t)
 
 
 def test_append_only_reads_beyond_last_key(settings):
     drop_everywhere(settings, "inc_append")
-    admin_exec(settings, "CREATE TABLE inc_append (id bigint PRIMARY KEY, v int)",
-               "INSERT INTO inc_append SELECT seq, seq FROM seq_1_to_100")
+    admin_exec(
+        settings,
+        "CREATE TABLE inc_append (id bigint PRIMARY KEY, v int)",
+        "INSERT INTO inc_append SELECT seq, seq FROM seq_1_to_100",
+    )
     t = table_config(settings, "inc_append", strategy="append_only", cursor="id", detect_deletes=False)
     load_table(settings, t, "a0")
     admin_exec(settings, "INSERT INTO inc_append SELECT seq, seq FROM seq_101_to_130")
@@ -154,20 +177,33 @@ def test_schema_drift_at_load_time(settings, caplog):
     t = make(settings, "inc_drift", rows=20)
     load_table(settings, t, "d0")
     next_second()  # MyISAM's ALTER rebuilds the table: a new CREATE_TIME must still read as drift, not a restore
-    admin_exec(settings, "ALTER TABLE inc_drift ADD COLUMN added varchar(10) DEFAULT 'x'",
-               "ALTER TABLE inc_drift MODIFY v bigint NOT NULL DEFAULT 0",
-               "UPDATE inc_drift SET v = 9000000000 WHERE id = 1")
+    admin_exec(
+        settings,
+        "ALTER TABLE inc_drift ADD COLUMN added varchar(10) DEFAULT 'x'",
+        "ALTER TABLE inc_drift MODIFY v bigint NOT NULL DEFAULT 0",
+        "UPDATE inc_drift SET v = 9000000000 WHERE id = 1",
+    )
     next_second()
     result = load_table(settings, t, "d1")
     assert result.strategy == "incremental"
-    types = dict(pg_rows(settings, "SELECT column_name, data_type FROM information_schema.columns "
-                                   "WHERE table_schema = 'raw' AND table_name = 'inc_drift'"))
+    types = dict(
+        pg_rows(
+            settings,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'inc_drift'",
+        )
+    )
     assert types["v"] == "bigint" and types["added"] == "text"
     assert_parity(settings, t)
     admin_exec(settings, "ALTER TABLE inc_drift DROP COLUMN note")
     load_table(settings, t, "d2")
-    assert "note" in dict(pg_rows(settings, "SELECT column_name, 1 FROM information_schema.columns "
-                                            "WHERE table_schema = 'raw' AND table_name = 'inc_drift'"))
+    assert "note" in dict(
+        pg_rows(
+            settings,
+            "SELECT column_name, 1 FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'inc_drift'",
+        )
+    )
     assert "no longer exists at the source" in caplog.text
     admin_exec(settings, "ALTER TABLE inc_drift MODIFY added int")  # text -> integer: incompatible
     result = load_table(settings, t, "d3")
@@ -178,8 +214,11 @@ def test_schema_drift_at_load_time(settings, caplog):
 
 def test_table_without_primary_key_is_always_full(settings):
     drop_everywhere(settings, "inc_nopk")
-    admin_exec(settings, "CREATE TABLE inc_nopk (a int, b text)",
-               "INSERT INTO inc_nopk VALUES (1, 'x'), (1, 'x'), (2, NULL)")
+    admin_exec(
+        settings,
+        "CREATE TABLE inc_nopk (a int, b text)",
+        "INSERT INTO inc_nopk VALUES (1, 'x'), (1, 'x'), (2, NULL)",
+    )
     t = table_config(settings, "inc_nopk", pk=(), cursor=None, detect_deletes=False)
     assert load_table(settings, t, "n0").strategy == "full"
     admin_exec(settings, "DELETE FROM inc_nopk WHERE a = 2")
@@ -194,7 +233,9 @@ def test_delete_reconciliation_across_key_buckets(settings):
     next_second()
     assert load_table(settings, t, "k1").deleted == 2
     # a delete beside an insert of the same second (not read yet) in the same key bucket
-    admin_exec(settings, "DELETE FROM inc_buckets WHERE id = 30000", "INSERT INTO inc_buckets (id) VALUES (30001)")
+    admin_exec(
+        settings, "DELETE FROM inc_buckets WHERE id = 30000", "INSERT INTO inc_buckets (id) VALUES (30001)"
+    )
     assert load_table(settings, t, "k2").deleted == 1
     next_second()
     load_table(settings, t, "k3")

@@ -54,8 +54,9 @@ def _full_then_incremental(settings, scale, seed):
     for name, counts in changes.items():
         table = by_name[name]
         if table.primary_key and table.strategy != "full" and table.detect_deletes:
-            marked = pg_rows(settings, f'SELECT count(*) FROM raw."{table.target_name}" '
-                                       "WHERE _deleted_at IS NOT NULL")[0][0]
+            marked = pg_rows(
+                settings, f'SELECT count(*) FROM raw."{table.target_name}" WHERE _deleted_at IS NOT NULL'
+            )[0][0]
             assert marked == counts["deleted"], name
     incremental = [r for r in second if r.strategy != "full"]
     assert incremental, "no table was loaded incrementally"

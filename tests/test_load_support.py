@@ -36,15 +36,33 @@ def pg_rows(settings, sql, params=None):
     return rows
 
 
-def table_config(settings, name, pk=("id",), strategy="incremental", cursor="ts", detect_deletes=True,
-                 lookback=60, tier="small", excluded=()) -> TableConfig:
+def table_config(
+    settings,
+    name,
+    pk=("id",),
+    strategy="incremental",
+    cursor="ts",
+    detect_deletes=True,
+    lookback=60,
+    tier="small",
+    excluded=(),
+) -> TableConfig:
     conn = connect_source(settings.source_admin)
     cols = live_columns(conn, name)
     conn.close()
     columns = tuple(ColumnConfig(c.name, c.source_type, map_column_type(c.source_type).pg_type) for c in cols)
-    return TableConfig(name=name, target_name=name.lower(), tier=tier, strategy=strategy, columns=columns,
-                       primary_key=tuple(pk), cursor=cursor, lookback_minutes=lookback,
-                       detect_deletes=detect_deletes, excluded_columns=tuple(excluded))
+    return TableConfig(
+        name=name,
+        target_name=name.lower(),
+        tier=tier,
+        strategy=strategy,
+        columns=columns,
+        primary_key=tuple(pk),
+        cursor=cursor,
+        lookback_minutes=lookback,
+        detect_deletes=detect_deletes,
+        excluded_columns=tuple(excluded),
+    )
 
 
 def drop_everywhere(settings, *names):

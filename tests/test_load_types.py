@@ -27,21 +27,27 @@ CREATE TABLE nasty (
 
 ROWS = [
     # extremes
-    ("INSERT INTO nasty VALUES (1, -128, 255, -32768, 65535, -8388608, -2147483648, 4294967295, "
-    "-9223372036854775808, 18446744073709551615, -99999999999999.999999, -3.40282e38, -1.7976931348623157e308, "
-    "b'1', b'000000101', 1901, '1000-01-01', '1000-01-01 00:00:00', '9999-12-31 23:59:59.999999', "
-    "'1970-01-01 00:00:01', '-838:59:59', '838:59:59.999', 'abc', 'tab\\there\\nnl\\\\bs\\rcr', "
-    "'emoji \U0001F9B7 \u00e9', REPEAT('long text ', 200000), x'00000000', x'00ff80fe', x'00c328ff0a0d09', "
-    "'x\\\\y', '', '{\"k\": [1, \"\\\\u00e9\"]}')"),
+    (
+        "INSERT INTO nasty VALUES (1, -128, 255, -32768, 65535, -8388608, -2147483648, 4294967295, "
+        "-9223372036854775808, 18446744073709551615, -99999999999999.999999, -3.40282e38, -1.7976931348623157e308, "
+        "b'1', b'000000101', 1901, '1000-01-01', '1000-01-01 00:00:00', '9999-12-31 23:59:59.999999', "
+        "'1970-01-01 00:00:01', '-838:59:59', '838:59:59.999', 'abc', 'tab\\there\\nnl\\\\bs\\rcr', "
+        "'emoji \U0001f9b7 \u00e9', REPEAT('long text ', 200000), x'00000000', x'00ff80fe', x'00c328ff0a0d09', "
+        "'x\\\\y', '', '{\"k\": [1, \"\\\\u00e9\"]}')"
+    ),
     # zero dates, empty strings, negative small time
-    ("INSERT INTO nasty VALUES (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', 0, '0000-00-00', "
-    "'0000-00-00 00:00:00', '2024-02-29 12:00:00.000001', NULL, '-00:00:01', '100:00:00', '', '', '', '', "
-    "x'', x'', x'', 'b c', 'r,g,b', '[]')"),
+    (
+        "INSERT INTO nasty VALUES (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', 0, '0000-00-00', "
+        "'0000-00-00 00:00:00', '2024-02-29 12:00:00.000001', NULL, '-00:00:01', '100:00:00', '', '', '', '', "
+        "x'', x'', x'', 'b c', 'r,g,b', '[]')"
+    ),
     # NULL everywhere
     "INSERT INTO nasty (id) VALUES (3)",
     # control characters and NUL inside text (NUL is dropped: PostgreSQL text cannot hold it)
-    ("INSERT INTO nasty (id, vc, tx, bl, st, d) VALUES (4, CONCAT('a', CHAR(1), 'b', CHAR(0), 'c'), "
-    "CONCAT('\\\\N', CHAR(9), '\\\\', CHAR(10)), CONCAT(x'00', x'5c4e', x'09'), 'g', '2020-00-15')"),
+    (
+        "INSERT INTO nasty (id, vc, tx, bl, st, d) VALUES (4, CONCAT('a', CHAR(1), 'b', CHAR(0), 'c'), "
+        "CONCAT('\\\\N', CHAR(9), '\\\\', CHAR(10)), CONCAT(x'00', x'5c4e', x'09'), 'g', '2020-00-15')"
+    ),
 ]
 
 
@@ -53,14 +59,19 @@ def nasty(settings):
 
 
 def _raw(settings, column):
-    return dict(pg_rows(settings, f'SELECT id, {column} FROM raw.nasty ORDER BY id'))
+    return dict(pg_rows(settings, f"SELECT id, {column} FROM raw.nasty ORDER BY id"))
 
 
 def test_every_type_round_trips(settings, nasty):
     result = load_table(settings, nasty, run_id="types")
     assert result.status == "success" and result.rows_read == 4
-    src = {r[0]: r for r in source_rows(settings, "SELECT id, bu, bi, de, db, tm, tm3, vc, tx, lt, vb, bl, "
-                                                    "en, js, dt6 FROM nasty ORDER BY id")}
+    src = {
+        r[0]: r
+        for r in source_rows(
+            settings,
+            "SELECT id, bu, bi, de, db, tm, tm3, vc, tx, lt, vb, bl, en, js, dt6 FROM nasty ORDER BY id",
+        )
+    }
     assert _raw(settings, "bu")[1] == Decimal(18446744073709551615)
     assert _raw(settings, "bi")[1] == -9223372036854775808
     assert _raw(settings, "de")[1] == Decimal("-99999999999999.999999")
@@ -76,9 +87,9 @@ def test_every_type_round_trips(settings, nasty):
     assert _raw(settings, "dt6")[1] == dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
     assert _raw(settings, "ts")[1] == dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
     assert _raw(settings, "vc")[1] == src[1][7] and "\t" in src[1][7] and "\\" in src[1][7]
-    assert _raw(settings, "vc")[4] == "a\x01bc"            # NUL removed, other control chars kept
-    assert _raw(settings, "tx")[1] == src[1][8] and "\U0001F9B7" in src[1][8]
-    assert _raw(settings, "tx")[4] == "\\N\t\\\n"          # a literal \N is not NULL
+    assert _raw(settings, "vc")[4] == "a\x01bc"  # NUL removed, other control chars kept
+    assert _raw(settings, "tx")[1] == src[1][8] and "\U0001f9b7" in src[1][8]
+    assert _raw(settings, "tx")[4] == "\\N\t\\\n"  # a literal \N is not NULL
     assert _raw(settings, "lt")[1] == src[1][9] and len(src[1][9]) == 2_000_000
     assert bytes(_raw(settings, "vb")[1]) == src[1][10] == b"\x00\xff\x80\xfe"
     assert bytes(_raw(settings, "bl")[1]) == src[1][11]
@@ -103,33 +114,46 @@ def test_text_only_and_text_free_tables_round_trip(settings):
     """The line joins the columns that need no escaping and the escaped ones in two parts: a table with
     only one kind loads too, NULLs and escapes included."""
     drop_everywhere(settings, "only_text", "no_text")
-    admin_exec(settings,
-               "CREATE TABLE only_text (k varchar(20) NOT NULL PRIMARY KEY, a text, b varchar(5)) "
-               "ENGINE=MyISAM DEFAULT CHARSET=utf8mb3",
-               "INSERT INTO only_text VALUES ('x\\ty', NULL, 'a\\\\b'), ('z', '', NULL), ('\\\\N', 'q\\nr', '')",
-               "CREATE TABLE no_text (id int NOT NULL PRIMARY KEY, d date, f double) ENGINE=MyISAM",
-               "INSERT INTO no_text VALUES (1, '2024-01-02', 1.5), (2, NULL, NULL)")
+    admin_exec(
+        settings,
+        "CREATE TABLE only_text (k varchar(20) NOT NULL PRIMARY KEY, a text, b varchar(5)) "
+        "ENGINE=MyISAM DEFAULT CHARSET=utf8mb3",
+        "INSERT INTO only_text VALUES ('x\\ty', NULL, 'a\\\\b'), ('z', '', NULL), ('\\\\N', 'q\\nr', '')",
+        "CREATE TABLE no_text (id int NOT NULL PRIMARY KEY, d date, f double) ENGINE=MyISAM",
+        "INSERT INTO no_text VALUES (1, '2024-01-02', 1.5), (2, NULL, NULL)",
+    )
     only_text = table_config(settings, "only_text", pk=("k",), strategy="full", cursor=None)
     no_text = table_config(settings, "no_text", strategy="full", cursor=None)
     for table in (only_text, no_text):
         assert load_table(settings, table, run_id="kinds").status == "success"
         assert verify_table(settings, table, deep=True).ok
     assert pg_rows(settings, "SELECT k, a, b FROM raw.only_text ORDER BY k") == [
-        ("\\N", "q\nr", ""), ("x\ty", None, "a\\b"), ("z", "", None)]
+        ("\\N", "q\nr", ""),
+        ("x\ty", None, "a\\b"),
+        ("z", "", None),
+    ]
     assert pg_rows(settings, "SELECT id, d, f FROM raw.no_text ORDER BY id") == [
-        (1, dt.date(2024, 1, 2), 1.5), (2, None, None)]
+        (1, dt.date(2024, 1, 2), 1.5),
+        (2, None, None),
+    ]
 
 
 def test_dates_postgresql_has_not_become_null(settings):
     """Zero dates, a zero month or day, and year 0 (MariaDB stores them, PostgreSQL has no such dates)."""
     drop_everywhere(settings, "odd_dates")
-    admin_exec(settings,
-               "CREATE TABLE odd_dates (id int NOT NULL PRIMARY KEY, d date, dt datetime) ENGINE=MyISAM",
-               "INSERT INTO odd_dates VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), "
-               "(2, '2020-00-15', '2020-05-00 10:00:00'), (3, '0000-01-01', '0000-12-31 23:59:59'), "
-               "(4, '0001-01-01', '0001-01-01 00:00:00'), (5, NULL, NULL)")
+    admin_exec(
+        settings,
+        "CREATE TABLE odd_dates (id int NOT NULL PRIMARY KEY, d date, dt datetime) ENGINE=MyISAM",
+        "INSERT INTO odd_dates VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), "
+        "(2, '2020-00-15', '2020-05-00 10:00:00'), (3, '0000-01-01', '0000-12-31 23:59:59'), "
+        "(4, '0001-01-01', '0001-01-01 00:00:00'), (5, NULL, NULL)",
+    )
     table = table_config(settings, "odd_dates", strategy="full", cursor=None)
     assert load_table(settings, table, run_id="dates").status == "success"
     assert pg_rows(settings, "SELECT id, d, dt FROM raw.odd_dates ORDER BY id") == [
-        (1, None, None), (2, None, None), (3, None, None),
-        (4, dt.date(1, 1, 1), dt.datetime(1, 1, 1)), (5, None, None)]
+        (1, None, None),
+        (2, None, None),
+        (3, None, None),
+        (4, dt.date(1, 1, 1), dt.datetime(1, 1, 1)),
+        (5, None, None),
+    ]

@@ -17,7 +17,9 @@ from etl_pipeline.settings import PROJECT_ROOT, load_settings
 
 def _scratch_stack(name: str, offset: int) -> LocalStack:
     root = PROJECT_ROOT / ".local" / f"test-scratch-{name}"
-    return LocalStack(root=root, mariadb_port=24306 + offset, postgres_port=26432 + offset, env_file=root / "x.env")
+    return LocalStack(
+        root=root, mariadb_port=24306 + offset, postgres_port=26432 + offset, env_file=root / "x.env"
+    )
 
 
 def _processes_using(path) -> list[str]:
@@ -39,10 +41,19 @@ def test_up_is_idempotent_and_status_hides_passwords(local_stack, capsys):
 
 def test_cli_status_prints_urls_without_passwords(local_stack):
     env = local_stack.env_values()
-    result = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "local", "status"], capture_output=True, text=True,
-                            env={**env, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LOCAL_STACK_DIR": str(local_stack.root),
-                                 "LOCAL_MARIADB_PORT": str(local_stack.mariadb_port),
-                                 "LOCAL_POSTGRES_PORT": str(local_stack.postgres_port)}, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", "local", "status"],
+        capture_output=True,
+        text=True,
+        env={
+            **env,
+            "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+            "LOCAL_STACK_DIR": str(local_stack.root),
+            "LOCAL_MARIADB_PORT": str(local_stack.mariadb_port),
+            "LOCAL_POSTGRES_PORT": str(local_stack.postgres_port),
+        },
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert f"127.0.0.1:{local_stack.mariadb_port}/opendental" in result.stdout
     assert env["SOURCE_PASSWORD"] not in result.stdout + result.stderr
@@ -65,7 +76,9 @@ def test_reader_is_read_only_and_admin_can_write(settings):
 def test_target_role_owns_analytics(settings):
     conn = connect_target(settings.target)
     cur = conn.cursor()
-    cur.execute("SELECT current_user, current_database(), rolsuper FROM pg_roles WHERE rolname = current_user")
+    cur.execute(
+        "SELECT current_user, current_database(), rolsuper FROM pg_roles WHERE rolname = current_user"
+    )
     assert cur.fetchone() == ("etl", "analytics", False)
     cur.execute("CREATE SCHEMA IF NOT EXISTS probe_schema; DROP SCHEMA probe_schema")
 
@@ -100,7 +113,9 @@ def test_missing_binaries_say_how_to_install(monkeypatch):
         stack_module.find_postgres()
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(stack_module.shutil, "which", lambda name, path=None: None)
-    with pytest.raises(LocalStackError, match="mariadbd not found: install it with: apt-get install -y mariadb-server"):
+    with pytest.raises(
+        LocalStackError, match="mariadbd not found: install it with: apt-get install -y mariadb-server"
+    ):
         stack_module.find_mariadb()
 
 

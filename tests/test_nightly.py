@@ -19,14 +19,37 @@ from etl_pipeline.settings import load_settings
 def _write_tables_yml(config_dir, generated_at, environment="local"):
     config_dir.mkdir(parents=True, exist_ok=True)
     column = {"name": "Id", "source_type": "bigint(20)", "target_type": "bigint", "nullable": False}
-    tables = {name: {"target_name": name.lower(), "enabled": True, "tier": tier, "estimated_rows": rows,
-                     "primary_key": ["Id"], "strategy": "full", "cursor": None, "lookback_minutes": 0,
-                     "detect_deletes": False, "columns": [column], "excluded_columns": []}
-              for name, tier, rows in [("procedurelog", "large", 2_000_000), ("securitylog", "large", 3_000_000),
-                                       ("patient", "small", 30_000), ("definition", "tiny", 500)]}
-    metadata = {"generated_at": generated_at.isoformat(), "analyzer_version": "1", "environment": environment,
-                "table_count": len(tables), "source_database": "opendental"}
-    (config_dir / "tables.yml").write_text(yaml.safe_dump({"metadata": metadata, "tables": tables}, sort_keys=False))
+    tables = {
+        name: {
+            "target_name": name.lower(),
+            "enabled": True,
+            "tier": tier,
+            "estimated_rows": rows,
+            "primary_key": ["Id"],
+            "strategy": "full",
+            "cursor": None,
+            "lookback_minutes": 0,
+            "detect_deletes": False,
+            "columns": [column],
+            "excluded_columns": [],
+        }
+        for name, tier, rows in [
+            ("procedurelog", "large", 2_000_000),
+            ("securitylog", "large", 3_000_000),
+            ("patient", "small", 30_000),
+            ("definition", "tiny", 500),
+        ]
+    }
+    metadata = {
+        "generated_at": generated_at.isoformat(),
+        "analyzer_version": "1",
+        "environment": environment,
+        "table_count": len(tables),
+        "source_database": "opendental",
+    }
+    (config_dir / "tables.yml").write_text(
+        yaml.safe_dump({"metadata": metadata, "tables": tables}, sort_keys=False)
+    )
 
 
 @pytest.fixture
@@ -40,7 +63,12 @@ def cfg(tmp_path, monkeypatch):
 
 def test_params_normalised_and_unknown_tables_named(cfg):
     options = nightly.check_params({"tables": ["patient", "patient"], "max_workers": 3}, cfg)
-    assert options == {"tables": ["patient"], "force_full_refresh": False, "skip_validation": False, "max_workers": 3}
+    assert options == {
+        "tables": ["patient"],
+        "force_full_refresh": False,
+        "skip_validation": False,
+        "max_workers": 3,
+    }
     with pytest.raises(ConfigError, match=r"unknown table\(s\) nosuch, other"):
         nightly.check_params({"tables": ["patient", "nosuch", "other"]}, cfg)
     with pytest.raises(ConfigError, match="max_workers"):
@@ -89,36 +117,70 @@ def test_dbt_selection_follows_the_manifest_downstream():
 
 
 def test_failed_dbt_nodes_are_the_model_and_test_tasks_not_the_producer():
-    states = {"dbt_models.dbt_producer_watcher": "failed", "dbt_models.dbt_producer_watcher_done": "upstream_failed",
-              "dbt_models.dim_clinic.run": "success",      # failed in the build, healed by its retry
-              "dbt_models.fct_claim.run": "failed", "dbt_models.fct_claim.test": "upstream_failed",
-              "dbt_models.relationships_fct_claim_patient_id__test": "failed",
-              "dbt_models.stg_opendental__clinic.test": "skipped", "dbt_models.dim_provider.run": None}
-    assert nightly.failed_dbt_nodes(states) == ["fct_claim.run", "fct_claim.test",
-                                                 "relationships_fct_claim_patient_id__test"]
+    states = {
+        "dbt_models.dbt_producer_watcher": "failed",
+        "dbt_models.dbt_producer_watcher_done": "upstream_failed",
+        "dbt_models.dim_clinic.run": "success",  # failed in the build, healed by its retry
+        "dbt_models.fct_claim.run": "failed",
+        "dbt_models.fct_claim.test": "upstream_failed",
+        "dbt_models.relationships_fct_claim_patient_id__test": "failed",
+        "dbt_models.stg_opendental__clinic.test": "skipped",
+        "dbt_models.dim_provider.run": None,
+    }
+    assert nightly.failed_dbt_nodes(states) == [
+        "fct_claim.run",
+        "fct_claim.test",
+        "relationships_fct_claim_patient_id__test",
+    ]
     assert nightly.failed_dbt_nodes({"dbt_models.dbt_producer_watcher": "failed"}) == []
 
 
 def test_model_of_a_cosmos_task():
     class Task:
         select = "fqn:dbt_dental_models.staging.stg_opendental__patient"
+
     assert nightly.model_of_task(Task()) == "stg_opendental__patient"
     Task.select = "source:opendental.patient"
     assert nightly.model_of_task(Task()) is None
 
 
-REPORT = {"run_id": "r1", "status": "failed", "failed_tables": ["recall"], "parity_failed_tables": [],
-          "totals": {"tables": 3, "succeeded": 2, "failed": 1, "rows_read": 10}}
+REPORT = {
+    "run_id": "r1",
+    "status": "failed",
+    "failed_tables": ["recall"],
+    "parity_failed_tables": [],
+    "totals": {"tables": 3, "succeeded": 2, "failed": 1, "rows_read": 10},
+}
 
 
-@pytest.mark.parametrize("outcome, severity", [
-    ({"validation": {}, "report": {**REPORT, "status": "success", "failed_tables": [],
-                                   "totals": {**REPORT["totals"], "failed": 0}}, "dbt": "success"}, "INFO"),
-    ({"validation": {}, "report": REPORT, "dbt": "skipped"}, "WARNING"),
-    ({"validation": {}, "report": {**REPORT, "totals": {"tables": 1, "succeeded": 0, "failed": 1}},
-      "dbt": "skipped"}, "CRITICAL"),
-    ({"validation": None, "report": None, "dbt": "skipped"}, "CRITICAL"),
-])
+@pytest.mark.parametrize(
+    "outcome, severity",
+    [
+        (
+            {
+                "validation": {},
+                "report": {
+                    **REPORT,
+                    "status": "success",
+                    "failed_tables": [],
+                    "totals": {**REPORT["totals"], "failed": 0},
+                },
+                "dbt": "success",
+            },
+            "INFO",
+        ),
+        ({"validation": {}, "report": REPORT, "dbt": "skipped"}, "WARNING"),
+        (
+            {
+                "validation": {},
+                "report": {**REPORT, "totals": {"tables": 1, "succeeded": 0, "failed": 1}},
+                "dbt": "skipped",
+            },
+            "CRITICAL",
+        ),
+        ({"validation": None, "report": None, "dbt": "skipped"}, "CRITICAL"),
+    ],
+)
 def test_severity_of_a_run(outcome, severity):
     assert nightly.summarise(outcome)[0] == severity
 
@@ -163,4 +225,3 @@ def test_email_is_not_attempted_without_configuration(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("ETL_ENV_FILE", "/nonexistent.env")
     assert notify.notify("Nightly ETL", "INFO", {"failed": 0}) is False
-

@@ -38,7 +38,9 @@ def test_the_runbook_only_uses_commands_this_test_knows():
     commands = runbook_commands()
     assert len(commands) >= 10
     for command in commands:
-        assert command.startswith((CLI_PREFIX, TRIGGER_PREFIX)), f"untested command in NIGHTLY_RUN.md: {command}"
+        assert command.startswith((CLI_PREFIX, TRIGGER_PREFIX)), (
+            f"untested command in NIGHTLY_RUN.md: {command}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,12 @@ def loaded_source(settings):
     with open("/dev/null", "w") as quiet:
         generate(settings.source_admin, 0.01, seed=5, out=quiet)
     for args in (["analyze-schema"], ["run"]):
-        subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "etl_pipeline.cli", *args],
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+        )
     return settings
 
 
@@ -56,9 +62,15 @@ def test_cli_commands_run_in_order(loaded_source):
     for command in runbook_commands():
         if not command.startswith(CLI_PREFIX):
             continue
-        args = shlex.split(command[len(CLI_PREFIX):])
-        result = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
-                                capture_output=True, text=True, timeout=300, check=False)
+        args = shlex.split(command[len(CLI_PREFIX) :])
+        result = subprocess.run(
+            [sys.executable, "-m", "etl_pipeline.cli", *args],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert result.returncode == 0, f"{command} exited {result.returncode}: {result.stderr[-2000:]}"
         if "--json" in args:
             json.loads(result.stdout)

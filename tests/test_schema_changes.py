@@ -33,23 +33,27 @@ def source(settings, tmp_path):
 
 def _changes(summary) -> dict[tuple[str, str], str]:
     report = json.loads(Path(summary["report_json"]).read_text())
-    return {(c["kind"], c["table"] + ("." + c["column"] if c["column"] else "")): c["severity"]
-            for c in report["changes"]}
+    return {
+        (c["kind"], c["table"] + ("." + c["column"] if c["column"] else "")): c["severity"]
+        for c in report["changes"]
+    }
 
 
 def test_each_kind_of_change_is_detected_with_its_severity(source):
     first = analyze_schema(source)
     assert first["previous_table_count"] == 0 and first["new_table_count"] == 12
-    execute(source,
-            "ALTER TABLE patient ADD COLUMN Email varchar(100)",                 # column added: INFO
-            "ALTER TABLE patient DROP COLUMN Note",                              # column removed: CRITICAL
-            "ALTER TABLE patient MODIFY LName varchar(255)",                     # same raw type: INFO
-            "ALTER TABLE patient MODIFY Age int(11)",                            # widening: WARNING
-            "ALTER TABLE claim MODIFY ClaimFee varchar(20)",                     # incompatible: CRITICAL
-            "ALTER TABLE definition DROP PRIMARY KEY, ADD PRIMARY KEY (DefNum, ItemName)",  # PK: CRITICAL
-            f"ALTER TABLE userod ADD COLUMN DateTStamp {STAMP}",                 # full -> incremental
-            "DROP TABLE extra0",                                                 # table removed: CRITICAL
-            "CREATE TABLE newthing (id int PRIMARY KEY)")                        # table added: INFO
+    execute(
+        source,
+        "ALTER TABLE patient ADD COLUMN Email varchar(100)",  # column added: INFO
+        "ALTER TABLE patient DROP COLUMN Note",  # column removed: CRITICAL
+        "ALTER TABLE patient MODIFY LName varchar(255)",  # same raw type: INFO
+        "ALTER TABLE patient MODIFY Age int(11)",  # widening: WARNING
+        "ALTER TABLE claim MODIFY ClaimFee varchar(20)",  # incompatible: CRITICAL
+        "ALTER TABLE definition DROP PRIMARY KEY, ADD PRIMARY KEY (DefNum, ItemName)",  # PK: CRITICAL
+        f"ALTER TABLE userod ADD COLUMN DateTStamp {STAMP}",  # full -> incremental
+        "DROP TABLE extra0",  # table removed: CRITICAL
+        "CREATE TABLE newthing (id int PRIMARY KEY)",
+    )  # table added: INFO
     second = analyze_schema(source)
     changes = _changes(second)
     assert changes == {
@@ -78,7 +82,8 @@ def test_tier_move_is_info(source):
     analyze_schema(source)
     execute(source, "INSERT INTO definition (ItemName) VALUES " + ",".join(["('x')"] * 20))
     (source.config_dir / "tables.overrides.yml").write_text(
-        "defaults:\n  tier_thresholds: {large: 1000, medium: 100, small: 10}\n")
+        "defaults:\n  tier_thresholds: {large: 1000, medium: 100, small: 10}\n"
+    )
     changes = _changes(analyze_schema(source))
     assert changes[("tier_changed", "definition")] == "INFO"
 
@@ -89,7 +94,7 @@ def test_unchanged_source_reports_nothing_and_keeps_table_sections(source):
     summary = analyze_schema(source)
     assert summary["changes"] == [] and summary["severity"] == "INFO"
     after = source.tables_yml.read_text()
-    assert before[before.index("\ntables:"):] == after[after.index("\ntables:"):]
+    assert before[before.index("\ntables:") :] == after[after.index("\ntables:") :]
 
 
 def test_guard_refuses_losing_too_many_tables_unless_forced(source):
@@ -120,7 +125,8 @@ def test_overrides_survive_regeneration_and_unknown_names_are_reported(source):
         "  userod: {exclude_columns: [Password]}\n"
         "  claim: {strategy: full}\n"
         "  extra3: {enabled: false}\n"
-        "  ghost: {enabled: false}\n")
+        "  ghost: {enabled: false}\n"
+    )
     for _ in range(2):
         summary = analyze_schema(source)
         config = load_tables_config(source.tables_yml)
@@ -158,7 +164,9 @@ def test_bad_overrides_fail_before_anything_is_written(source):
     analyze_schema(source)
     before = source.tables_yml.read_text()
     (source.config_dir / "tables.overrides.yml").write_text("tables:\n  patient: {tier: huge}\n")
-    with pytest.raises(ConfigError, match=r"tables.overrides.yml:2: tables.patient.tier: 'huge' is not one of"):
+    with pytest.raises(
+        ConfigError, match=r"tables.overrides.yml:2: tables.patient.tier: 'huge' is not one of"
+    ):
         analyze_schema(source)
     assert source.tables_yml.read_text() == before
 
@@ -181,14 +189,29 @@ def test_cli_unreachable_source_exits_2_with_one_line(source):
 
     analyze_schema(source)
     before = source.tables_yml.read_text()
-    env = {**os.environ, "ETL_CONFIG_DIR": str(source.config_dir), "SOURCE_HOST": "127.0.0.1", "SOURCE_PORT": "1",
-           "SOURCE_USER": "etl_reader", "SOURCE_PASSWORD": "pw-should-not-show"}
-    result = subprocess.run(check=False, args=[sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"],
-                            capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=60)
+    env = {
+        **os.environ,
+        "ETL_CONFIG_DIR": str(source.config_dir),
+        "SOURCE_HOST": "127.0.0.1",
+        "SOURCE_PORT": "1",
+        "SOURCE_USER": "etl_reader",
+        "SOURCE_PASSWORD": "pw-should-not-show",
+    }
+    result = subprocess.run(
+        check=False,
+        args=[sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+    )
     assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1
-    assert error_lines[0].startswith("error: cannot connect to source mysql://etl_reader@127.0.0.1:1/opendental: ")
+    assert error_lines[0].startswith(
+        "error: cannot connect to source mysql://etl_reader@127.0.0.1:1/opendental: "
+    )
     assert "pw-should-not-show" not in result.stderr + result.stdout
     assert source.tables_yml.read_text() == before
 

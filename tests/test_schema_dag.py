@@ -20,9 +20,14 @@ AIRFLOW = PROJECT_ROOT / ".venv" / "bin" / "airflow"
 
 
 def _airflow_env(home: Path) -> dict:
-    return {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS), "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False"}
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
 
 
 def test_dag_imports_with_its_schedule_and_limits(tmp_path, monkeypatch):
@@ -41,16 +46,27 @@ def test_dag_imports_with_its_schedule_and_limits(tmp_path, monkeypatch):
     assert (dag.max_active_runs, dag.catchup, dag.dagrun_timeout.total_seconds()) == (1, False, 1800)
     assert dag.default_args["retries"] == 2
     assert dag.doc_md and "schema_analysis" in dag.doc_md
-    assert [t.task_id for t in dag.tasks] == ["validate_source_connection", "backup_tables_yml", "analyse",
-                                              "report_changes", "validate_and_publish", "notify"]
+    assert [t.task_id for t in dag.tasks] == [
+        "validate_source_connection",
+        "backup_tables_yml",
+        "analyse",
+        "report_changes",
+        "validate_and_publish",
+        "notify",
+    ]
     assert dag.get_task("notify").trigger_rule == "all_done"
     assert dag.get_task("analyse").upstream_task_ids == {"backup_tables_yml"}
     assert dag.get_task("validate_and_publish").upstream_task_ids == {"analyse", "report_changes"}
 
 
 def test_notify_run_reports_a_failed_step_and_fails_the_run(caplog):
-    results = {"validate_source_connection": {"tables": 3}, "backup_tables_yml": {"backup": None},
-               "analyse": None, "report_changes": None, "validate_and_publish": None}
+    results = {
+        "validate_source_connection": {"tables": 3},
+        "backup_tables_yml": {"backup": None},
+        "analyse": None,
+        "report_changes": None,
+        "validate_and_publish": None,
+    }
     with pytest.raises(EtlError, match="failed at step analyse"):
         notify_run(results)
     line = next(r.getMessage() for r in caplog.records if "etl_notification" in r.getMessage())
@@ -63,14 +79,33 @@ def test_airflow_dags_test_runs_the_analysis(settings, tmp_path):
     execute(s, *OPENDENTAL_LIKE)
     home = tmp_path / "airflow"
     home.mkdir()
-    env = {**_airflow_env(home), "ETL_CONFIG_DIR": str(s.config_dir), "SOURCE_DATABASE": s.source.database,
-           "SOURCE_USER": s.source.user, "SOURCE_PASSWORD": s.source.password, "SOURCE_PORT": str(s.source.port)}
+    env = {
+        **_airflow_env(home),
+        "ETL_CONFIG_DIR": str(s.config_dir),
+        "SOURCE_DATABASE": s.source.database,
+        "SOURCE_USER": s.source.user,
+        "SOURCE_PASSWORD": s.source.password,
+        "SOURCE_PORT": str(s.source.port),
+    }
     try:
-        migrate = subprocess.run(check=False, args=[str(AIRFLOW), "db", "migrate"], env=env, capture_output=True, text=True,
-                                 timeout=300)
+        migrate = subprocess.run(
+            check=False,
+            args=[str(AIRFLOW), "db", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert migrate.returncode == 0, migrate.stderr[-2000:]
-        run = subprocess.run(check=False, args=[str(AIRFLOW), "dags", "test", "schema_analysis"], env=env, capture_output=True,
-                             text=True, timeout=300, cwd=PROJECT_ROOT)
+        run = subprocess.run(
+            check=False,
+            args=[str(AIRFLOW), "dags", "test", "schema_analysis"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=PROJECT_ROOT,
+        )
         output = run.stdout + run.stderr
         assert run.returncode == 0, output[-3000:]
         assert "state=success" in output
@@ -89,13 +124,32 @@ def test_failed_run_notifies_critical_and_fails(tmp_path):
     home.mkdir()
     config = tmp_path / "config"
     config.mkdir()
-    env = {**_airflow_env(home), "ETL_CONFIG_DIR": str(config), "SOURCE_PORT": "1", "SOURCE_USER": "etl_reader",
-           "SOURCE_PASSWORD": "x", "ETL_ENV_FILE": str(tmp_path / "none.env")}
-    migrate = subprocess.run(check=False, args=[str(AIRFLOW), "db", "migrate"], env=env, capture_output=True,
-                             text=True, timeout=300)
+    env = {
+        **_airflow_env(home),
+        "ETL_CONFIG_DIR": str(config),
+        "SOURCE_PORT": "1",
+        "SOURCE_USER": "etl_reader",
+        "SOURCE_PASSWORD": "x",
+        "ETL_ENV_FILE": str(tmp_path / "none.env"),
+    }
+    migrate = subprocess.run(
+        check=False,
+        args=[str(AIRFLOW), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert migrate.returncode == 0, migrate.stderr[-2000:]
-    run = subprocess.run(check=False, args=[str(AIRFLOW), "dags", "test", "schema_analysis"], env=env,
-                         capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT)
+    run = subprocess.run(
+        check=False,
+        args=[str(AIRFLOW), "dags", "test", "schema_analysis"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=PROJECT_ROOT,
+    )
     output = run.stdout + run.stderr
     assert run.returncode != 0
     assert '"severity": "CRITICAL"' in output and '"failed_step": "validate_source_connection"' in output

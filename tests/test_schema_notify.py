@@ -18,7 +18,9 @@ def webhook():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"path": self.path, "type": self.headers["Content-Type"], "body": json.loads(body)})
+            received.append(
+                {"path": self.path, "type": self.headers["Content-Type"], "body": json.loads(body)}
+            )
             self.send_response(500 if self.path.endswith("/broken") else 200)
             self.end_headers()
 
@@ -34,8 +36,11 @@ def webhook():
 
 
 def _records(caplog):
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "etl_pipeline.notify"
-            and r.getMessage().startswith("{")]
+    return [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "etl_pipeline.notify" and r.getMessage().startswith("{")
+    ]
 
 
 def test_always_one_structured_log_line(caplog, monkeypatch):
@@ -43,9 +48,14 @@ def test_always_one_structured_log_line(caplog, monkeypatch):
     monkeypatch.setenv("ETL_ENV_FILE", "/nonexistent.env")
     assert notify("Schema analysis", "warning", {"tables": 36}, ["WARNING cursor_changed userod"]) is False
     (record,) = _records(caplog)
-    assert record == {"event": "etl_notification", "title": "Schema analysis", "severity": "WARNING",
-                      "summary": {"tables": 36}, "details": ["WARNING cursor_changed userod"],
-                      "details_total": 1}
+    assert record == {
+        "event": "etl_notification",
+        "title": "Schema analysis",
+        "severity": "WARNING",
+        "summary": {"tables": 36},
+        "details": ["WARNING cursor_changed userod"],
+        "details_total": 1,
+    }
 
 
 def test_posts_to_slack_when_configured(webhook, caplog, monkeypatch):

@@ -16,9 +16,14 @@ from etl_pipeline.schema.workflow import analyze_schema
 from etl_pipeline.settings import PROJECT_ROOT
 from etl_pipeline.type_mapping import map_column_type
 
-FACTS = yaml.safe_load((PROJECT_ROOT.parent / "shared" / "opendental_schema.yml").read_text()
-                       if (PROJECT_ROOT.parent / "shared" / "opendental_schema.yml").is_file()
-                       else "{}") or {}
+FACTS = (
+    yaml.safe_load(
+        (PROJECT_ROOT.parent / "shared" / "opendental_schema.yml").read_text()
+        if (PROJECT_ROOT.parent / "shared" / "opendental_schema.yml").is_file()
+        else "{}"
+    )
+    or {}
+)
 EXAMPLE_OVERRIDES = PROJECT_ROOT / "etl_pipeline" / "config" / "tables.overrides.yml"
 
 
@@ -49,8 +54,13 @@ def test_each_table_is_classified_as_the_facts_file_says(synthetic):
     wrong = []
     for name, facts in _facts_tables().items():
         table = config.tables[name]
-        expected_strategy = ("full" if facts["cursor"] is None
-                             else "append_only" if facts["cursor"] == facts["pk"] else "incremental")
+        expected_strategy = (
+            "full"
+            if facts["cursor"] is None
+            else "append_only"
+            if facts["cursor"] == facts["pk"]
+            else "incremental"
+        )
         got = (list(table.primary_key), table.cursor, table.strategy)
         if got != ([facts["pk"]], facts["cursor"], expected_strategy):
             wrong.append(f"{name}: got {got}, facts say pk {facts['pk']} cursor {facts['cursor']}")
@@ -85,4 +95,4 @@ def test_second_run_on_unchanged_source_is_byte_stable(synthetic):
     summary = analyze_schema(synthetic)
     after = synthetic.tables_yml.read_text()
     assert summary["changes"] == []
-    assert before[before.index("\ntables:"):] == after[after.index("\ntables:"):]
+    assert before[before.index("\ntables:") :] == after[after.index("\ntables:") :]

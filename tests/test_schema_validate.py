@@ -16,16 +16,32 @@ from etl_pipeline.settings import PROJECT_ROOT
 
 def _source() -> SourceSchema:
     stamp = "on update current_timestamp()"
-    procedurelog = SourceTable("procedurelog", "MyISAM", 818050, 0, 0, columns=[
-        SourceColumn("ProcNum", "bigint(20)", False, None, "auto_increment"),
-        SourceColumn("ProcFee", "double", False, "0", ""),
-        SourceColumn("DateTStamp", "timestamp", False, "current_timestamp()", stamp)],
-        indexes={"PRIMARY": SourceIndex("PRIMARY", True, ["ProcNum"])})
-    patient = SourceTable("patient", "MyISAM", 35135, 0, 0, columns=[
-        SourceColumn("PatNum", "bigint(20)", False, None, "auto_increment"),
-        SourceColumn("SSN", "varchar(100)", True, "''", ""),
-        SourceColumn("DateTStamp", "timestamp", False, "current_timestamp()", stamp)],
-        indexes={"PRIMARY": SourceIndex("PRIMARY", True, ["PatNum"])})
+    procedurelog = SourceTable(
+        "procedurelog",
+        "MyISAM",
+        818050,
+        0,
+        0,
+        columns=[
+            SourceColumn("ProcNum", "bigint(20)", False, None, "auto_increment"),
+            SourceColumn("ProcFee", "double", False, "0", ""),
+            SourceColumn("DateTStamp", "timestamp", False, "current_timestamp()", stamp),
+        ],
+        indexes={"PRIMARY": SourceIndex("PRIMARY", True, ["ProcNum"])},
+    )
+    patient = SourceTable(
+        "patient",
+        "MyISAM",
+        35135,
+        0,
+        0,
+        columns=[
+            SourceColumn("PatNum", "bigint(20)", False, None, "auto_increment"),
+            SourceColumn("SSN", "varchar(100)", True, "''", ""),
+            SourceColumn("DateTStamp", "timestamp", False, "current_timestamp()", stamp),
+        ],
+        indexes={"PRIMARY": SourceIndex("PRIMARY", True, ["PatNum"])},
+    )
     return SourceSchema("10.11.19-MariaDB", "opendental", {"procedurelog": procedurelog, "patient": patient})
 
 
@@ -56,25 +72,76 @@ def test_unknown_cursor_column_names_file_line_and_field(tables_yml):
     _edit(tables_yml, "cursor: DateTStamp", "cursor: DateTStmp", after="procedurelog:")
     line = _line_of(tables_yml, "cursor: DateTStmp")
     errors = validate_tables_config(tables_yml)
-    assert [str(e) for e in errors] == [f'{tables_yml}:{line}: tables.procedurelog.cursor: unknown column "DateTStmp"']
+    assert [str(e) for e in errors] == [
+        f'{tables_yml}:{line}: tables.procedurelog.cursor: unknown column "DateTStmp"'
+    ]
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ("tier: medium", "tier: gigantic", "tables.procedurelog.tier: 'gigantic' is not one of large, medium, small, tiny"),
-    ("strategy: incremental", "strategy: sometimes", "tables.procedurelog.strategy: 'sometimes' is not one of"),
-    ("enabled: true", "enabled: 'yes please'", "tables.procedurelog.enabled: expected true/false, got 'yes please'"),
-    ("lookback_minutes: 60", "lookback_minutes: soon", "tables.procedurelog.lookback_minutes: expected an integer"),
-    ("lookback_minutes: 60", "lookback_minutes: -5", "tables.procedurelog.lookback_minutes: must not be negative"),
-    ("detect_deletes: true", "detect_deletes: true\n    colour: blue", "tables.procedurelog.colour: unknown key"),
-    ("primary_key: [ProcNum]", "primary_key: [ProcNumber]", 'tables.procedurelog.primary_key: unknown column "ProcNumber"'),
-    ("primary_key: [ProcNum]", "primary_key: ProcNum", "tables.procedurelog.primary_key: expected a list"),
-    ("target_type: double precision", "target_type: real",
-     "tables.procedurelog.columns[1].target_type: 'real' does not match the type mapping for 'double'"),
-    ("source_type: double", "source_type: hyperdouble",
-     "tables.procedurelog.columns[1].source_type: no PostgreSQL mapping for MySQL type 'hyperdouble'"),
-    ("cursor: DateTStamp", "cursor: null", "tables.procedurelog.cursor: strategy incremental needs a cursor column"),
-    ("excluded_columns: []", "excluded_columns: [Nope]", 'tables.procedurelog.excluded_columns: unknown column "Nope"'),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "tier: medium",
+            "tier: gigantic",
+            "tables.procedurelog.tier: 'gigantic' is not one of large, medium, small, tiny",
+        ),
+        (
+            "strategy: incremental",
+            "strategy: sometimes",
+            "tables.procedurelog.strategy: 'sometimes' is not one of",
+        ),
+        (
+            "enabled: true",
+            "enabled: 'yes please'",
+            "tables.procedurelog.enabled: expected true/false, got 'yes please'",
+        ),
+        (
+            "lookback_minutes: 60",
+            "lookback_minutes: soon",
+            "tables.procedurelog.lookback_minutes: expected an integer",
+        ),
+        (
+            "lookback_minutes: 60",
+            "lookback_minutes: -5",
+            "tables.procedurelog.lookback_minutes: must not be negative",
+        ),
+        (
+            "detect_deletes: true",
+            "detect_deletes: true\n    colour: blue",
+            "tables.procedurelog.colour: unknown key",
+        ),
+        (
+            "primary_key: [ProcNum]",
+            "primary_key: [ProcNumber]",
+            'tables.procedurelog.primary_key: unknown column "ProcNumber"',
+        ),
+        (
+            "primary_key: [ProcNum]",
+            "primary_key: ProcNum",
+            "tables.procedurelog.primary_key: expected a list",
+        ),
+        (
+            "target_type: double precision",
+            "target_type: real",
+            "tables.procedurelog.columns[1].target_type: 'real' does not match the type mapping for 'double'",
+        ),
+        (
+            "source_type: double",
+            "source_type: hyperdouble",
+            "tables.procedurelog.columns[1].source_type: no PostgreSQL mapping for MySQL type 'hyperdouble'",
+        ),
+        (
+            "cursor: DateTStamp",
+            "cursor: null",
+            "tables.procedurelog.cursor: strategy incremental needs a cursor column",
+        ),
+        (
+            "excluded_columns: []",
+            "excluded_columns: [Nope]",
+            'tables.procedurelog.excluded_columns: unknown column "Nope"',
+        ),
+    ],
+)
 def test_bad_values_are_reported_on_their_line(tables_yml, old, new, expected):
     _edit(tables_yml, old, new, after="procedurelog:")
     errors = validate_tables_config(tables_yml)
@@ -111,18 +178,23 @@ def test_missing_file(tmp_path):
 
 def test_overrides_naming_unknown_tables_and_columns(tables_yml, tmp_path):
     overrides = tmp_path / "tables.overrides.yml"
-    overrides.write_text("tables:\n"
-                         "  patient:\n"
-                         "    exclude_columns: [SSN, ShoeSize]\n"
-                         "  ghost: {enabled: false}\n"
-                         "  procedurelog: {cursor: Nope, tier: big, flavour: x, lookback_minutes: '60'}\n"
-                         "defaults: {max_table_loss: 3}\n")
+    overrides.write_text(
+        "tables:\n"
+        "  patient:\n"
+        "    exclude_columns: [SSN, ShoeSize]\n"
+        "  ghost: {enabled: false}\n"
+        "  procedurelog: {cursor: Nope, tier: big, flavour: x, lookback_minutes: '60'}\n"
+        "defaults: {max_table_loss: 3}\n"
+    )
     errors = [str(e) for e in validate_tables_config(tables_yml, overrides)]
     assert f'{overrides}:3: tables.patient.exclude_columns: unknown column "ShoeSize"' in errors
     assert f'{overrides}:4: tables.ghost: unknown table "ghost" (not in tables.yml)' in errors
     assert any(e.startswith(f"{overrides}:5: tables.procedurelog.flavour: unknown key") for e in errors)
     assert any(e.startswith(f"{overrides}:5: tables.procedurelog.tier: 'big' is not one of") for e in errors)
-    assert any(e.startswith(f"{overrides}:5: tables.procedurelog.lookback_minutes: expected an integer") for e in errors)
+    assert any(
+        e.startswith(f"{overrides}:5: tables.procedurelog.lookback_minutes: expected an integer")
+        for e in errors
+    )
     assert f'{overrides}:5: tables.procedurelog.cursor: unknown column "Nope"' in errors
     assert f"{overrides}:6: defaults.max_table_loss: must be between 0 and 1" in errors
 
@@ -135,8 +207,14 @@ def test_committed_example_overrides_are_well_formed():
 
 def test_cli_exit_codes(tables_yml, tmp_path):
     def run(*args):
-        return subprocess.run(check=False, args=[sys.executable, "-m", "etl_pipeline.cli", "validate-config", *args],
-                              capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60)
+        return subprocess.run(
+            check=False,
+            args=[sys.executable, "-m", "etl_pipeline.cli", "validate-config", *args],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            timeout=60,
+        )
 
     empty_overrides = tmp_path / "none.yml"
     ok = run("--file", str(tables_yml), "--overrides", str(empty_overrides))

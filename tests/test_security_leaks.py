@@ -18,8 +18,10 @@ from etl_pipeline.local.stack import find_postgres
 from etl_pipeline.settings import PROJECT_ROOT
 
 WRONG_PASSWORD = "Wr0ng-passw0rd-for-leak-test"
-DBT_BUILD = ("from etl_pipeline.dbt_runner import run_dbt; r = run_dbt(['build'], check=False); "
-             "print(r.output); raise SystemExit(r.returncode)")
+DBT_BUILD = (
+    "from etl_pipeline.dbt_runner import run_dbt; r = run_dbt(['build'], check=False); "
+    "print(r.output); raise SystemExit(r.returncode)"
+)
 
 
 class Transcript:
@@ -40,15 +42,28 @@ class Transcript:
         self.texts[f"[{n}] {label} stderr"] = proc_err or ""
 
     def cli(self, *args, timeout=600, **env) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", "-v", *args], check=False,
-                              cwd=PROJECT_ROOT,
-                              env=self.env(**env), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-m", "etl_pipeline.cli", "-v", *args],
+            check=False,
+            cwd=PROJECT_ROOT,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         self.keep(" ".join(args), proc.stdout, proc.stderr)
         return proc
 
     def python(self, label, code, timeout=900) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-c", code], check=False, cwd=PROJECT_ROOT, env=self.env(),
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            check=False,
+            cwd=PROJECT_ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         self.keep(label, proc.stdout, proc.stderr)
         return proc
 
@@ -61,7 +76,7 @@ def test_whole_job_and_its_failures_leak_no_secret_and_no_patient_data(local_sta
     assert t.cli("synth", "--scale", "0.01", "--seed", "5").returncode == 0
     assert t.cli("analyze-schema").returncode == 0
     assert t.cli("validate-config").returncode == 0
-    assert t.cli("run", "--full-refresh").returncode == 0, t.texts     # a rebuilt source: cursors restart
+    assert t.cli("run", "--full-refresh").returncode == 0, t.texts  # a rebuilt source: cursors restart
     assert t.cli("verify", "--deep").returncode == 0
     build = t.python("dbt build", DBT_BUILD)
     assert build.returncode == 0, build.stdout[-3000:]
@@ -88,12 +103,16 @@ def test_whole_job_and_its_failures_leak_no_secret_and_no_patient_data(local_sta
     assert t.cli("run").returncode == 2
     tables_yml.write_text(good_yml)
     _postgres_stopped_mid_run(local_stack, t)
-    assert t.cli("run").returncode == 0     # and it recovers
+    assert t.cli("run").returncode == 0  # and it recovers
 
     # leaked nothing anywhere
     needles = stack_secrets(local_stack, {"wrong password": WRONG_PASSWORD}) + patient_needles(settings)
-    files = collect_files(t.config_dir, DBT_PROJECT_DIR / "logs", DBT_PROJECT_DIR / "target" / "run_results.json",
-                          DBT_PROJECT_DIR / "target" / "manifest.json")
+    files = collect_files(
+        t.config_dir,
+        DBT_PROJECT_DIR / "logs",
+        DBT_PROJECT_DIR / "target" / "run_results.json",
+        DBT_PROJECT_DIR / "target" / "manifest.json",
+    )
     assert any(f.name.startswith("dbt.log") for f in files)
     assert_no_leaks(needles, t.texts, files)
     # the grep itself works: the stack's secrets file holds every password
@@ -101,13 +120,21 @@ def test_whole_job_and_its_failures_leak_no_secret_and_no_patient_data(local_sta
 
 
 def _postgres_stopped_mid_run(stack, t: Transcript) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "etl_pipeline.cli", "-v", "run", "--full-refresh"],
-                            cwd=PROJECT_ROOT, env=t.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etl_pipeline.cli", "-v", "run", "--full-refresh"],
+        cwd=PROJECT_ROOT,
+        env=t.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     pg = find_postgres()
-    subprocess.run(stack._pg_run_as() + [pg["pg_ctl"], "stop", "-m", "immediate", "-D",
-                                         str(stack.paths.postgres_data)], check=True, capture_output=True)
+    subprocess.run(
+        stack._pg_run_as() + [pg["pg_ctl"], "stop", "-m", "immediate", "-D", str(stack.paths.postgres_data)],
+        check=True,
+        capture_output=True,
+    )
     try:
         out, err = proc.communicate(timeout=120)
     finally:

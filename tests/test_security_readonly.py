@@ -18,10 +18,24 @@ from etl_pipeline.settings import PROJECT_ROOT
 READER = "etl_reader"
 # first keyword of a statement the reader may send; anything else (INSERT, UPDATE, DELETE, REPLACE,
 # CREATE, ALTER, DROP, TRUNCATE, GRANT, LOCK, LOAD, CALL, HANDLER, DO, RENAME, FLUSH...) is a write or worse
-READ_KEYWORDS = {"SELECT", "SHOW", "SET", "USE", "EXPLAIN", "DESCRIBE", "DESC", "WITH", "START", "BEGIN",
-                 "COMMIT", "ROLLBACK", "(SELECT"}
-WRITE_SETS = re.compile(r"^\s*(SET\s+(GLOBAL|@@GLOBAL|PASSWORD|ROLE|DEFAULT\s+ROLE)\b|START\s+(?!TRANSACTION))",
-                        re.IGNORECASE)
+READ_KEYWORDS = {
+    "SELECT",
+    "SHOW",
+    "SET",
+    "USE",
+    "EXPLAIN",
+    "DESCRIBE",
+    "DESC",
+    "WITH",
+    "START",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "(SELECT",
+}
+WRITE_SETS = re.compile(
+    r"^\s*(SET\s+(GLOBAL|@@GLOBAL|PASSWORD|ROLE|DEFAULT\s+ROLE)\b|START\s+(?!TRANSACTION))", re.IGNORECASE
+)
 COMMENT = re.compile(r"/\*.*?\*/|^\s*--[^\n]*\n|^\s*#[^\n]*\n", re.DOTALL)
 
 
@@ -38,9 +52,15 @@ def _admin(settings, *sql):
 
 
 def _cli(config_dir, *args):
-    proc = subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], check=False, cwd=PROJECT_ROOT,
-                          env=dict(os.environ, ETL_CONFIG_DIR=str(config_dir)), capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", *args],
+        check=False,
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ, ETL_CONFIG_DIR=str(config_dir)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"{args}: {proc.stdout[-1500:]}{proc.stderr[-1500:]}"
     return proc
 
@@ -54,11 +74,25 @@ def is_read(statement: str) -> bool:
     return first_keyword(statement) in READ_KEYWORDS and not WRITE_SETS.match(COMMENT.sub(" ", statement))
 
 
-@pytest.mark.parametrize("statement,read", [
-    ("SELECT 1", True), ("/* x */ select `a` from t", True), ("SET time_zone = '+00:00'", True),
-    ("SET GLOBAL general_log = 1", False), ("INSERT INTO t VALUES (1)", False), ("LOCK TABLES t READ", False),
-    ("REPLACE INTO t VALUES (1)", False), ("CALL p()", False), ("LOAD DATA INFILE 'x' INTO TABLE t", False),
-    ("DROP TABLE t", False), ("START TRANSACTION READ ONLY", True), ("START SLAVE", False), ("TRUNCATE t", False), ("GRANT ALL ON *.* TO x", False)])
+@pytest.mark.parametrize(
+    "statement,read",
+    [
+        ("SELECT 1", True),
+        ("/* x */ select `a` from t", True),
+        ("SET time_zone = '+00:00'", True),
+        ("SET GLOBAL general_log = 1", False),
+        ("INSERT INTO t VALUES (1)", False),
+        ("LOCK TABLES t READ", False),
+        ("REPLACE INTO t VALUES (1)", False),
+        ("CALL p()", False),
+        ("LOAD DATA INFILE 'x' INTO TABLE t", False),
+        ("DROP TABLE t", False),
+        ("START TRANSACTION READ ONLY", True),
+        ("START SLAVE", False),
+        ("TRUNCATE t", False),
+        ("GRANT ALL ON *.* TO x", False),
+    ],
+)
 def test_statement_classifier(statement, read):
     assert is_read(statement) is read
 
@@ -91,14 +125,17 @@ def test_the_loader_only_reads_the_source(settings, tmp_path):
     _admin(settings, "SET GLOBAL log_output = 'TABLE'", "SET GLOBAL general_log = 1")
     try:
         _cli(tmp_path, "analyze-schema")
-        _cli(tmp_path, "run", "--full-refresh")     # the source was just rebuilt: old cursors mean nothing
+        _cli(tmp_path, "run", "--full-refresh")  # the source was just rebuilt: old cursors mean nothing
         _cli(tmp_path, "verify", "--deep")
-        _cli(tmp_path, "run")          # incremental, nothing changed at the source
+        _cli(tmp_path, "run")  # incremental, nothing changed at the source
     finally:
         _admin(settings, "SET GLOBAL general_log = 0")
-    rows = _admin(settings, "SELECT command_type, CONVERT(argument USING utf8mb4) FROM mysql.general_log "
-                            f"WHERE event_time >= '{marker}' AND user_host LIKE '{READER}[%%' "
-                            "AND command_type IN ('Query', 'Execute', 'Prepare')".replace("%%", "%"))
+    rows = _admin(
+        settings,
+        "SELECT command_type, CONVERT(argument USING utf8mb4) FROM mysql.general_log "
+        f"WHERE event_time >= '{marker}' AND user_host LIKE '{READER}[%%' "
+        "AND command_type IN ('Query', 'Execute', 'Prepare')".replace("%%", "%"),
+    )
     statements = [sql for _, sql in rows]
     assert len(statements) > 100, "the general log saw too few reader statements: is it on?"
     writes = [s[:120] for s in statements if not is_read(s)]

@@ -20,7 +20,11 @@ from etl_pipeline.errors import ConnectionFailed
 from etl_pipeline.local.stack import find_postgres, scratch_stack
 from etl_pipeline.settings import PROJECT_ROOT, load_settings, read_env_file
 
-BASE_ENV = {"SOURCE_PASSWORD": "pw-source-1", "TARGET_PASSWORD": "pw-target-1", "ETL_ENV_FILE": "/nonexistent"}
+BASE_ENV = {
+    "SOURCE_PASSWORD": "pw-source-1",
+    "TARGET_PASSWORD": "pw-target-1",
+    "ETL_ENV_FILE": "/nonexistent",
+}
 
 
 def _settings(monkeypatch, **env):
@@ -39,7 +43,9 @@ def test_no_tls_settings_pass_nothing(monkeypatch):
 
 @pytest.mark.parametrize("mode", ["REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY", "required"])
 def test_source_ssl_mode_reaches_mysqlclient(monkeypatch, mode):
-    kwargs = _settings(monkeypatch, SOURCE_SSL_MODE=mode, SOURCE_SSL_CA="/etc/ssl/ca.pem").source.connect_kwargs()
+    kwargs = _settings(
+        monkeypatch, SOURCE_SSL_MODE=mode, SOURCE_SSL_CA="/etc/ssl/ca.pem"
+    ).source.connect_kwargs()
     assert kwargs["ssl_mode"] == mode.upper()
     assert kwargs["ssl"] == {"ca": "/etc/ssl/ca.pem"}
 
@@ -61,11 +67,14 @@ def test_target_sslmode_reaches_libpq(monkeypatch):
 
 def test_bad_source_ssl_mode_is_a_config_error(monkeypatch):
     from etl_pipeline.errors import ConfigError
+
     with pytest.raises(ConfigError, match="SOURCE_SSL_MODE"):
         _settings(monkeypatch, SOURCE_SSL_MODE="ALWAYS")
 
 
-@pytest.mark.parametrize("mode,ca", [("REQUIRED", None), ("VERIFY_CA", None), (None, "/etc/ssl/certs/ca-certificates.crt")])
+@pytest.mark.parametrize(
+    "mode,ca", [("REQUIRED", None), ("VERIFY_CA", None), (None, "/etc/ssl/certs/ca-certificates.crt")]
+)
 def test_required_tls_refuses_a_plain_source(settings, mode, ca):
     # mysqlclient on MariaDB Connector/C falls back to plain text for REQUIRED and a bare CA: db.py checks
     required = dataclasses.replace(settings.source, ssl_mode=mode, ssl_ca=ca)
@@ -81,16 +90,36 @@ def test_required_tls_refuses_a_plain_target(settings):
 
 
 def test_target_sslrootcert_reaches_libpq(monkeypatch):
-    kwargs = _settings(monkeypatch, TARGET_SSLMODE="verify-full", TARGET_SSLROOTCERT="/etc/ssl/pg-ca.pem"
-                       ).target.connect_kwargs()
+    kwargs = _settings(
+        monkeypatch, TARGET_SSLMODE="verify-full", TARGET_SSLROOTCERT="/etc/ssl/pg-ca.pem"
+    ).target.connect_kwargs()
     assert (kwargs["sslmode"], kwargs["sslrootcert"]) == ("verify-full", "/etc/ssl/pg-ca.pem")
 
 
 def _self_signed(directory, name):
     key, cert = directory / f"{name}.key", directory / f"{name}.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return key, cert
 
 
@@ -108,13 +137,21 @@ def postgres_with_tls(local_stack, tmp_path):
         os.chown(pgdir / f, owner.st_uid, owner.st_gid)
         os.chmod(pgdir / f, 0o600)
     binaries, creds = find_postgres(), read_env_file(local_stack.paths.secrets_file)
-    local_stack._psql_super(binaries, "ALTER SYSTEM SET ssl_cert_file = 'fault_tls.crt'; "
-                                      "ALTER SYSTEM SET ssl_key_file = 'fault_tls.key'; ALTER SYSTEM SET ssl = on; "
-                                      "SELECT pg_reload_conf();", creds)
+    local_stack._psql_super(
+        binaries,
+        "ALTER SYSTEM SET ssl_cert_file = 'fault_tls.crt'; "
+        "ALTER SYSTEM SET ssl_key_file = 'fault_tls.key'; ALTER SYSTEM SET ssl = on; "
+        "SELECT pg_reload_conf();",
+        creds,
+    )
     time.sleep(0.5)
     yield cert
-    local_stack._psql_super(binaries, "ALTER SYSTEM RESET ssl; ALTER SYSTEM RESET ssl_cert_file; "
-                                      "ALTER SYSTEM RESET ssl_key_file; SELECT pg_reload_conf();", creds)
+    local_stack._psql_super(
+        binaries,
+        "ALTER SYSTEM RESET ssl; ALTER SYSTEM RESET ssl_cert_file; "
+        "ALTER SYSTEM RESET ssl_key_file; SELECT pg_reload_conf();",
+        creds,
+    )
     time.sleep(0.5)
     (pgdir / "fault_tls.key").unlink()
     (pgdir / "fault_tls.crt").unlink()
@@ -149,16 +186,55 @@ SCRATCH_ID = int(os.environ.get("TEST_STACK_ID", "0"))
 
 def _ca_and_server_cert(directory):
     """ca.pem, server-cert.pem, server-key.pem (for 127.0.0.1) in `directory`: what LocalStack.mariadb_tls_dir wants."""
+
     def openssl(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=etl test CA",
-            "-keyout", "ca-key.pem", "-out", "ca.pem")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server-key.pem",
-            "-out", "server.csr")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=etl test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server-key.pem",
+        "-out",
+        "server.csr",
+    )
     (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-            "-days", "1", "-extfile", "san.ext", "-out", "server-cert.pem")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server-cert.pem",
+    )
     return directory / "ca.pem"
 
 
@@ -179,13 +255,26 @@ def mariadb_with_tls(tmp_path_factory):
 
 
 def _env_for(stack, ca, config_dir, **extra) -> dict[str, str]:
-    return {**stack.env_values(), "ETL_ENV_FILE": str(stack.env_file), "ETL_CONFIG_DIR": str(config_dir),
-            "SOURCE_SSL_MODE": "VERIFY_CA", "SOURCE_SSL_CA": str(ca), **extra}
+    return {
+        **stack.env_values(),
+        "ETL_ENV_FILE": str(stack.env_file),
+        "ETL_CONFIG_DIR": str(config_dir),
+        "SOURCE_SSL_MODE": "VERIFY_CA",
+        "SOURCE_SSL_CA": str(ca),
+        **extra,
+    }
 
 
 def _cli(env, *args):
-    return subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_verified_tls_to_a_real_mariadb_carries_a_load(mariadb_with_tls, monkeypatch, tmp_path):
@@ -203,8 +292,10 @@ def test_verified_tls_to_a_real_mariadb_carries_a_load(mariadb_with_tls, monkeyp
     # the reader may only come in over TLS from now on: a load that succeeds went over TLS
     admin = connect_source(s.source_admin)
     cur = admin.cursor()
-    cur.execute("CREATE TABLE tls_probe (ProbeNum BIGINT PRIMARY KEY, Descript VARCHAR(40), "
-                "DateTStamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+    cur.execute(
+        "CREATE TABLE tls_probe (ProbeNum BIGINT PRIMARY KEY, Descript VARCHAR(40), "
+        "DateTStamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    )
     cur.execute("INSERT INTO tls_probe (ProbeNum, Descript) VALUES (1, 'a'), (2, 'b'), (3, 'c')")
     cur.execute("ALTER USER 'etl_reader'@'127.0.0.1' REQUIRE SSL")
     admin.commit()

@@ -52,7 +52,9 @@ def test_log_filter_scrubs_messages(caplog):
 def test_connection_errors_name_the_server_not_the_password():
     password = "Wr0ng-Password-77"
     register_secret(password)
-    source = MySQLSettings(host="127.0.0.1", port=1, database="opendental", user="etl_reader", password=password)
+    source = MySQLSettings(
+        host="127.0.0.1", port=1, database="opendental", user="etl_reader", password=password
+    )
     with pytest.raises(ConnectionFailed) as excinfo:
         connect_source(source, connect_timeout=2)
     assert "mysql://etl_reader@127.0.0.1:1/opendental" in str(excinfo.value)
@@ -65,8 +67,13 @@ def test_connection_errors_name_the_server_not_the_password():
 
 
 def test_wrong_password_message_does_not_echo_it(settings):
-    bad = MySQLSettings(host=settings.source.host, port=settings.source.port, database="opendental",
-                        user="etl_reader", password="Not-The-Password-1")
+    bad = MySQLSettings(
+        host=settings.source.host,
+        port=settings.source.port,
+        database="opendental",
+        user="etl_reader",
+        password="Not-The-Password-1",
+    )
     register_secret("Not-The-Password-1")
     with pytest.raises(ConnectionFailed, match="Access denied") as excinfo:
         connect_source(bad)

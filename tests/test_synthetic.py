@@ -50,6 +50,7 @@ def scalar(cur, sql):
 
 # ---------------------------------------------------------------- schema vs the facts file
 
+
 def facts_columns() -> dict[str, list[tuple[str, str]]]:
     tables = yaml.safe_load(FACTS.read_text())["tables"]
     return {t: [(c, str(spec)) for c, spec in facts["columns"].items()] for t, facts in tables.items()}
@@ -68,9 +69,14 @@ def expected_column(spec: str) -> dict:
     else:
         default_value = "NULL" if nullable else None
     collation = re.search(r"COLLATE (\w+)", spec)
-    return {"type": col_type, "nullable": "YES" if nullable else "NO", "default": default_value,
-            "collation": collation.group(1) if collation else None,
-            "on_update": "ON UPDATE" in spec, "auto": "AUTO_INCREMENT" in spec}
+    return {
+        "type": col_type,
+        "nullable": "YES" if nullable else "NO",
+        "default": default_value,
+        "collation": collation.group(1) if collation else None,
+        "on_update": "ON UPDATE" in spec,
+        "auto": "AUTO_INCREMENT" in spec,
+    }
 
 
 @pytest.mark.skipif(not FACTS.is_file(), reason=f"facts file {FACTS} not present (outside the dev workspace)")
@@ -79,25 +85,34 @@ def test_tables_and_columns_match_the_facts_file(cur):
     assert len(facts) == 36
     problems = []
     for table, columns in facts.items():
-        cur.execute("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                    (DB, table))
+        cur.execute(
+            "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (DB, table),
+        )
         row = cur.fetchone()
         if row is None or row[0] != "MyISAM":
             problems.append(f"{table}: missing or not MyISAM ({row})")
             continue
-        cur.execute("SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, COLLATION_NAME, EXTRA "
-                    "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
-                    "ORDER BY ORDINAL_POSITION", (DB, table))
+        cur.execute(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, COLLATION_NAME, EXTRA "
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+            "ORDER BY ORDINAL_POSITION",
+            (DB, table),
+        )
         actual = {r[0]: r[1:] for r in cur.fetchall()}
         if list(actual) != [c for c, _ in columns]:
             problems.append(f"{table}: column list/order differs")
         for column, spec in columns:
             want = expected_column(spec)
             col_type, nullable, default, collation, extra = actual.get(column, (None,) * 5)
-            got = {"type": col_type, "nullable": nullable, "default": default,
-                   "collation": collation if want["collation"] else None,
-                   "on_update": "on update current_timestamp()" in (extra or ""),
-                   "auto": "auto_increment" in (extra or "")}
+            got = {
+                "type": col_type,
+                "nullable": nullable,
+                "default": default,
+                "collation": collation if want["collation"] else None,
+                "on_update": "on update current_timestamp()" in (extra or ""),
+                "auto": "auto_increment" in (extra or ""),
+            }
             if got != want:
                 problems.append(f"{table}.{column}: want {want}, got {got}")
     assert problems == []
@@ -109,6 +124,7 @@ def test_binary_collation_is_case_sensitive(cur):
 
 
 # ---------------------------------------------------------------- volumes and integrity
+
 
 def test_row_counts_follow_the_scale(built):
     assert len(built) == 36
@@ -124,9 +140,13 @@ def test_foreign_key_points_at_existing_rows(cur, table, column, target):
     if (table, column) in MAY_DANGLE:
         pytest.skip("history rows may keep numbers of deleted rows")
     from etl_pipeline.synthetic.schema_data import TABLES
+
     pk = TABLES[target]["pk"]
-    dangling = scalar(cur, f"SELECT COUNT(*) FROM `{table}` c LEFT JOIN `{target}` t ON t.`{pk}` = c.`{column}` "
-                           f"WHERE c.`{column}` <> 0 AND t.`{pk}` IS NULL")
+    dangling = scalar(
+        cur,
+        f"SELECT COUNT(*) FROM `{table}` c LEFT JOIN `{target}` t ON t.`{pk}` = c.`{column}` "
+        f"WHERE c.`{column}` <> 0 AND t.`{pk}` IS NULL",
+    )
     assert dangling == 0
 
 
@@ -137,21 +157,27 @@ def test_key_relationships_are_used(cur):
     assert scalar(cur, "SELECT COUNT(*) FROM claimproc WHERE ClaimNum <> 0 AND ClaimPaymentNum <> 0") > 0
     assert scalar(cur, "SELECT COUNT(*) FROM paysplit WHERE ProcNum <> 0") > 0
     assert scalar(cur, "SELECT COUNT(*) FROM claimproc WHERE Status = 6 AND ClaimNum = 0") > 0
-    assert scalar(cur, "SELECT COUNT(*) FROM payment WHERE PayType = 0 AND PayAmt = 0") > 0   # income transfers
+    assert (
+        scalar(cur, "SELECT COUNT(*) FROM payment WHERE PayType = 0 AND PayAmt = 0") > 0
+    )  # income transfers
 
 
 def test_money_adds_up_and_the_check_catches_a_break(cur):
     assert broken_money_rules(cur, DB) == {}
     assert dangling_foreign_keys(cur, DB) == {}
     cur.execute("UPDATE payment SET PayAmt = PayAmt + 1, SecDateTEdit = SecDateTEdit WHERE PayNum = 1")
-    cur.execute("UPDATE claimproc SET ClaimNum = 99999999, SecDateTEdit = SecDateTEdit "
-                "WHERE ClaimProcNum = (SELECT MIN(ClaimProcNum) FROM claimproc WHERE ClaimNum = 0) LIMIT 1")
+    cur.execute(
+        "UPDATE claimproc SET ClaimNum = 99999999, SecDateTEdit = SecDateTEdit "
+        "WHERE ClaimProcNum = (SELECT MIN(ClaimProcNum) FROM claimproc WHERE ClaimNum = 0) LIMIT 1"
+    )
     try:
         assert "paysplits sum to payment.PayAmt" in broken_money_rules(cur, DB)
         assert "claimproc.ClaimNum -> claim" in dangling_foreign_keys(cur, DB)
     finally:
         cur.execute("UPDATE payment SET PayAmt = PayAmt - 1, SecDateTEdit = SecDateTEdit WHERE PayNum = 1")
-        cur.execute("UPDATE claimproc SET ClaimNum = 0, SecDateTEdit = SecDateTEdit WHERE ClaimNum = 99999999")
+        cur.execute(
+            "UPDATE claimproc SET ClaimNum = 0, SecDateTEdit = SecDateTEdit WHERE ClaimNum = 99999999"
+        )
 
 
 def test_statuses_and_enums(cur):
@@ -165,14 +191,28 @@ def test_statuses_and_enums(cur):
     assert scalar(cur, "SELECT COUNT(*) FROM patient WHERE PatStatus = 4") > 0
 
 
-@pytest.mark.parametrize("table,column,category", [
-    ("appointment", "Confirmed", 2), ("patient", "BillingType", 4), ("payment", "PayType", 10),
-    ("procedurecode", "ProcCat", 11), ("commlog", "CommType", 27), ("adjustment", "AdjType", 1),
-    ("document", "DocCategory", 18), ("claimpayment", "PayType", 32),
-])
+@pytest.mark.parametrize(
+    "table,column,category",
+    [
+        ("appointment", "Confirmed", 2),
+        ("patient", "BillingType", 4),
+        ("payment", "PayType", 10),
+        ("procedurecode", "ProcCat", 11),
+        ("commlog", "CommType", 27),
+        ("adjustment", "AdjType", 1),
+        ("document", "DocCategory", 18),
+        ("claimpayment", "PayType", 32),
+    ],
+)
 def test_definition_fks_use_their_category(cur, table, column, category):
-    assert scalar(cur, f"SELECT COUNT(*) FROM `{table}` t JOIN definition d ON d.DefNum = t.`{column}` "
-                       f"WHERE d.Category <> {category}") == 0
+    assert (
+        scalar(
+            cur,
+            f"SELECT COUNT(*) FROM `{table}` t JOIN definition d ON d.DefNum = t.`{column}` "
+            f"WHERE d.Category <> {category}",
+        )
+        == 0
+    )
     assert scalar(cur, f"SELECT COUNT(*) FROM `{table}` WHERE `{column}` <> 0") > 0
 
 
@@ -181,7 +221,7 @@ def test_definition_fks_use_their_category(cur, table, column, category):
 QUIRKS = {
     "0001-01-01 sentinel": "SELECT COUNT(*) FROM patient WHERE Birthdate = '0001-01-01'",
     "zero dates": "SELECT (SELECT COUNT(*) FROM procedurelog WHERE DateTP = '0000-00-00') + "
-                  "(SELECT COUNT(*) FROM document WHERE DateCreated = '0000-00-00 00:00:00')",
+    "(SELECT COUNT(*) FROM document WHERE DateCreated = '0000-00-00 00:00:00')",
     "NULL for empty": "SELECT COUNT(*) FROM patient WHERE MiddleI IS NULL",
     "'' for empty": "SELECT COUNT(*) FROM patient WHERE MiddleI = ''",
     "-1 sentinels": "SELECT COUNT(*) FROM claimproc WHERE Percentage = -1 AND CopayAmt = -1",
@@ -205,7 +245,9 @@ def test_quirk_is_present(cur, quirk):
 
 def test_cursors_share_seconds_and_stay_before_now(cur):
     for table, column in (("patient", "DateTStamp"), ("commlog", "DateTStamp"), ("paysplit", "SecDateTEdit")):
-        biggest_second = scalar(cur, f"SELECT MAX(n) FROM (SELECT COUNT(*) n FROM `{table}` GROUP BY `{column}`) x")
+        biggest_second = scalar(
+            cur, f"SELECT MAX(n) FROM (SELECT COUNT(*) n FROM `{table}` GROUP BY `{column}`) x"
+        )
         assert biggest_second >= 10, table
     now = generation_now(42)
     assert scalar(cur, "SELECT MAX(LogDateTime) FROM securitylog") <= now
@@ -214,6 +256,7 @@ def test_cursors_share_seconds_and_stay_before_now(cur):
 
 # ---------------------------------------------------------------- determinism
 
+
 def table_checksums(cur, database):
     cur.execute("CHECKSUM TABLE " + ", ".join(f"`{database}`.`{t}`" for t in facts_table_names()))
     return {row[0]: row[1] for row in cur.fetchall()}
@@ -221,6 +264,7 @@ def table_checksums(cur, database):
 
 def facts_table_names():
     from etl_pipeline.synthetic.ddl import TABLE_NAMES
+
     return TABLE_NAMES
 
 
@@ -240,14 +284,18 @@ def test_same_seed_gives_the_same_database(admin, cur):
 
 # ---------------------------------------------------------------- mutate
 
+
 def snapshot(cur, database):
     from etl_pipeline.synthetic.schema_data import TABLES
     from etl_pipeline.synthetic.simulate import cursor_column
+
     snap = {}
     for table in facts_table_names():
         column = cursor_column(table)
-        cur.execute(f"SELECT `{TABLES[table]['pk']}`, {f'`{column}`' if column else 'NULL'} "
-                    f"FROM `{database}`.`{table}`")
+        cur.execute(
+            f"SELECT `{TABLES[table]['pk']}`, {f'`{column}`' if column else 'NULL'} "
+            f"FROM `{database}`.`{table}`"
+        )
         snap[table] = dict(cur.fetchall())
     return snap
 
@@ -262,24 +310,49 @@ def test_mutate_counts_match_what_changed(admin, cur):
         after = snapshot(cur, db)
         for table in facts_table_names():
             old, new = before[table], after[table]
-            expected = {"inserted": len(new.keys() - old.keys()), "deleted": len(old.keys() - new.keys()),
-                        "updated": sum(1 for pk in old.keys() & new.keys() if old[pk] != new[pk])}
+            expected = {
+                "inserted": len(new.keys() - old.keys()),
+                "deleted": len(old.keys() - new.keys()),
+                "updated": sum(1 for pk in old.keys() & new.keys() if old[pk] != new[pk]),
+            }
             assert counts[table] == expected, table
         for table in ("appointment", "paysplit", "claimproc", "patplan"):
             assert counts[table]["deleted"] > 0, table
-        for table in ("patient", "appointment", "procedurelog", "payment", "paysplit", "claim", "claimproc",
-                      "commlog", "securitylog", "histappointment"):
+        for table in (
+            "patient",
+            "appointment",
+            "procedurelog",
+            "payment",
+            "paysplit",
+            "claim",
+            "claimproc",
+            "commlog",
+            "securitylog",
+            "histappointment",
+        ):
             assert counts[table]["inserted"] > 0, table
         assert counts["patient"]["updated"] > 0 and counts["procedurelog"]["updated"] > 0
         assert dangling_foreign_keys(cur, db) == {}
         assert broken_money_rules(cur, db) == {}
         # new cursor values sort after everything that was there before
         old_max = max(v for t in before.values() for v in t.values() if v is not None)
-        assert scalar(cur, f"SELECT MIN(DateTStamp) FROM {db}.commlog WHERE CommlogNum > "
-                           f"{max(before['commlog'])}") > old_max
-        assert scalar(cur, f"SELECT MAX(n) FROM (SELECT COUNT(*) n FROM {db}.securitylog "
-                           f"WHERE SecurityLogNum > {max(before['securitylog'])} GROUP BY LogDateTime) x") >= 10
-        cur.execute(f"SELECT COUNT(*) FROM {db}.procedurelog WHERE ProcStatus = 6 AND DateTStamp > %s", (old_max,))
+        assert (
+            scalar(
+                cur, f"SELECT MIN(DateTStamp) FROM {db}.commlog WHERE CommlogNum > {max(before['commlog'])}"
+            )
+            > old_max
+        )
+        assert (
+            scalar(
+                cur,
+                f"SELECT MAX(n) FROM (SELECT COUNT(*) n FROM {db}.securitylog "
+                f"WHERE SecurityLogNum > {max(before['securitylog'])} GROUP BY LogDateTime) x",
+            )
+            >= 10
+        )
+        cur.execute(
+            f"SELECT COUNT(*) FROM {db}.procedurelog WHERE ProcStatus = 6 AND DateTStamp > %s", (old_max,)
+        )
         assert cur.fetchone()[0] > 0
     finally:
         cur.execute(f"DROP DATABASE IF EXISTS {db}")
@@ -287,12 +360,14 @@ def test_mutate_counts_match_what_changed(admin, cur):
 
 def test_mutate_cli_prints_json(built, capsys):
     import json
+
     assert main(["synth", "mutate", "--days", "1", "--json"]) == 0
     counts = json.loads(capsys.readouterr().out)
     assert counts["appointment"]["inserted"] > 0
 
 
 # ---------------------------------------------------------------- bad input
+
 
 @pytest.mark.parametrize("scale", ["-1", "0", "abc", "nan", "1e9"])
 def test_bad_scale_is_refused(admin, scale, capsys):
@@ -326,7 +401,10 @@ def test_not_enough_disk_leaves_nothing_behind(admin, cur, monkeypatch):
     with pytest.raises(EtlError, match="GB free"):
         generate(admin, SCALE)
     assert table_checksums(cur, DB) == before
-    assert scalar(cur, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%synth_build'") == 0
+    assert (
+        scalar(cur, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%synth_build'")
+        == 0
+    )
 
 
 def test_failure_mid_build_drops_the_scratch_database_and_keeps_the_source(admin, cur, monkeypatch):
@@ -342,4 +420,7 @@ def test_failure_mid_build_drops_the_scratch_database_and_keeps_the_source(admin
     with pytest.raises(EtlError, match="building the synthetic source failed"):
         generate(admin, SCALE)
     assert table_checksums(cur, DB) == before
-    assert scalar(cur, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%synth_build'") == 0
+    assert (
+        scalar(cur, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%synth_build'")
+        == 0
+    )

@@ -29,7 +29,7 @@ def test_scale_one_builds_within_target_and_hangs_together(settings):
         assert dangling_foreign_keys(cur, "opendental_scale") == {}
         assert broken_money_rules(cur, "opendental_scale") == {}
         changes = mutate(cfg, 2, seed=7, quiet=True)
-        assert changes["patient"]["updated"] > 100          # the aging run touches many guarantors
+        assert changes["patient"]["updated"] > 100  # the aging run touches many guarantors
         assert dangling_foreign_keys(cur, "opendental_scale") == {}
         assert broken_money_rules(cur, "opendental_scale") == {}
     finally:

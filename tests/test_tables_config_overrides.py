@@ -27,9 +27,11 @@ def test_without_overrides_the_file_is_read_as_written(paths):
 
 def test_overrides_apply_at_read_time(paths):
     tables, overrides = paths
-    overrides.write_text("tables:\n"
-                         "  patient: {exclude_columns: [ssn], enabled: false}\n"   # case-insensitive name
-                         "  procedurelog: {tier: large, lookback_minutes: 15, strategy: full}\n")
+    overrides.write_text(
+        "tables:\n"
+        "  patient: {exclude_columns: [ssn], enabled: false}\n"  # case-insensitive name
+        "  procedurelog: {tier: large, lookback_minutes: 15, strategy: full}\n"
+    )
     config = load_tables_config(tables, overrides)
     patient = config.tables["patient"]
     assert patient.excluded_columns == ("SSN",) and not patient.enabled
@@ -68,19 +70,30 @@ def test_malformed_overrides_raise_with_line(paths):
     with pytest.raises(ConfigError, match=r"tables.overrides.yml:\d+: \(file\): malformed YAML"):
         load_tables_config(tables, overrides)
     overrides.write_text("tables:\n  patient:\n    enabled: maybe\n")
-    with pytest.raises(ConfigError, match=r"tables.overrides.yml:3: tables.patient.enabled: expected true/false"):
+    with pytest.raises(
+        ConfigError, match=r"tables.overrides.yml:3: tables.patient.enabled: expected true/false"
+    ):
         load_tables_config(tables, overrides)
 
 
 def test_impossible_strategy_overrides_are_ignored_and_reported(tmp_path, caplog):
     from etl_pipeline.schema.introspect import SourceColumn, SourceSchema, SourceTable
 
-    keyless = SourceTable("nokey", "MyISAM", 5, 0, 0, columns=[
-        SourceColumn("Thing", "varchar(10)", True, None, ""),
-        SourceColumn("Touched", "timestamp", False, None, "on update current_timestamp()")])
+    keyless = SourceTable(
+        "nokey",
+        "MyISAM",
+        5,
+        0,
+        0,
+        columns=[
+            SourceColumn("Thing", "varchar(10)", True, None, ""),
+            SourceColumn("Touched", "timestamp", False, None, "on update current_timestamp()"),
+        ],
+    )
     tables = tmp_path / "tables.yml"
-    tables.write_text(render_tables_yml(build_analysis(SourceSchema("x", "db", {"nokey": keyless}),
-                                                       Overrides()).config))
+    tables.write_text(
+        render_tables_yml(build_analysis(SourceSchema("x", "db", {"nokey": keyless}), Overrides()).config)
+    )
     overrides = tmp_path / "tables.overrides.yml"
     overrides.write_text("tables:\n  nokey: {strategy: incremental, cursor: Touched}\n")
     table = load_tables_config(tables, overrides).tables["nokey"]

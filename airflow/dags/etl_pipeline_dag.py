@@ -52,17 +52,28 @@ DBT_POOL = os.environ.get("ETL_DBT_POOL", "dbt_pool")
 EXTRACT_RETRIES = int(os.environ.get("ETL_EXTRACT_RETRIES", "2"))
 EXTRACT_RETRY_DELAY = timedelta(seconds=float(os.environ.get("ETL_EXTRACT_RETRY_DELAY_SECONDS", "120")))
 DBT_RETRY_DELAY = timedelta(seconds=float(os.environ.get("ETL_DBT_RETRY_DELAY_SECONDS", "60")))
-DBT_TARGET = os.environ.get("DBT_TARGET") or ("prod" if os.environ.get("ETL_ENVIRONMENT") == "prod" else "local")
+DBT_TARGET = os.environ.get("DBT_TARGET") or (
+    "prod" if os.environ.get("ETL_ENVIRONMENT") == "prod" else "local"
+)
 
 PARAMS = {
     "force_full_refresh": Param(False, type="boolean", description="Reload every table in full"),
-    "max_workers": Param(5, type="integer", minimum=1, maximum=16,
-                         description="How many large tables load at once (1-16)"),
-    "skip_validation": Param(False, type="boolean",
-                             description="Skip the tables.yml and drift checks (connections are still checked)"),
-    "tables": Param(None, type=["null", "array"], items={"type": "string", "minLength": 1}, uniqueItems=True,
-                    description="Only these tables (source names), and only the dbt models that depend on them. "
-                                "Empty = all enabled tables."),
+    "max_workers": Param(
+        5, type="integer", minimum=1, maximum=16, description="How many large tables load at once (1-16)"
+    ),
+    "skip_validation": Param(
+        False,
+        type="boolean",
+        description="Skip the tables.yml and drift checks (connections are still checked)",
+    ),
+    "tables": Param(
+        None,
+        type=["null", "array"],
+        items={"type": "string", "minLength": 1},
+        uniqueItems=True,
+        description="Only these tables (source names), and only the dbt models that depend on them. "
+        "Empty = all enabled tables.",
+    ),
 }
 
 
@@ -91,7 +102,7 @@ def _dbt_gate(context) -> None:
     if isinstance(task, DbtProducerWatcherOperator):
         if not selected:
             raise AirflowSkipException("no dbt model depends on the tables of this run")
-        task.select = " ".join(sorted(selected))   # the one `dbt build` covers just these models and tests
+        task.select = " ".join(sorted(selected))  # the one `dbt build` covers just these models and tests
         return
     model = model_of_task(task)
     if model is not None and model not in selected:
@@ -172,9 +183,16 @@ def etl_pipeline():
             def tables(full_plan: dict, tier: str = tier) -> list[dict]:
                 return full_plan[tier]
 
-            @task(pool=EXTRACT_POOL, queue="extract", retries=EXTRACT_RETRIES, retry_delay=EXTRACT_RETRY_DELAY,
-                  map_index_template="{{ table_label }}", outlets=[RAW_TABLES],
-                  priority_weight=100 if tier == "large" else 10, max_active_tis_per_dagrun=16)
+            @task(
+                pool=EXTRACT_POOL,
+                queue="extract",
+                retries=EXTRACT_RETRIES,
+                retry_delay=EXTRACT_RETRY_DELAY,
+                map_index_template="{{ table_label }}",
+                outlets=[RAW_TABLES],
+                priority_weight=100 if tier == "large" else 10,
+                max_active_tis_per_dagrun=16,
+            )
             def load(item: dict) -> dict:
                 from airflow.sdk import Asset
 
@@ -186,7 +204,12 @@ def etl_pipeline():
                 result = extract_table(settings, item, context["run_id"])
                 context["outlet_events"][RAW_TABLES].add(
                     Asset(asset_uri(settings, result["target_name"] or item["table"].lower())),
-                    extra={"table": item["table"], "strategy": result["strategy"], "rows_read": result["rows_read"]})
+                    extra={
+                        "table": item["table"],
+                        "strategy": result["strategy"],
+                        "rows_read": result["rows_read"],
+                    },
+                )
                 return result
 
             load.expand(item=tables(planned))
@@ -199,8 +222,11 @@ def etl_pipeline():
         from etl_pipeline.quality.report import run_report
 
         settings = _settings()
-        loaded = [r["table_name"] for r in run_report(settings, get_current_context()["run_id"])
-                  if r["status"] == "success"]
+        loaded = [
+            r["table_name"]
+            for r in run_report(settings, get_current_context()["run_id"])
+            if r["status"] == "success"
+        ]
         return verify_tables(settings, loaded)
 
     @task(trigger_rule="all_done")
@@ -212,7 +238,9 @@ def etl_pipeline():
         planned = context["ti"].xcom_pull(task_ids="plan")
         if planned is None:
             raise EtlError("no plan: validation or planning failed, nothing was loaded")
-        return build_report(_settings(), context["run_id"], planned, context["ti"].xcom_pull(task_ids="verify"))
+        return build_report(
+            _settings(), context["run_id"], planned, context["ti"].xcom_pull(task_ids="verify")
+        )
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def pipeline_success() -> bool:
@@ -234,32 +262,50 @@ def etl_pipeline():
 
     dbt_models = DbtTaskGroup(
         group_id="dbt_models",
-        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT, manifest_path=MANIFEST,
-                                     project_name="dbt_dental_models", install_dbt_deps=False),
-        profile_config=ProfileConfig(profile_name="dbt_dental_models", target_name=DBT_TARGET,
-                                     profiles_yml_filepath=DBT_PROJECT / "profiles.yml"),
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT,
+            manifest_path=MANIFEST,
+            project_name="dbt_dental_models",
+            install_dbt_deps=False,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="dbt_dental_models",
+            target_name=DBT_TARGET,
+            profiles_yml_filepath=DBT_PROJECT / "profiles.yml",
+        ),
         # WATCHER: one producer task runs a single `dbt build` (dbt's own threads, tests right after each
         # model); every model/test task reports its node's result and, when retried, re-runs that node alone.
         # cautious: a `tables` run builds only the tests whose models are all selected (a relationships
         # test to a model of another table waits for a full run)
-        execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
-                                         invocation_mode=InvocationMode.DBT_RUNNER,
-                                         test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-                                         # the source tests ran in their own task before the models.
-                                         # SUBPROCESS: dbt runs at its own pace in a child process while this
-                                         # task turns its JSON log into per-node XComs (in-process, dbt's
-                                         # threads waited on every XCom write: the build took 3x longer)
-                                         setup_operator_args={"dbt_cmd_flags": ["--indirect-selection", "cautious",
-                                                                                "--exclude", "source:*"],
-                                                              "invocation_mode": InvocationMode.SUBPROCESS}),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
-                                   emit_datasets=False, enable_mock_profile=False,
-                                   # the build runs a relationships test once both of its models exist and
-                                   # reports it with each model's tests; a task of its own would see nothing
-                                   should_detach_multiple_parents_tests=False),
-        operator_args={"pool": DBT_POOL, "queue": "dbt",
-                       "trigger_rule": "none_failed", "pre_execute": _dbt_gate,
-                       "retry_delay": DBT_RETRY_DELAY},
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+            # the source tests ran in their own task before the models.
+            # SUBPROCESS: dbt runs at its own pace in a child process while this
+            # task turns its JSON log into per-node XComs (in-process, dbt's
+            # threads waited on every XCom write: the build took 3x longer)
+            setup_operator_args={
+                "dbt_cmd_flags": ["--indirect-selection", "cautious", "--exclude", "source:*"],
+                "invocation_mode": InvocationMode.SUBPROCESS,
+            },
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,
+            emit_datasets=False,
+            enable_mock_profile=False,
+            # the build runs a relationships test once both of its models exist and
+            # reports it with each model's tests; a task of its own would see nothing
+            should_detach_multiple_parents_tests=False,
+        ),
+        operator_args={
+            "pool": DBT_POOL,
+            "queue": "dbt",
+            "trigger_rule": "none_failed",
+            "pre_execute": _dbt_gate,
+            "retry_delay": DBT_RETRY_DELAY,
+        },
     )
 
     @task(pool=DBT_POOL, queue="dbt", trigger_rule="all_done", pre_execute=_dbt_gate)
@@ -284,14 +330,18 @@ def etl_pipeline():
         ti = context["ti"]
         run_report = ti.xcom_pull(task_ids="report")
         gate = ti.xcom_pull(task_ids="pipeline_success")
-        if ti.xcom_pull(task_ids="docs_generate"):
-            dbt_state = "success"
-        else:
-            dbt_state = "failed" if gate else "skipped"
-        return notify_run({"run_id": context["run_id"], "params": ti.xcom_pull(task_ids="validate.check_params"),
-                           "validation": ti.xcom_pull(task_ids="validate.check_tables_config"),
-                           "drift": ti.xcom_pull(task_ids="validate.drift_check"), "report": run_report,
-                           "dbt": dbt_state, "freshness": ti.xcom_pull(task_ids="source_freshness")})
+        dbt_state = "success" if ti.xcom_pull(task_ids="docs_generate") else "failed" if gate else "skipped"
+        return notify_run(
+            {
+                "run_id": context["run_id"],
+                "params": ti.xcom_pull(task_ids="validate.check_params"),
+                "validation": ti.xcom_pull(task_ids="validate.check_tables_config"),
+                "drift": ti.xcom_pull(task_ids="validate.drift_check"),
+                "report": run_report,
+                "dbt": dbt_state,
+                "freshness": ti.xcom_pull(task_ids="source_freshness"),
+            }
+        )
 
     options, drift = validate()
     planned = plan(options)
@@ -305,7 +355,7 @@ def etl_pipeline():
     docs = docs_generate()
     extracted >> parity >> run_report >> gate >> freshness >> raw_checked >> dbt_models >> docs
     _consumers_after_producer(dbt_models)
-    [dbt_models, docs] >> notify()   # all_done: after every dbt task has finished, whatever its state
+    [dbt_models, docs] >> notify()  # all_done: after every dbt task has finished, whatever its state
 
 
 etl_pipeline()

@@ -24,8 +24,13 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-STEP_TASKS = ("validate_source_connection", "backup_tables_yml", "analyse", "report_changes",
-              "validate_and_publish")
+STEP_TASKS = (
+    "validate_source_connection",
+    "backup_tables_yml",
+    "analyse",
+    "report_changes",
+    "validate_and_publish",
+)
 
 
 @dag(
@@ -36,8 +41,11 @@ STEP_TASKS = ("validate_source_connection", "backup_tables_yml", "analyse", "rep
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=30),
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
-    params={"force": Param(False, type="boolean",
-                           description="Replace tables.yml even if the analysis lost many tables")},
+    params={
+        "force": Param(
+            False, type="boolean", description="Replace tables.yml even if the analysis lost many tables"
+        )
+    },
     doc_md=__doc__,
     tags=["etl", "schema"],
 )

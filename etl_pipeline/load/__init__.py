@@ -13,4 +13,5 @@ __all__ = ["TableLoadResult", "load_table", "new_run_id", "run", "select_tables"
 
 def verify_table(settings, table, deep: bool = False):
     from etl_pipeline.quality.parity import verify_table as _verify
+
     return _verify(settings, table, deep=deep)

@@ -32,14 +32,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class TableLoadResult:
     table: str
-    strategy: str                 # what was done: full | incremental | append_only
+    strategy: str  # what was done: full | incremental | append_only
     rows_read: int = 0
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
     bytes: int = 0
     seconds: float = 0.0
-    status: str = "success"       # success | failed | skipped
+    status: str = "success"  # success | failed | skipped
     error_class: str | None = None
     target_name: str = ""
     message: str = ""
@@ -72,8 +72,9 @@ class LoadContext:
         return t.strategy == "append_only" and tuple(t.primary_key) == (t.cursor,)
 
 
-def load_table(settings: Settings, table: TableConfig, run_id: str, full_refresh: bool = False,
-               progress=None, pg=None) -> TableLoadResult:
+def load_table(
+    settings: Settings, table: TableConfig, run_id: str, full_refresh: bool = False, progress=None, pg=None
+) -> TableLoadResult:
     """Load one table into raw; returns counts. Failures are recorded in etl.load_runs and re-raised.
 
     `pg`: an open target connection whose state tables are known to exist, reused across tables (`run`
@@ -99,13 +100,27 @@ def load_table(settings: Settings, table: TableConfig, run_id: str, full_refresh
             if raw_rows is None:
                 previous = state.read_state(cur, table.name) or {}
                 raw_rows = (previous.get("raw_rows") or 0) + result.inserted
-            state.record_success(cur, result, run_id, started, cursor_value, raw_rows,
-                                 cursor_column=table.cursor if cursor_value is not None else None)
+            state.record_success(
+                cur,
+                result,
+                run_id,
+                started,
+                cursor_value,
+                raw_rows,
+                cursor_column=table.cursor if cursor_value is not None else None,
+            )
             state.record_mark(cur, table.name, counts.get("source_mark"))
         pg.commit()
-        log.info("%s: %s load done: read %d, inserted %d, updated %d, deleted %d, %.1f s",
-                 table.name, strategy, result.rows_read, result.inserted, result.updated,
-                 result.deleted, result.seconds)
+        log.info(
+            "%s: %s load done: read %d, inserted %d, updated %d, deleted %d, %.1f s",
+            table.name,
+            strategy,
+            result.rows_read,
+            result.inserted,
+            result.updated,
+            result.deleted,
+            result.seconds,
+        )
         return result
     except BaseException as exc:
         result.status = "failed"
@@ -128,8 +143,10 @@ def _load(ctx: LoadContext, full_refresh: bool):
         by_name = {c.name.lower(): c for c in live}
         missing_pk = [c for c in table.primary_key if c.lower() not in by_name]
         if missing_pk:
-            raise ConfigError(f"{table.name}: primary key column(s) {missing_pk} not found at the source; "
-                              "re-run analyze-schema")
+            raise ConfigError(
+                f"{table.name}: primary key column(s) {missing_pk} not found at the source; "
+                "re-run analyze-schema"
+            )
         ctx.pk_live = [by_name[c.lower()] for c in table.primary_key]
         with ctx.pg.cursor() as cur:
             existing = raw.raw_columns(cur, table.target_name)
@@ -140,13 +157,19 @@ def _load(ctx: LoadContext, full_refresh: bool):
         mode = "full" if lacking else _choose_mode(ctx, full_refresh, existing, previous, live)
         # MyISAM rebuilds a table on every ALTER, so a new CREATE_TIME with a changed shape is an ALTER
         # (handled as drift below); with the same shape it is a re-creation, e.g. a restore from backup.
-        if mode == "incremental" and unchanged.recreated(mark, previous_mark) \
-                and not (existing is not None and raw.plan_drift(live, existing).source_columns_changed):
-            log.warning("%s: the source table was re-created since the last load (restored?): full refresh",
-                        table.name)
+        if (
+            mode == "incremental"
+            and unchanged.recreated(mark, previous_mark)
+            and not (existing is not None and raw.plan_drift(live, existing).source_columns_changed)
+        ):
+            log.warning(
+                "%s: the source table was re-created since the last load (restored?): full refresh",
+                table.name,
+            )
             mode = "full"
-        if _skippable(ctx, mode, full_refresh or bool(lacking), existing, previous, live) \
-                and unchanged.unchanged_since(mark, previous_mark):
+        if _skippable(
+            ctx, mode, full_refresh or bool(lacking), existing, previous, live
+        ) and unchanged.unchanged_since(mark, previous_mark):
             log.info("%s: source not written since the last load: nothing to read", table.name)
             return _nothing(previous_mark), previous["cursor_value"], table.strategy
         track = _time_cursor(ctx, by_name)
@@ -229,8 +252,13 @@ def _choose_mode(ctx, full_refresh, existing, previous, live) -> str:
     plan = raw.plan_drift(live, existing)
     if plan.needs_rebuild:
         for col, old in plan.incompatible:
-            log.warning("%s: column %s changed from %s to %s (not a widening): full refresh",
-                        table.name, col.target_name, old, col.pg_type)
+            log.warning(
+                "%s: column %s changed from %s to %s (not a widening): full refresh",
+                table.name,
+                col.target_name,
+                old,
+                col.pg_type,
+            )
         return "full"
     if any(c not in existing for c in ctx.pk_targets):
         return "full"
@@ -245,7 +273,9 @@ def _upper_bound(src, ctx, by_name):
             raise ConfigError(f"{table.name}: cursor column {table.cursor!r} not found at the source")
         return None
     if ctx.key_cursor:
-        top = scalar(src, f"SELECT MAX({quote_mysql_ident(table.cursor)}) FROM {quote_mysql_ident(table.name)}")
+        top = scalar(
+            src, f"SELECT MAX({quote_mysql_ident(table.cursor)}) FROM {quote_mysql_ident(table.name)}"
+        )
         return int(top or 0)
     kind = by_name[table.cursor.lower()].kind
     return source_upper_bound(src, table.name, table.cursor, local_time=(kind == "datetime"))
@@ -268,8 +298,12 @@ def _cursor_text(value):
 
 
 def _record_failure(settings, pg, result, run_id, started) -> None:
-    log.error("%s: load failed (%s)%s", result.table, result.error_class,
-              f": {result.message}" if result.message and result.message != result.error_class else "")
+    log.error(
+        "%s: load failed (%s)%s",
+        result.table,
+        result.error_class,
+        f": {result.message}" if result.message and result.message != result.error_class else "",
+    )
     try:
         if pg is not None and not pg.closed:
             pg.rollback()
@@ -278,11 +312,12 @@ def _record_failure(settings, pg, result, run_id, started) -> None:
             conn = connect_target(settings.target)
         state.ensure_state_tables(conn)
         state.record_failure(conn, result, run_id, started)
-    except Exception as exc:  # noqa: BLE001 - the target itself may be what failed
+    except Exception as exc:
         log.error("%s: could not record the failure in etl.load_runs (%s)", result.table, type(exc).__name__)
 
 
 # --- many tables ---------------------------------------------------------------------------------
+
 
 def new_run_id() -> str:
     return "manual__" + datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -301,8 +336,15 @@ def select_tables(settings: Settings, tables=None, tier=None) -> list[TableConfi
     return sorted(chosen, key=lambda t: (-t.estimated_rows, t.name))
 
 
-def run(settings: Settings, tables=None, tier=None, full_refresh: bool = False, max_workers: int = 2,
-        run_id: str | None = None, dry_run: bool = False) -> list[TableLoadResult]:
+def run(
+    settings: Settings,
+    tables=None,
+    tier=None,
+    full_refresh: bool = False,
+    max_workers: int = 2,
+    run_id: str | None = None,
+    dry_run: bool = False,
+) -> list[TableLoadResult]:
     """Load the chosen tables (all enabled by default), largest first, `max_workers` at a time.
 
     A failing table is recorded and reported in its result; the others still load.
@@ -310,20 +352,28 @@ def run(settings: Settings, tables=None, tier=None, full_refresh: bool = False, 
     chosen = select_tables(settings, tables, tier)
     run_id = run_id or new_run_id()
     if dry_run:
-        return [TableLoadResult(table=t.name, strategy=t.strategy, status="skipped", target_name=t.target_name)
-                for t in chosen]
+        return [
+            TableLoadResult(table=t.name, strategy=t.strategy, status="skipped", target_name=t.target_name)
+            for t in chosen
+        ]
     progress = ProgressFactory(len(chosen))
     targets = WorkerConnections(settings)
 
     def one(table: TableConfig) -> TableLoadResult:
         try:
-            return load_table(settings, table, run_id, full_refresh, progress=progress.for_table(table),
-                              pg=targets.get())
-        except Exception as exc:  # noqa: BLE001 - recorded by load_table; keep loading the others
+            return load_table(
+                settings, table, run_id, full_refresh, progress=progress.for_table(table), pg=targets.get()
+            )
+        except Exception as exc:
             targets.discard()  # whatever failed may have been the connection itself
-            return TableLoadResult(table=table.name, strategy=table.strategy, status="failed",
-                                   error_class=type(exc).__name__, target_name=table.target_name,
-                                   message=str(exc) if isinstance(exc, EtlError) else type(exc).__name__)
+            return TableLoadResult(
+                table=table.name,
+                strategy=table.strategy,
+                status="failed",
+                error_class=type(exc).__name__,
+                target_name=table.target_name,
+                message=str(exc) if isinstance(exc, EtlError) else type(exc).__name__,
+            )
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
@@ -353,7 +403,7 @@ class WorkerConnections:
         try:
             pg = connect_target(self._settings.target)
             state.ensure_state_tables(pg)
-        except Exception:  # noqa: BLE001 - load_table reports it
+        except Exception:
             if pg is not None:
                 pg.close()
             return None
@@ -392,15 +442,17 @@ class ProgressFactory:
             if self.tty:
                 share = min(rows / estimate, 1.0)
                 bar = "#" * int(share * 30)
-                sys.stderr.write(f"\r{table.name:<24} [{bar:<30}] {rows:>11,} rows "
-                                 f"{rows / max(now - start, 1e-6):>9,.0f}/s")
+                sys.stderr.write(
+                    f"\r{table.name:<24} [{bar:<30}] {rows:>11,} rows "
+                    f"{rows / max(now - start, 1e-6):>9,.0f}/s"
+                )
                 sys.stderr.flush()
             elif now - self._last >= 10:
                 self._last = now
                 log.info("%s: %d rows read (%.0f rows/s)", table.name, rows, rows / max(now - start, 1e-6))
+
         return report
 
     def done(self) -> None:
         if self.tty:
             sys.stderr.write("\n")
-

@@ -19,7 +19,9 @@ from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 log = logging.getLogger(__name__)
 
 
-def load_full(ctx, live, existing: dict | None, where: str = "", params=(), track_cursor: bool = False) -> dict:
+def load_full(
+    ctx, live, existing: dict | None, where: str = "", params=(), track_cursor: bool = False
+) -> dict:
     """Returns counts {rows_read, inserted, updated, deleted, bytes, raw_rows, max_cursor}; `max_cursor`
     is the largest cursor value read with `track_cursor`, else None."""
     cur = ctx.pg.cursor()
@@ -37,9 +39,15 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=(), trac
     cols = copy_column_list(live)
     t0 = time.monotonic()
     also = ctx.table.cursor if track_cursor else None
-    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where, also=also), params,
-                        table=ctx.table.name, progress=ctx.progress, track_max=track_cursor,
-                        parts=_key_range_parts(ctx, live, where, params, also))
+    stream = LineStream(
+        ctx.source_cfg,
+        select_lines_sql(ctx.table.name, live, where, also=also),
+        params,
+        table=ctx.table.name,
+        progress=ctx.progress,
+        track_max=track_cursor,
+        parts=_key_range_parts(ctx, live, where, params, also),
+    )
     try:
         cur.copy_expert(f"COPY {raw.qualified(new)} ({cols}) FROM STDIN WITH (FREEZE)", stream, size=1 << 20)
     finally:
@@ -49,8 +57,10 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=(), trac
     cur.execute(f"ALTER TABLE {raw.qualified(new)} ALTER COLUMN _loaded_at DROP DEFAULT")
     if pk:
         pk_cols = ", ".join(quote_ident(c) for c in pk)
-        cur.execute(f"ALTER TABLE {raw.qualified(new)} ADD CONSTRAINT {quote_ident(new + '_pkey')} "
-                    f"PRIMARY KEY ({pk_cols})")
+        cur.execute(
+            f"ALTER TABLE {raw.qualified(new)} ADD CONSTRAINT {quote_ident(new + '_pkey')} "
+            f"PRIMARY KEY ({pk_cols})"
+        )
 
     deleted, carried, columns = 0, 0, list(live)
     if existing is not None and pk:
@@ -70,11 +80,18 @@ def load_full(ctx, live, existing: dict | None, where: str = "", params=(), trac
     else:
         key_summary.forget(cur, ctx.table.name)
     log.debug("%s: key, carry-over, swap and analyze done at %.1f s", ctx.table.name, time.monotonic() - t0)
-    return {"rows_read": stream.rows, "inserted": stream.rows, "updated": 0, "deleted": deleted,
-            "bytes": stream.bytes, "raw_rows": raw_rows, "max_cursor": stream.max_value}
+    return {
+        "rows_read": stream.rows,
+        "inserted": stream.rows,
+        "updated": 0,
+        "deleted": deleted,
+        "bytes": stream.bytes,
+        "raw_rows": raw_rows,
+        "max_cursor": stream.max_value,
+    }
 
 
-READ_STREAMS = 2            # parallel source streams for big tables (the source renders rows on its CPUs)
+READ_STREAMS = 2  # parallel source streams for big tables (the source renders rows on its CPUs)
 PARALLEL_MIN_KEYS = 200_000  # below this key range one stream is as fast
 
 
@@ -95,8 +112,12 @@ def _key_range_parts(ctx, live, where: str, params, also: str | None = None):
     for i in range(READ_STREAMS):
         start, end = low + i * step, min(low + (i + 1) * step - 1, high)
         cond = f"{key} BETWEEN {int(start)} AND {int(end)}"
-        parts.append((select_lines_sql(ctx.table.name, live, f"({where}) AND {cond}" if where else cond, also=also),
-                      params))
+        parts.append(
+            (
+                select_lines_sql(ctx.table.name, live, f"({where}) AND {cond}" if where else cond, also=also),
+                params,
+            )
+        )
     return parts
 
 
@@ -114,8 +135,9 @@ def _carry_over(cur, ctx, live, existing: dict, new: str):
     live_types = {c.target_name: c.pg_type for c in live}
     vanished = [n for n in existing if n not in live_types and n not in raw.META_COLUMNS]
     for name in vanished:
-        log.warning("%s: column %s no longer exists at the source; kept in raw (no new values)",
-                    ctx.table.name, name)
+        log.warning(
+            "%s: column %s no longer exists at the source; kept in raw (no new values)", ctx.table.name, name
+        )
         cur.execute(f"ALTER TABLE {raw.qualified(new)} ADD COLUMN {quote_ident(name)} {existing[name]}")
     common = [n for n, t in live_types.items() if existing.get(n) == t] + vanished
     join = " AND ".join(f"n.{quote_ident(c)} = o.{quote_ident(c)}" for c in ctx.pk_targets)
@@ -126,7 +148,8 @@ def _carry_over(cur, ctx, live, existing: dict, new: str):
     deleted = carried = 0
     if pk_ok:
         col_list = ", ".join(quote_ident(c) for c in common)
-        cur.execute(f"""
+        cur.execute(
+            f"""
             WITH carried AS (
             INSERT INTO {raw.qualified(new)} ({col_list}, _loaded_at, _deleted_at)
             SELECT {", ".join("o." + quote_ident(c) for c in common)}, o._loaded_at,
@@ -134,7 +157,9 @@ def _carry_over(cur, ctx, live, existing: dict, new: str):
               FROM {raw.qualified(old)} o
              WHERE NOT EXISTS (SELECT 1 FROM {raw.qualified(new)} n WHERE {join})
             RETURNING (_deleted_at = %s) AS fresh)
-            SELECT count(*) FILTER (WHERE fresh), count(*) FROM carried""", (ctx.load_ts, ctx.load_ts))
+            SELECT count(*) FILTER (WHERE fresh), count(*) FROM carried""",
+            (ctx.load_ts, ctx.load_ts),
+        )
         deleted, carried = cur.fetchone()
     columns = list(live) + [_Vanished(n, existing[n]) for n in vanished]
     return deleted, carried, columns
@@ -152,8 +177,11 @@ def _prepare_old_for_content_swap(cur, ctx, target: str, columns, existing: dict
     for col in columns:
         old_type = existing.get(col.target_name)
         if old_type is None:
-            cur.execute(f"ALTER TABLE {raw.qualified(target)} ADD COLUMN {quote_ident(col.target_name)} "
-                        f"{col.pg_type}")
+            cur.execute(
+                f"ALTER TABLE {raw.qualified(target)} ADD COLUMN {quote_ident(col.target_name)} {col.pg_type}"
+            )
         elif old_type != col.pg_type:
-            cur.execute(f"ALTER TABLE {raw.qualified(target)} ALTER COLUMN {quote_ident(col.target_name)} "
-                        f"TYPE {col.pg_type} USING NULL")
+            cur.execute(
+                f"ALTER TABLE {raw.qualified(target)} ALTER COLUMN {quote_ident(col.target_name)} "
+                f"TYPE {col.pg_type} USING NULL"
+            )

@@ -33,8 +33,10 @@ def read_window(ctx, state_cursor: str | None, upper):
         return f"{col} > %s AND {col} <= %s", (int(state_cursor), upper)
     if state_cursor is None:
         return "", ()
-    return (f"{col} >= %s - INTERVAL %s MINUTE AND {col} <= %s",
-            (state_cursor, int(table.lookback_minutes), upper))
+    return (
+        f"{col} >= %s - INTERVAL %s MINUTE AND {col} <= %s",
+        (state_cursor, int(table.lookback_minutes), upper),
+    )
 
 
 def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_cursor: bool = False) -> dict:
@@ -59,8 +61,14 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_
     deleted, key_bytes = 0, 0
     if ctx.table.detect_deletes and ctx.pk_targets:
         deleted, key_bytes = mark_deletes(cur, ctx, target)
-    return {"rows_read": stream.rows, "inserted": inserted, "updated": updated, "deleted": deleted,
-            "bytes": stream.bytes + key_bytes, "max_cursor": stream.max_value}
+    return {
+        "rows_read": stream.rows,
+        "inserted": inserted,
+        "updated": updated,
+        "deleted": deleted,
+        "bytes": stream.bytes + key_bytes,
+        "max_cursor": stream.max_value,
+    }
 
 
 def stage_window(cur, ctx, live, target: str, state_cursor, upper, track_cursor: bool) -> LineStream:
@@ -69,8 +77,14 @@ def stage_window(cur, ctx, live, target: str, state_cursor, upper, track_cursor:
     cur.execute(f"CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA")
     where, params = read_window(ctx, state_cursor, upper)
     also = ctx.table.cursor if track_cursor else None
-    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, live, where, also=also), params,
-                        table=ctx.table.name, progress=ctx.progress, track_max=track_cursor)
+    stream = LineStream(
+        ctx.source_cfg,
+        select_lines_sql(ctx.table.name, live, where, also=also),
+        params,
+        table=ctx.table.name,
+        progress=ctx.progress,
+        track_max=track_cursor,
+    )
     try:
         cur.copy_expert(f"COPY _stage ({copy_column_list(live)}) FROM STDIN", stream, size=1 << 20)
     finally:
@@ -90,24 +104,29 @@ def _note_revived(cur, ctx, target: str) -> None:
          WHERE EXISTS (SELECT 1 FROM {target} t WHERE t.{k} = s.{k} AND t._deleted_at IS NOT NULL)""")
 
 
-def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts,
-          note_inserted: bool = False) -> tuple[int, int]:
+def merge(
+    cur, target: str, names: list[str], pk: tuple[str, ...], load_ts, note_inserted: bool = False
+) -> tuple[int, int]:
     """Upsert `_stage` into raw; (inserted, updated). `note_inserted`: add the new keys to `_key_delta`."""
     q = [quote_ident(n) for n in names]
     pk_q = ", ".join(quote_ident(c) for c in pk)
     non_pk = [quote_ident(n) for n in names if n not in pk]
-    sets = ", ".join([f"{c} = EXCLUDED.{c}" for c in non_pk] + ["_loaded_at = EXCLUDED._loaded_at",
-                                                                "_deleted_at = NULL"])
+    sets = ", ".join(
+        [f"{c} = EXCLUDED.{c}" for c in non_pk] + ["_loaded_at = EXCLUDED._loaded_at", "_deleted_at = NULL"]
+    )
     changed = "t._deleted_at IS NOT NULL"
     if non_pk:
-        changed = (f"({', '.join('t.' + c for c in non_pk)}) IS DISTINCT FROM "
-                   f"({', '.join('EXCLUDED.' + c for c in non_pk)}) OR {changed}")
+        changed = (
+            f"({', '.join('t.' + c for c in non_pk)}) IS DISTINCT FROM "
+            f"({', '.join('EXCLUDED.' + c for c in non_pk)}) OR {changed}"
+        )
     if len(non_pk) == 1:  # a one-element row constructor is not a row; compare the values
         changed = f"t.{non_pk[0]} IS DISTINCT FROM EXCLUDED.{non_pk[0]} OR t._deleted_at IS NOT NULL"
     noted = ""
     if note_inserted:
         noted = ", noted AS (INSERT INTO _key_delta (k, sign) SELECT k, 1 FROM merged WHERE inserted)"
-    cur.execute(f"""
+    cur.execute(
+        f"""
         WITH merged AS (
             INSERT INTO {target} AS t ({", ".join(q)}, _loaded_at, _deleted_at)
             SELECT DISTINCT ON ({pk_q}) {", ".join(q)}, %s, NULL FROM _stage
@@ -115,7 +134,8 @@ def merge(cur, target: str, names: list[str], pk: tuple[str, ...], load_ts,
                 WHERE {changed}
             RETURNING (xmax = 0) AS inserted, t.{quote_ident(pk[0])} AS k){noted}
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged""",
-                (load_ts,))
+        (load_ts,),
+    )
     return cur.fetchone()
 
 
@@ -143,8 +163,9 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     key_col = quote_mysql_ident(ctx.pk_live[0].name)
     where = " OR ".join(f"{key_col} BETWEEN {lo} AND {hi}" for lo, hi in ranges) if ranges else ""
     cur.execute(f"CREATE TEMP TABLE _keys ON COMMIT DROP AS SELECT {pk_q} FROM {target} WITH NO DATA")
-    stream = LineStream(ctx.source_cfg, select_lines_sql(ctx.table.name, ctx.pk_live, where), (),
-                        table=ctx.table.name)
+    stream = LineStream(
+        ctx.source_cfg, select_lines_sql(ctx.table.name, ctx.pk_live, where), (), table=ctx.table.name
+    )
     try:
         cur.copy_expert(f"COPY _keys ({copy_column_list(ctx.pk_live)}) FROM STDIN", stream, size=1 << 20)
     finally:
@@ -158,14 +179,16 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
         in_ranges = "AND (" + " OR ".join(f"{key} BETWEEN {lo} AND {hi}" for lo, hi in ranges) + ")"
     summary = ranges is not None
     key = quote_ident(pk[0])
-    cur.execute(f"""
+    cur.execute(
+        f"""
         WITH marked AS (
             UPDATE {target} t SET _deleted_at = %s
              WHERE t._deleted_at IS NULL {in_ranges}
                AND NOT EXISTS (SELECT 1 FROM _keys k WHERE {join})
             RETURNING t.{key} AS k)
         {"INSERT INTO _key_delta (k, sign) SELECT k, -1 FROM marked" if summary else "SELECT count(*) FROM marked"}""",
-                (ctx.load_ts,))
+        (ctx.load_ts,),
+    )
     deleted = cur.rowcount if summary else cur.fetchone()[0]
     # A row restored at the source with its old change time is outside the read window: unmark it.
     cur.execute(f"""
@@ -258,7 +281,7 @@ def _deleted_keys_back(cur, scur, ctx, target: str) -> list[int] | None:
         return None
     back: list[int] = []
     for start in range(0, len(keys), PROBE_CHUNK):
-        listed = ", ".join(str(k) for k in keys[start:start + PROBE_CHUNK])
+        listed = ", ".join(str(k) for k in keys[start : start + PROBE_CHUNK])
         scur.execute(f"SELECT {key_my} FROM {quote_mysql_ident(ctx.table.name)} WHERE {key_my} IN ({listed})")
         back.extend(int(k) for (k,) in scur.fetchall())
     return back
@@ -323,13 +346,16 @@ def _bucket_counts_from_the_top(cur, scur, ctx, high: int | None):
     for share in (*TOP_SHARES, 1.0):
         first = buckets[int(len(buckets) * (1 - share))] if share < 1.0 and buckets else None
         low = -(1 << 63) if first is None else _bucket_range(first)[0]
-        scur.execute(f"SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*) FROM {table_my} "
-                     f"WHERE {key_my} BETWEEN %s AND %s GROUP BY 1", (low, high))
+        scur.execute(
+            f"SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*) FROM {table_my} "
+            f"WHERE {key_my} BETWEEN %s AND %s GROUP BY 1",
+            (low, high),
+        )
         source = {int(b): int(n) for b, n in scur.fetchall()}
         raw_top = {b: n for b, n in raw_side.items() if first is None or b >= first}
         if total - sum(source.values()) == sum(raw_side.values()) - sum(raw_top.values()):
             return source, raw_top
-    return source, raw_side   # all buckets (a count that moved between the two reads ends here too)
+    return source, raw_side  # all buckets (a count that moved between the two reads ends here too)
 
 
 def _bucket_of(key: int) -> int:

@@ -34,8 +34,11 @@ CREATE TABLE IF NOT EXISTS {S}.key_buckets (
 
 def eligible(ctx) -> bool:
     """A single integer key with delete detection: the tables reconciled by buckets."""
-    return bool(ctx.table.detect_deletes and len(ctx.pk_live) == 1
-                and ctx.pk_live[0].pg_type in ("smallint", "integer", "bigint"))
+    return bool(
+        ctx.table.detect_deletes
+        and len(ctx.pk_live) == 1
+        and ctx.pk_live[0].pg_type in ("smallint", "integer", "bigint")
+    )
 
 
 def forget(cur, table: str) -> None:
@@ -50,7 +53,8 @@ def recompute(cur, table: str, target: str, key: str) -> None:
     # every key (read from the primary key index alone when the pages are all-visible, as after a
     # COPY FREEZE) less the keys marked deleted (the partial index): the live keys, without reading
     # the wide rows. xor is its own inverse; a bucket whose keys are all deleted has no row.
-    cur.execute(f"""
+    cur.execute(
+        f"""
         INSERT INTO {S}.key_buckets (table_name, bucket, n, s, x)
         SELECT %s, bucket, sum(n), sum(s), bit_xor(x)
           FROM (SELECT {k} / {BUCKET_KEYS} AS bucket, count(*) AS n, sum({k}) AS s, bit_xor({k}::bigint) AS x
@@ -59,8 +63,12 @@ def recompute(cur, table: str, target: str, key: str) -> None:
                 SELECT {k} / {BUCKET_KEYS}, -count(*), -sum({k}), bit_xor({k}::bigint)
                   FROM {target} WHERE _deleted_at IS NOT NULL GROUP BY 1) AS parts
          GROUP BY bucket
-        HAVING sum(n) > 0""", (table,))
-    cur.execute(f"INSERT INTO {S}.key_summaries (table_name, bucket_keys) VALUES (%s, %s)", (table, BUCKET_KEYS))
+        HAVING sum(n) > 0""",
+        (table,),
+    )
+    cur.execute(
+        f"INSERT INTO {S}.key_summaries (table_name, bucket_keys) VALUES (%s, %s)", (table, BUCKET_KEYS)
+    )
 
 
 def ensure(cur, table: str, target: str, key: str) -> None:
@@ -76,12 +84,15 @@ def start_delta(cur) -> None:
 
 
 def apply_delta(cur, table: str) -> None:
-    cur.execute(f"""
+    cur.execute(
+        f"""
         INSERT INTO {S}.key_buckets AS b (table_name, bucket, n, s, x)
         SELECT %s, k / {BUCKET_KEYS}, sum(sign), sum(sign * k::numeric), bit_xor(k)
           FROM _key_delta GROUP BY 2
         ON CONFLICT (table_name, bucket) DO UPDATE
-           SET n = b.n + EXCLUDED.n, s = b.s + EXCLUDED.s, x = b.x # EXCLUDED.x""", (table,))
+           SET n = b.n + EXCLUDED.n, s = b.s + EXCLUDED.s, x = b.x # EXCLUDED.x""",
+        (table,),
+    )
     cur.execute(f"DELETE FROM {S}.key_buckets WHERE table_name = %s AND n = 0", (table,))
     cur.execute("TRUNCATE _key_delta")
 

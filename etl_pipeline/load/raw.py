@@ -29,14 +29,17 @@ def ensure_raw_schema(cur) -> None:
 
 def raw_columns(cur, name: str) -> dict[str, str] | None:
     """{column: type as this module writes it} of raw.<name>, or None when the table does not exist."""
-    cur.execute("""
+    cur.execute(
+        """
         SELECT a.attname, format_type(a.atttypid, a.atttypmod)
           FROM pg_attribute a
           JOIN pg_class c ON c.oid = a.attrelid
           JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'
            AND a.attnum > 0 AND NOT a.attisdropped
-         ORDER BY a.attnum""", (RAW_SCHEMA, name))
+         ORDER BY a.attnum""",
+        (RAW_SCHEMA, name),
+    )
     rows = cur.fetchall()
     if not rows:
         return None
@@ -62,10 +65,11 @@ def create_table_sql(name: str, columns, loaded_at_default: str | None = None) -
 @dataclass
 class DriftPlan:
     """What the live source columns mean for an existing raw table."""
-    add: list = field(default_factory=list)          # LiveColumn
-    widen: list = field(default_factory=list)        # (LiveColumn, old pg type)
+
+    add: list = field(default_factory=list)  # LiveColumn
+    widen: list = field(default_factory=list)  # (LiveColumn, old pg type)
     incompatible: list = field(default_factory=list)  # (LiveColumn, old pg type)
-    vanished: list = field(default_factory=list)     # raw column names
+    vanished: list = field(default_factory=list)  # raw column names
 
     @property
     def needs_rebuild(self) -> bool:
@@ -94,11 +98,15 @@ def apply_drift(cur, table: str, target: str, plan: DriftPlan) -> None:
     """Add new columns and widen types in place (inside the caller's transaction)."""
     for col in plan.add:
         log.info("%s: new source column %s added to raw", table, col.target_name)
-        cur.execute(f"ALTER TABLE {qualified(target)} ADD COLUMN {quote_ident(col.target_name)} {col.pg_type}")
+        cur.execute(
+            f"ALTER TABLE {qualified(target)} ADD COLUMN {quote_ident(col.target_name)} {col.pg_type}"
+        )
     for col, old in plan.widen:
         log.info("%s: column %s widened from %s to %s", table, col.target_name, old, col.pg_type)
-        cur.execute(f"ALTER TABLE {qualified(target)} ALTER COLUMN {quote_ident(col.target_name)} "
-                    f"TYPE {col.pg_type} USING {quote_ident(col.target_name)}::{col.pg_type}")
+        cur.execute(
+            f"ALTER TABLE {qualified(target)} ALTER COLUMN {quote_ident(col.target_name)} "
+            f"TYPE {col.pg_type} USING {quote_ident(col.target_name)}::{col.pg_type}"
+        )
     for name in plan.vanished:
         log.warning("%s: column %s no longer exists at the source; kept in raw (no new values)", table, name)
 
@@ -110,13 +118,17 @@ def deleted_index_name(name: str) -> str:
 def create_deleted_index(cur, name: str, pk: tuple[str, ...]) -> None:
     """A partial index of the keys marked deleted: finding them costs as much as there are deletes."""
     cols = ", ".join(quote_ident(c) for c in pk)
-    cur.execute(f"CREATE INDEX IF NOT EXISTS {quote_ident(deleted_index_name(name))} ON {qualified(name)} "
-                f"({cols}) WHERE _deleted_at IS NOT NULL")
+    cur.execute(
+        f"CREATE INDEX IF NOT EXISTS {quote_ident(deleted_index_name(name))} ON {qualified(name)} "
+        f"({cols}) WHERE _deleted_at IS NOT NULL"
+    )
 
 
 def ensure_deleted_index(cur, name: str, pk: tuple[str, ...]) -> None:
     """The partial index of deleted keys, built once for a raw table made before it existed."""
-    cur.execute("SELECT to_regclass(%s)", (f"{quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(name))}",))
+    cur.execute(
+        "SELECT to_regclass(%s)", (f"{quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(name))}",)
+    )
     if cur.fetchone()[0] is None:
         create_deleted_index(cur, name, pk)
 
@@ -130,18 +142,25 @@ def add_missing_meta_columns(cur, table: str, name: str, existing: dict[str, str
         cur.execute(f"ALTER TABLE {qualified(name)} ADD COLUMN {quote_ident(column)} timestamptz")
         existing[column] = "timestamptz"
     if lacking:
-        log.warning("%s: raw.%s lacked the loader's column(s) %s (not made by this loader?): added; "
-                    "full refresh", table, name, ", ".join(lacking))
+        log.warning(
+            "%s: raw.%s lacked the loader's column(s) %s (not made by this loader?): added; full refresh",
+            table,
+            name,
+            ", ".join(lacking),
+        )
     return lacking
 
 
 def has_dependent_views(cur, name: str) -> bool:
-    cur.execute("""
+    cur.execute(
+        """
         SELECT EXISTS (
           SELECT 1
             FROM pg_depend d
             JOIN pg_rewrite r ON r.oid = d.objid
-           WHERE d.refobjid = %s::regclass AND r.ev_class <> d.refobjid)""", (qualified(name),))
+           WHERE d.refobjid = %s::regclass AND r.ev_class <> d.refobjid)""",
+        (qualified(name),),
+    )
     return cur.fetchone()[0]
 
 
@@ -169,7 +188,11 @@ def swap_in(cur, target: str, new: str, columns, pk: tuple[str, ...], had_old: b
         cur.execute(f"DROP TABLE {qualified(new)}")
         return
     if pk:
-        cur.execute(f"ALTER INDEX {quote_ident(RAW_SCHEMA)}.{quote_ident(new + '_pkey')} "
-                    f"RENAME TO {quote_ident(pkey_name)}")
-        cur.execute(f"ALTER INDEX IF EXISTS {quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(new))} "
-                    f"RENAME TO {quote_ident(deleted_index_name(target))}")
+        cur.execute(
+            f"ALTER INDEX {quote_ident(RAW_SCHEMA)}.{quote_ident(new + '_pkey')} "
+            f"RENAME TO {quote_ident(pkey_name)}"
+        )
+        cur.execute(
+            f"ALTER INDEX IF EXISTS {quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(new))} "
+            f"RENAME TO {quote_ident(deleted_index_name(target))}"
+        )

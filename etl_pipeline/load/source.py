@@ -7,6 +7,7 @@ batch is read while the previous one is copied and memory stays a few batches de
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass
@@ -73,13 +74,17 @@ def live_columns(conn, table: str) -> list[LiveColumn]:
     cur.execute(LIVE_COLUMNS_SQL, (table,))
     rows = [(_text(n), _text(t), cs and _text(cs), _text(nl) == "YES") for n, t, cs, nl in cur.fetchall()]
     if not rows:
-        raise SourceTableMissing(f"table {table!r} does not exist at the source; "
-                                 "re-run analyze-schema or disable it in tables.overrides.yml")
+        raise SourceTableMissing(
+            f"table {table!r} does not exist at the source; "
+            "re-run analyze-schema or disable it in tables.overrides.yml"
+        )
     cur.execute(JSON_COLUMNS_SQL, (table,))
-    json_cols = {_text(clause)[len("json_valid(`"):-2].replace("``", "`") for (clause,) in cur.fetchall()}
+    json_cols = {_text(clause)[len("json_valid(`") : -2].replace("``", "`") for (clause,) in cur.fetchall()}
     cur.close()
-    return [LiveColumn(n, "json" if n in json_cols and t.lower() == "longtext" else t, cs, nl)
-            for n, t, cs, nl in rows]
+    return [
+        LiveColumn(n, "json" if n in json_cols and t.lower() == "longtext" else t, cs, nl)
+        for n, t, cs, nl in rows
+    ]
 
 
 def source_upper_bound(conn, table: str, cursor: str, local_time: bool = False):
@@ -95,8 +100,10 @@ def source_upper_bound(conn, table: str, cursor: str, local_time: bool = False):
     if local_time:
         cur.execute("SET time_zone = @@global.time_zone")
     try:
-        cur.execute(f"SELECT LEAST(MAX({quote_mysql_ident(cursor)}), NOW() - INTERVAL 1 SECOND) "
-                    f"FROM {quote_mysql_ident(table)}")
+        cur.execute(
+            f"SELECT LEAST(MAX({quote_mysql_ident(cursor)}), NOW() - INTERVAL 1 SECOND) "
+            f"FROM {quote_mysql_ident(table)}"
+        )
         (value,) = cur.fetchone()
     finally:
         if local_time:
@@ -147,8 +154,9 @@ class LineStream:
     non-NULL value of it that was read (bytes).
     """
 
-    def __init__(self, cfg, sql: str, params=(), table: str = "", progress=None, parts=None,
-                 track_max: bool = False):
+    def __init__(
+        self, cfg, sql: str, params=(), table: str = "", progress=None, parts=None, track_max: bool = False
+    ):
         """`parts`: optional [(sql, params), ...] read in parallel streams instead of `sql`."""
         self.rows = 0
         self.bytes = 0
@@ -164,9 +172,10 @@ class LineStream:
         self._pending = len(parts)
         self._lock = threading.Lock()
         self._conns = [connect_source(cfg, streaming=True) for _ in parts]
-        self._threads = [threading.Thread(target=self._read, args=(conn, q, p), daemon=True,
-                                          name=f"read-{table}-{i}")
-                         for i, (conn, (q, p)) in enumerate(zip(self._conns, parts))]
+        self._threads = [
+            threading.Thread(target=self._read, args=(conn, q, p), daemon=True, name=f"read-{table}-{i}")
+            for i, (conn, (q, p)) in enumerate(zip(self._conns, parts, strict=False))
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -183,18 +192,21 @@ class LineStream:
                 if self._track_max:
                     self._note_max(rows)
                 if None in lines:
-                    raise SourceReadError(f"{self._table}: a row is larger than the source's "
-                                          "max_allowed_packet; raise it on the source server")
-                lines.append(b"")   # the last line's newline, without copying the batch again
+                    raise SourceReadError(
+                        f"{self._table}: a row is larger than the source's "
+                        "max_allowed_packet; raise it on the source server"
+                    )
+                lines.append(b"")  # the last line's newline, without copying the batch again
                 self._queue.put((len(rows), b"\n".join(lines)))
                 batch_no += 1
                 if batch_hook is not None:
                     batch_hook(self._table, batch_no)
             cur.close()
         except MySQLdb.Error as exc:
-            self._error = self._error or SourceReadError(f"{self._table}: source read failed: "
-                                          f"({exc.args[0] if exc.args else ''}) {type(exc).__name__}")
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+            self._error = self._error or SourceReadError(
+                f"{self._table}: source read failed: ({exc.args[0] if exc.args else ''}) {type(exc).__name__}"
+            )
+        except BaseException as exc:
             self._error = self._error or exc
         finally:
             with self._lock:
@@ -204,7 +216,7 @@ class LineStream:
                 self._queue.put(None)
 
     def _note_max(self, rows) -> None:
-        top = max(filter(None, map(itemgetter(1), rows)), default=None)   # C loops: millions of rows
+        top = max(filter(None, map(itemgetter(1), rows)), default=None)  # C loops: millions of rows
         if top is not None:
             with self._lock:
                 if self.max_value is None or top > self.max_value:
@@ -229,19 +241,15 @@ class LineStream:
 
     def close(self) -> None:
         self._stop.set()
-        alive = [c for c, t in zip(self._conns, self._threads) if t.is_alive()]
+        alive = [c for c, t in zip(self._conns, self._threads, strict=False) if t.is_alive()]
         if alive:
             self._kill_queries(alive)
         while any(t.is_alive() for t in self._threads):
-            try:
+            with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
         for conn in self._conns:
-            try:
+            with contextlib.suppress(MySQLdb.Error):
                 conn.close()
-            except MySQLdb.Error:
-                pass
 
     def _kill_queries(self, conns) -> None:
         # An unbuffered result must otherwise be read to its end before the connection is usable.
@@ -257,4 +265,3 @@ class LineStream:
         """Raise the reader's error, if any (after COPY finished)."""
         if self._error is not None:
             raise self._error
-

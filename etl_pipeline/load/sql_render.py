@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from etl_pipeline.type_mapping import parse_column_type, quote_ident, quote_mysql_ident
 
-NULL_MARK = "'\\\\N'"   # SQL literal for the two characters \N
+NULL_MARK = "'\\\\N'"  # SQL literal for the two characters \N
 
 
 def copy_escape(expr: str) -> str:
@@ -90,13 +90,15 @@ def column_expression(name: str, source_type: str, kind: str, nullable: bool = T
 
 # Kinds escaped together in one joined string (see the module's docstring).
 _ESCAPED_KINDS = {"text", "enum", "json", "set"}
-_JOIN, _NULL_IN_JOIN = "X'FF'", "X'FE'"   # bytes that never occur in UTF-8
+_JOIN, _NULL_IN_JOIN = "X'FF'", "X'FE'"  # bytes that never occur in UTF-8
 
 
 def _plain_and_escaped(columns) -> tuple[list, list]:
     """The columns that need no escaping, and those escaped together, each in table order."""
-    return ([c for c in columns if c.kind not in _ESCAPED_KINDS],
-            [c for c in columns if c.kind in _ESCAPED_KINDS])
+    return (
+        [c for c in columns if c.kind not in _ESCAPED_KINDS],
+        [c for c in columns if c.kind in _ESCAPED_KINDS],
+    )
 
 
 def line_columns(columns) -> list:

@@ -63,12 +63,14 @@ _LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parall
 
 def ensure_state_tables(conn) -> None:
     with conn.cursor() as cur:
-        cur.execute(f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'create_time' "
-                    f"AND attrelid = to_regclass('{STATE_SCHEMA}.source_marks')) "
-                    f"AND to_regclass('{STATE_SCHEMA}.load_runs') IS NOT NULL "
-                    f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
-                    f"AND to_regclass('{STATE_SCHEMA}.key_summaries') IS NOT NULL "
-                    f"AND to_regnamespace('raw') IS NOT NULL")
+        cur.execute(
+            f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'create_time' "
+            f"AND attrelid = to_regclass('{STATE_SCHEMA}.source_marks')) "
+            f"AND to_regclass('{STATE_SCHEMA}.load_runs') IS NOT NULL "
+            f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
+            f"AND to_regclass('{STATE_SCHEMA}.key_summaries') IS NOT NULL "
+            f"AND to_regnamespace('raw') IS NOT NULL"
+        )
         if cur.fetchone()[0]:  # the usual case: no DDL lock round trips for every table
             conn.commit()
             return
@@ -80,20 +82,33 @@ def ensure_state_tables(conn) -> None:
 
 
 def read_state(cur, table: str) -> dict | None:
-    cur.execute(f"SELECT table_name, target_name, strategy, cursor_column, cursor_value, raw_rows, last_status "
-                f"FROM {S}.load_state WHERE table_name = %s", (table,))
+    cur.execute(
+        f"SELECT table_name, target_name, strategy, cursor_column, cursor_value, raw_rows, last_status "
+        f"FROM {S}.load_state WHERE table_name = %s",
+        (table,),
+    )
     row = cur.fetchone()
     if row is None:
         return None
-    keys = ("table_name", "target_name", "strategy", "cursor_column", "cursor_value", "raw_rows", "last_status")
-    return dict(zip(keys, row))
+    keys = (
+        "table_name",
+        "target_name",
+        "strategy",
+        "cursor_column",
+        "cursor_value",
+        "raw_rows",
+        "last_status",
+    )
+    return dict(zip(keys, row, strict=True))
 
 
 def read_mark(cur, table: str):
     from etl_pipeline.load.unchanged import SourceMark
 
-    cur.execute(f"SELECT engine, update_time, checked_at, create_time FROM {S}.source_marks "
-                f"WHERE table_name = %s", (table,))
+    cur.execute(
+        f"SELECT engine, update_time, checked_at, create_time FROM {S}.source_marks WHERE table_name = %s",
+        (table,),
+    )
     row = cur.fetchone()
     return None if row is None else SourceMark(*row)
 
@@ -103,17 +118,20 @@ def record_mark(cur, table: str, mark) -> None:
     if mark is None:
         cur.execute(f"DELETE FROM {S}.source_marks WHERE table_name = %s", (table,))
         return
-    cur.execute(f"""
+    cur.execute(
+        f"""
         INSERT INTO {S}.source_marks (table_name, engine, update_time, checked_at, create_time)
         VALUES (%s, %s, %s, %s, %s)
         ON CONFLICT (table_name) DO UPDATE SET engine = EXCLUDED.engine, update_time = EXCLUDED.update_time,
                checked_at = EXCLUDED.checked_at, create_time = EXCLUDED.create_time""",
-                (table, mark.engine, mark.update_time, mark.checked_at, mark.create_time))
+        (table, mark.engine, mark.update_time, mark.checked_at, mark.create_time),
+    )
 
 
 def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows, cursor_column=None) -> None:
     """State + history for a successful load; call inside the data transaction."""
-    cur.execute(f"""
+    cur.execute(
+        f"""
         INSERT INTO {S}.load_state AS s (table_name, target_name, strategy, cursor_column, cursor_value, raw_rows,
                last_run_id,
                last_status, last_error_class, last_started_at, last_finished_at, last_success_at, last_seconds)
@@ -125,35 +143,66 @@ def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows,
                last_run_id = EXCLUDED.last_run_id, last_status = 'success', last_error_class = NULL,
                last_started_at = EXCLUDED.last_started_at, last_finished_at = EXCLUDED.last_finished_at,
                last_success_at = EXCLUDED.last_success_at, last_seconds = EXCLUDED.last_seconds""",
-                {"t": result.table, "target": result.target_name, "strategy": result.strategy,
-                 "cursor": None if cursor_value is None else str(cursor_value), "raw_rows": raw_rows,
-                 "cursor_column": cursor_column, "run": run_id, "started": started_at, "seconds": result.seconds})
+        {
+            "t": result.table,
+            "target": result.target_name,
+            "strategy": result.strategy,
+            "cursor": None if cursor_value is None else str(cursor_value),
+            "raw_rows": raw_rows,
+            "cursor_column": cursor_column,
+            "run": run_id,
+            "started": started_at,
+            "seconds": result.seconds,
+        },
+    )
     insert_run(cur, result, run_id, started_at)
 
 
 def insert_run(cur, result, run_id: str, started_at) -> None:
-    cur.execute(f"""
+    cur.execute(
+        f"""
         INSERT INTO {S}.load_runs (run_id, table_name, strategy, started_at, finished_at, rows_read,
                inserted, updated, deleted, bytes, seconds, status, error_class)
         VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s)""",
-                (run_id, result.table, result.strategy, started_at, result.rows_read, result.inserted,
-                 result.updated, result.deleted, result.bytes, result.seconds, result.status,
-                 result.error_class))
+        (
+            run_id,
+            result.table,
+            result.strategy,
+            started_at,
+            result.rows_read,
+            result.inserted,
+            result.updated,
+            result.deleted,
+            result.bytes,
+            result.seconds,
+            result.status,
+            result.error_class,
+        ),
+    )
 
 
 def record_failure(conn, result, run_id: str, started_at) -> None:
     """History + state for a failed load, in its own transaction (the data one was rolled back)."""
     with conn.cursor() as cur:
         insert_run(cur, result, run_id, started_at)
-        cur.execute(f"""
+        cur.execute(
+            f"""
             INSERT INTO {S}.load_state AS s (table_name, target_name, strategy, last_run_id, last_status,
                    last_error_class, last_started_at, last_finished_at, last_seconds)
             VALUES (%s, %s, %s, %s, 'failed', %s, %s, clock_timestamp(), %s)
             ON CONFLICT (table_name) DO UPDATE SET last_run_id = EXCLUDED.last_run_id, last_status = 'failed',
                    last_error_class = EXCLUDED.last_error_class, last_started_at = EXCLUDED.last_started_at,
                    last_finished_at = EXCLUDED.last_finished_at, last_seconds = EXCLUDED.last_seconds""",
-                    (result.table, result.target_name, result.strategy, run_id, result.error_class,
-                     started_at, result.seconds))
+            (
+                result.table,
+                result.target_name,
+                result.strategy,
+                run_id,
+                result.error_class,
+                started_at,
+                result.seconds,
+            ),
+        )
     conn.commit()
 
 
@@ -165,4 +214,4 @@ def all_states(conn) -> list[dict]:
                    s.last_success_at, s.last_seconds
               FROM {S}.load_state s ORDER BY s.table_name""")
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -14,6 +14,7 @@ The connection settings are written to `<env_file>` in the format `etl_pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -174,8 +175,13 @@ class LocalStack:
     def _credentials(self) -> dict[str, str]:
         """Random passwords, made once per data directory and kept beside it (mode 0600)."""
         existing = read_env_file(self.paths.secrets_file)
-        wanted = ("MARIADB_ROOT_PASSWORD", "SOURCE_PASSWORD", "SOURCE_ADMIN_PASSWORD",
-                  "POSTGRES_SUPERUSER_PASSWORD", "TARGET_PASSWORD")
+        wanted = (
+            "MARIADB_ROOT_PASSWORD",
+            "SOURCE_PASSWORD",
+            "SOURCE_ADMIN_PASSWORD",
+            "POSTGRES_SUPERUSER_PASSWORD",
+            "TARGET_PASSWORD",
+        )
         if all(existing.get(k) for k in wanted):
             return existing
         creds = {k: existing.get(k) or secrets.token_urlsafe(18) for k in wanted}
@@ -184,7 +190,9 @@ class LocalStack:
         return creds
 
     def _write_env_file(self, env: dict[str, str]) -> None:
-        _write_private(self.env_file, env, header="# Written by `python -m etl_pipeline.cli local up`: the local stack.")
+        _write_private(
+            self.env_file, env, header="# Written by `python -m etl_pipeline.cli local up`: the local stack."
+        )
 
     # ----------------------------------------------------------------- MariaDB
 
@@ -197,31 +205,68 @@ class LocalStack:
         p.mariadb_dir.mkdir(parents=True, exist_ok=True)
         if not (p.mariadb_data / "mysql").is_dir():
             shutil.rmtree(p.mariadb_data, ignore_errors=True)
-            _run([binaries["mariadb-install-db"], "--no-defaults", f"--datadir={p.mariadb_data}",
-                  "--auth-root-authentication-method=normal", "--skip-test-db", f"--user={_current_user()}"],
-                 what="initialise the MariaDB data directory")
+            _run(
+                [
+                    binaries["mariadb-install-db"],
+                    "--no-defaults",
+                    f"--datadir={p.mariadb_data}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    f"--user={_current_user()}",
+                ],
+                what="initialise the MariaDB data directory",
+            )
         args = [
-            binaries["mariadbd"], "--no-defaults", f"--datadir={p.mariadb_data}", f"--port={self.mariadb_port}",
-            "--bind-address=127.0.0.1", f"--socket={p.mariadb_socket}", f"--pid-file={p.mariadb_pid}",
-            f"--log-error={p.mariadb_log}", f"--user={_current_user()}", "--sql-mode=",
-            "--character-set-server=utf8mb3", "--collation-server=utf8mb3_general_ci",
-            "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=512M",
-            "--max-allowed-packet=256M", "--max-connections=200", "--default-time-zone=+00:00",
-            "--key-buffer-size=256M", "--tmp-table-size=256M", "--max-heap-table-size=512M",
+            binaries["mariadbd"],
+            "--no-defaults",
+            f"--datadir={p.mariadb_data}",
+            f"--port={self.mariadb_port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={p.mariadb_socket}",
+            f"--pid-file={p.mariadb_pid}",
+            f"--log-error={p.mariadb_log}",
+            f"--user={_current_user()}",
+            "--sql-mode=",
+            "--character-set-server=utf8mb3",
+            "--collation-server=utf8mb3_general_ci",
+            "--skip-name-resolve",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=512M",
+            "--max-allowed-packet=256M",
+            "--max-connections=200",
+            "--default-time-zone=+00:00",
+            "--key-buffer-size=256M",
+            "--tmp-table-size=256M",
+            "--max-heap-table-size=512M",
         ]
         if self.mariadb_tls_dir:
             tls = Path(self.mariadb_tls_dir)
-            args += [f"--ssl-ca={tls / 'ca.pem'}", f"--ssl-cert={tls / 'server-cert.pem'}",
-                     f"--ssl-key={tls / 'server-key.pem'}"]
+            args += [
+                f"--ssl-ca={tls / 'ca.pem'}",
+                f"--ssl-cert={tls / 'server-cert.pem'}",
+                f"--ssl-key={tls / 'server-key.pem'}",
+            ]
         _spawn_detached(args, p.mariadb_dir / "mysqld.stdout")
-        _wait_for(lambda: _port_open(self.mariadb_port) and p.mariadb_socket.exists(), 60,
-                  f"MariaDB did not start on port {self.mariadb_port}; see {p.mariadb_log}")
+        _wait_for(
+            lambda: _port_open(self.mariadb_port) and p.mariadb_socket.exists(),
+            60,
+            f"MariaDB did not start on port {self.mariadb_port}; see {p.mariadb_log}",
+        )
         # A fresh install has a passwordless root reachable by socket; set its password once.
-        self._mysql_root(f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{creds['MARIADB_ROOT_PASSWORD']}'",
-                         creds, allow_no_password=True)
+        self._mysql_root(
+            f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{creds['MARIADB_ROOT_PASSWORD']}'",
+            creds,
+            allow_no_password=True,
+        )
 
     def _mysql_root(self, sql: str, creds: dict[str, str], allow_no_password: bool = False) -> None:
-        base = [find_mariadb()["mariadb"], "--no-defaults", f"--socket={self.paths.mariadb_socket}", "-uroot", "--batch"]
+        base = [
+            find_mariadb()["mariadb"],
+            "--no-defaults",
+            f"--socket={self.paths.mariadb_socket}",
+            "-uroot",
+            "--batch",
+        ]
         env = dict(os.environ, MYSQL_PWD=creds["MARIADB_ROOT_PASSWORD"])
         result = subprocess.run(base, input=sql, text=True, capture_output=True, env=env, check=False)
         if result.returncode != 0 and allow_no_password:
@@ -232,7 +277,8 @@ class LocalStack:
 
     def _provision_mariadb(self, creds: dict[str, str]) -> None:
         reader, admin = creds["SOURCE_PASSWORD"], creds["SOURCE_ADMIN_PASSWORD"]
-        self._mysql_root(f"""
+        self._mysql_root(
+            f"""
             CREATE DATABASE IF NOT EXISTS opendental CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci;
             CREATE USER IF NOT EXISTS 'etl_reader'@'127.0.0.1' IDENTIFIED BY '{reader}';
             CREATE USER IF NOT EXISTS 'etl_reader'@'localhost' IDENTIFIED BY '{reader}';
@@ -241,7 +287,9 @@ class LocalStack:
             GRANT SELECT, SHOW VIEW ON opendental.* TO 'etl_reader'@'127.0.0.1', 'etl_reader'@'localhost';
             GRANT ALL PRIVILEGES ON *.* TO 'etl_admin'@'127.0.0.1', 'etl_admin'@'localhost';
             FLUSH PRIVILEGES;
-        """, creds)
+        """,
+            creds,
+        )
 
     def _stop_mariadb(self) -> bool:
         pid = _read_pid(self.paths.mariadb_pid)
@@ -260,8 +308,10 @@ class LocalStack:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            raise LocalStackError("running as root needs a 'postgres' system user for PostgreSQL; "
-                                  "install it with: apt-get install -y postgresql") from None
+            raise LocalStackError(
+                "running as root needs a 'postgres' system user for PostgreSQL; "
+                "install it with: apt-get install -y postgresql"
+            ) from None
         runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
         if not runuser:
             raise LocalStackError("running as root needs `runuser` (package util-linux) to start PostgreSQL")
@@ -270,8 +320,12 @@ class LocalStack:
     def _postgres_running(self, binaries: dict[str, str]) -> bool:
         if not (self.paths.postgres_data / "postmaster.pid").exists():
             return False
-        result = subprocess.run(self._pg_run_as() + [binaries["pg_ctl"], "status", "-D", str(self.paths.postgres_data)],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            self._pg_run_as() + [binaries["pg_ctl"], "status", "-D", str(self.paths.postgres_data)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return result.returncode == 0 and _port_open(self.postgres_port)
 
     def _start_postgres(self, binaries: dict[str, str], creds: dict[str, str]) -> None:
@@ -286,9 +340,22 @@ class LocalStack:
                 shutil.chown(p.postgres_data, "postgres", "postgres")
                 shutil.chown(pwfile, "postgres", "postgres")
             try:
-                _run(run_as + [binaries["initdb"], "-D", str(p.postgres_data), "-U", "postgres",
-                               "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"],
-                     what="initialise the PostgreSQL data directory")
+                _run(
+                    run_as
+                    + [
+                        binaries["initdb"],
+                        "-D",
+                        str(p.postgres_data),
+                        "-U",
+                        "postgres",
+                        "--auth=scram-sha-256",
+                        f"--pwfile={pwfile}",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                    ],
+                    what="initialise the PostgreSQL data directory",
+                )
             finally:
                 pwfile.unlink(missing_ok=True)
         p.postgres_log.touch()
@@ -301,28 +368,67 @@ class LocalStack:
         # Index builds after a full load run with one worker per two cores: PostgreSQL's default of two
         # workers on a 2-core machine made the 2M-row primary key slower (1.15 s) than one (0.95 s).
         index_workers = max(1, min(4, (os.cpu_count() or 2) // 2))
-        options = (f"-p {self.postgres_port} -k {p.postgres_data} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c wal_level=minimal -c max_wal_senders=0 "
-                   f"-c max_parallel_maintenance_workers={index_workers} "
-                   "-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=64MB "
-                   "-c max_wal_size=4GB -c max_connections=200 -c checkpoint_timeout=30min")
-        _run(run_as + [binaries["pg_ctl"], "start", "-w", "-t", "60", "-D", str(p.postgres_data),
-                       "-l", str(p.postgres_log), "-o", options],
-             what=f"start PostgreSQL on port {self.postgres_port} (see {p.postgres_log})")
+        options = (
+            f"-p {self.postgres_port} -k {p.postgres_data} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c wal_level=minimal -c max_wal_senders=0 "
+            f"-c max_parallel_maintenance_workers={index_workers} "
+            "-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=64MB "
+            "-c max_wal_size=4GB -c max_connections=200 -c checkpoint_timeout=30min"
+        )
+        _run(
+            run_as
+            + [
+                binaries["pg_ctl"],
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(p.postgres_data),
+                "-l",
+                str(p.postgres_log),
+                "-o",
+                options,
+            ],
+            what=f"start PostgreSQL on port {self.postgres_port} (see {p.postgres_log})",
+        )
 
-    def _psql_super(self, binaries: dict[str, str], sql: str, creds: dict[str, str], database: str = "postgres") -> str:
+    def _psql_super(
+        self, binaries: dict[str, str], sql: str, creds: dict[str, str], database: str = "postgres"
+    ) -> str:
         env = dict(os.environ, PGPASSWORD=creds["POSTGRES_SUPERUSER_PASSWORD"])
-        result = subprocess.run([binaries["psql"], "-h", "127.0.0.1", "-p", str(self.postgres_port), "-U", "postgres",
-                                 "-d", database, "-v", "ON_ERROR_STOP=1", "-tA", "-q"],
-                                input=sql, text=True, capture_output=True, env=env, check=False)
+        result = subprocess.run(
+            [
+                binaries["psql"],
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.postgres_port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tA",
+                "-q",
+            ],
+            input=sql,
+            text=True,
+            capture_output=True,
+            env=env,
+            check=False,
+        )
         if result.returncode != 0:
             raise LocalStackError(f"PostgreSQL setup failed: {_first_line(result.stderr)}")
         return result.stdout
 
     def _provision_postgres(self, binaries: dict[str, str], creds: dict[str, str]) -> None:
         target = creds["TARGET_PASSWORD"]
-        self._psql_super(binaries, f"""
+        self._psql_super(
+            binaries,
+            f"""
             DO $$ BEGIN
               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'etl') THEN
                 CREATE ROLE etl LOGIN PASSWORD '{target}';
@@ -330,7 +436,9 @@ class LocalStack:
                 ALTER ROLE etl LOGIN PASSWORD '{target}';
               END IF;
             END $$;
-        """, creds)
+        """,
+            creds,
+        )
         exists = self._psql_super(binaries, "SELECT 1 FROM pg_database WHERE datname = 'analytics'", creds)
         if not exists.strip():
             self._psql_super(binaries, "CREATE DATABASE analytics OWNER etl", creds)
@@ -339,13 +447,28 @@ class LocalStack:
     def _stop_postgres(self, binaries: dict[str, str]) -> bool:
         if not (self.paths.postgres_data / "postmaster.pid").exists():
             return False
-        result = subprocess.run(self._pg_run_as() + [binaries["pg_ctl"], "stop", "-w", "-t", "60", "-m", "fast",
-                                                     "-D", str(self.paths.postgres_data)],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            self._pg_run_as()
+            + [
+                binaries["pg_ctl"],
+                "stop",
+                "-w",
+                "-t",
+                "60",
+                "-m",
+                "fast",
+                "-D",
+                str(self.paths.postgres_data),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return result.returncode == 0
 
 
 # --------------------------------------------------------------------- helpers
+
 
 def find_mariadb() -> dict[str, str]:
     found = {}
@@ -363,8 +486,10 @@ def find_postgres(required: bool = True) -> dict[str, str] | None:
             psql = shutil.which("psql") or str(Path(directory, "psql"))
             return {"initdb": f"{directory}/initdb", "pg_ctl": f"{directory}/pg_ctl", "psql": psql}
     if required:
-        raise LocalStackError(f"PostgreSQL server binaries (initdb, pg_ctl) not found in "
-                              f"{', '.join(POSTGRES_BIN_DIRS)}: {INSTALL_HINT['postgres']}")
+        raise LocalStackError(
+            f"PostgreSQL server binaries (initdb, pg_ctl) not found in "
+            f"{', '.join(POSTGRES_BIN_DIRS)}: {INSTALL_HINT['postgres']}"
+        )
     return None
 
 
@@ -385,8 +510,10 @@ def _require_free_port(port: int, env_name: str) -> None:
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
-            raise LocalStackError(f"port {port} on 127.0.0.1 is already in use by another process; "
-                                  f"free it or choose another with {env_name}=<port>") from None
+            raise LocalStackError(
+                f"port {port} on 127.0.0.1 is already in use by another process; "
+                f"free it or choose another with {env_name}=<port>"
+            ) from None
 
 
 def _read_pid(path: Path) -> int | None:
@@ -413,8 +540,14 @@ def _alive(pid: int) -> bool:
 
 def _spawn_detached(args: list[str], stdout_path: Path) -> None:
     with open(stdout_path, "ab") as out:
-        subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True)
+        subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 def _wait_for(check, seconds: float, message: str, kill_pid: int | None = None) -> None:
@@ -424,10 +557,8 @@ def _wait_for(check, seconds: float, message: str, kill_pid: int | None = None) 
             return
         time.sleep(0.2)
     if kill_pid is not None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(kill_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         return
     raise LocalStackError(message)
 
@@ -460,8 +591,13 @@ def scratch_stack(scratch_id: int, **options) -> LocalStack:
     PostgreSQL on 26432+10*id. Below Linux's ephemeral ports (32768 and up), where any client
     connection's own port could be holding the port we want."""
     root = PROJECT_ROOT / ".local" / f"scratch-{scratch_id}"
-    return LocalStack(root=root, mariadb_port=24306 + 10 * scratch_id, postgres_port=26432 + 10 * scratch_id,
-                      env_file=root / "scratch.env", **options)
+    return LocalStack(
+        root=root,
+        mariadb_port=24306 + 10 * scratch_id,
+        postgres_port=26432 + 10 * scratch_id,
+        env_file=root / "scratch.env",
+        **options,
+    )
 
 
 def stack_from_env() -> LocalStack:

@@ -26,8 +26,8 @@ class ParityResult:
     table: str
     source_rows: int
     raw_live_rows: int
-    missing_in_raw: int = 0      # source keys (or rows, deep) not live in raw
-    extra_in_raw: int = 0        # live raw keys (or rows, deep) not at the source
+    missing_in_raw: int = 0  # source keys (or rows, deep) not live in raw
+    extra_in_raw: int = 0  # live raw keys (or rows, deep) not at the source
     deep: bool = False
     content_mismatches: int = 0
     seconds: float = 0.0
@@ -35,8 +35,13 @@ class ParityResult:
 
     @property
     def ok(self) -> bool:
-        return (self.error is None and self.source_rows == self.raw_live_rows and not self.missing_in_raw
-                and not self.extra_in_raw and not self.content_mismatches)
+        return (
+            self.error is None
+            and self.source_rows == self.raw_live_rows
+            and not self.missing_in_raw
+            and not self.extra_in_raw
+            and not self.content_mismatches
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -57,8 +62,14 @@ def verify_table(settings: Settings, table: TableConfig, deep: bool = False) -> 
             target = raw.qualified(table.target_name)
             existing = raw.raw_columns(cur, table.target_name)
             if existing is None:
-                return ParityResult(table.name, source_rows, 0, missing_in_raw=source_rows,
-                                    error="raw table missing", seconds=time.monotonic() - t0)
+                return ParityResult(
+                    table.name,
+                    source_rows,
+                    0,
+                    missing_in_raw=source_rows,
+                    error="raw table missing",
+                    seconds=time.monotonic() - t0,
+                )
             cur.execute(f"SELECT count(*) FROM {target} WHERE _deleted_at IS NULL")
             result = ParityResult(table.name, source_rows, cur.fetchone()[0], deep=deep)
             by_name = {c.name.lower(): c for c in live}

@@ -15,13 +15,16 @@ def run_report(settings: Settings, run_id: str) -> list[dict]:
     try:
         state.ensure_state_tables(conn)
         with conn.cursor() as cur:
-            cur.execute(f"""
+            cur.execute(
+                f"""
                 SELECT DISTINCT ON (table_name) table_name, strategy, rows_read, inserted, updated, deleted,
                        bytes, seconds, status, error_class, started_at, finished_at
                   FROM {quote_ident(STATE_SCHEMA)}.load_runs
                  WHERE run_id = %s
-                 ORDER BY table_name, started_at DESC""", (run_id,))
+                 ORDER BY table_name, started_at DESC""",
+                (run_id,),
+            )
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     finally:
         conn.close()

@@ -51,22 +51,35 @@ class ChangeReport:
         return {s: sum(1 for c in self.changes if c.severity == s) for s in SEVERITIES}
 
     def to_dict(self) -> dict:
-        return {"severity": self.severity, "counts": self.counts(),
-                "has_previous": self.has_previous,
-                "previous_table_count": self.previous_table_count, "new_table_count": self.new_table_count,
-                "previous_fingerprint": self.previous_fingerprint, "new_fingerprint": self.new_fingerprint,
-                "changes": [asdict(c) for c in self.changes]}
+        return {
+            "severity": self.severity,
+            "counts": self.counts(),
+            "has_previous": self.has_previous,
+            "previous_table_count": self.previous_table_count,
+            "new_table_count": self.new_table_count,
+            "previous_fingerprint": self.previous_fingerprint,
+            "new_fingerprint": self.new_fingerprint,
+            "changes": [asdict(c) for c in self.changes],
+        }
 
 
-def diff_configs(old: TablesConfig | None, new: TablesConfig, override_problems: list[str] = ()) -> ChangeReport:
-    report = ChangeReport(new_fingerprint=new.metadata.get("schema_fingerprint"), new_table_count=len(new.tables))
+def diff_configs(
+    old: TablesConfig | None, new: TablesConfig, override_problems: list[str] = ()
+) -> ChangeReport:
+    report = ChangeReport(
+        new_fingerprint=new.metadata.get("schema_fingerprint"), new_table_count=len(new.tables)
+    )
     add = report.changes.append
     if old is not None:
         report.has_previous = True
         report.previous_fingerprint = old.metadata.get("schema_fingerprint")
         report.previous_table_count = len(old.tables)
         for name in sorted(set(new.tables) - set(old.tables)):
-            add(Change("INFO", "table_added", name, None, f"new table ({len(new.tables[name].columns)} columns)"))
+            add(
+                Change(
+                    "INFO", "table_added", name, None, f"new table ({len(new.tables[name].columns)} columns)"
+                )
+            )
         for name in sorted(set(old.tables) - set(new.tables)):
             add(Change("CRITICAL", "table_removed", name, None, "table no longer in the source"))
         for name in sorted(set(old.tables) & set(new.tables)):
@@ -94,15 +107,36 @@ def _table_changes(old, new) -> list[Change]:
                 severity = "WARNING"
             else:
                 severity = "CRITICAL"
-            changes.append(Change(severity, "column_retyped", name, col,
-                                  f"{before.source_type} -> {after.source_type} "
-                                  f"(raw {before.target_type} -> {after.target_type})"))
+            changes.append(
+                Change(
+                    severity,
+                    "column_retyped",
+                    name,
+                    col,
+                    f"{before.source_type} -> {after.source_type} "
+                    f"(raw {before.target_type} -> {after.target_type})",
+                )
+            )
         if before.nullable != after.nullable:
-            changes.append(Change("INFO", "nullability_changed", name, col,
-                                  f"nullable {before.nullable} -> {after.nullable}"))
+            changes.append(
+                Change(
+                    "INFO",
+                    "nullability_changed",
+                    name,
+                    col,
+                    f"nullable {before.nullable} -> {after.nullable}",
+                )
+            )
     if tuple(old.primary_key) != tuple(new.primary_key):
-        changes.append(Change("CRITICAL", "primary_key_changed", name, None,
-                              f"{list(old.primary_key)} -> {list(new.primary_key)}"))
+        changes.append(
+            Change(
+                "CRITICAL",
+                "primary_key_changed",
+                name,
+                None,
+                f"{list(old.primary_key)} -> {list(new.primary_key)}",
+            )
+        )
     if old.strategy != new.strategy:
         changes.append(Change("WARNING", "strategy_changed", name, None, f"{old.strategy} -> {new.strategy}"))
     if old.cursor != new.cursor:
@@ -128,8 +162,9 @@ def lost_table_share(report: ChangeReport) -> float:
     return removed / report.previous_table_count
 
 
-def write_reports(report: ChangeReport, reports_dir: Path, extra: dict | None = None,
-                  now: datetime | None = None) -> tuple[Path, Path]:
+def write_reports(
+    report: ChangeReport, reports_dir: Path, extra: dict | None = None, now: datetime | None = None
+) -> tuple[Path, Path]:
     """schema_changes_<UTC timestamp>.json and .md under reports_dir. Names and types only, no row values."""
     now = now or datetime.now(UTC)
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -138,15 +173,23 @@ def write_reports(report: ChangeReport, reports_dir: Path, extra: dict | None = 
     md_path = reports_dir / f"schema_changes_{stamp}.md"
     payload = {"generated_at": now.replace(microsecond=0).isoformat(), **report.to_dict(), **(extra or {})}
     _write_atomic(json_path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    _write_atomic(md_path, render_markdown(report, now, ((extra or {}).get("analysis") or {}).get("notes") or []))
+    _write_atomic(
+        md_path, render_markdown(report, now, ((extra or {}).get("analysis") or {}).get("notes") or [])
+    )
     return json_path, md_path
 
 
 def render_markdown(report: ChangeReport, now: datetime, notes: list[str] = ()) -> str:
     counts = report.counts()
-    lines = [f"# Schema changes {now.strftime('%Y-%m-%d %H:%M UTC')}", "",
-             (f"Severity: **{report.severity}** ({counts['CRITICAL']} critical, {counts['WARNING']} warning, "
-             f"{counts['INFO']} info); tables {report.previous_table_count} -> {report.new_table_count}."), ""]
+    lines = [
+        f"# Schema changes {now.strftime('%Y-%m-%d %H:%M UTC')}",
+        "",
+        (
+            f"Severity: **{report.severity}** ({counts['CRITICAL']} critical, {counts['WARNING']} warning, "
+            f"{counts['INFO']} info); tables {report.previous_table_count} -> {report.new_table_count}."
+        ),
+        "",
+    ]
     if not report.has_previous:
         lines += ["First analysis: there was no readable previous tables.yml to compare with.", ""]
     if not report.changes:
@@ -154,7 +197,9 @@ def render_markdown(report: ChangeReport, now: datetime, notes: list[str] = ()) 
     else:
         lines += ["| severity | change | table | column | detail |", "|---|---|---|---|---|"]
         for c in by_severity(report.changes):
-            lines.append(f"| {c.severity} | {c.kind} | {_md(c.table)} | {_md(c.column or '')} | {_md(c.detail)} |")
+            lines.append(
+                f"| {c.severity} | {c.kind} | {_md(c.table)} | {_md(c.column or '')} | {_md(c.detail)} |"
+            )
         lines.append("")
     if notes:
         lines += ["## Notes (not changes)", "", *[f"- {_md(note)}" for note in notes], ""]

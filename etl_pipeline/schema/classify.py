@@ -83,8 +83,11 @@ def tier_for(rows: int, thresholds: Thresholds = Thresholds()) -> str:
 
 def change_stamp(table: SourceTable) -> str | None:
     """The ON UPDATE column to use as a change cursor, if any (timestamp before datetime)."""
-    stamps = [c for c in table.columns
-              if c.on_update and parse_column_type(c.column_type)[0] in ("timestamp", "datetime")]
+    stamps = [
+        c
+        for c in table.columns
+        if c.on_update and parse_column_type(c.column_type)[0] in ("timestamp", "datetime")
+    ]
     names = [c.name for c in stamps]
     for preferred in CHANGE_STAMP_PREFERENCE:
         if preferred in names:
@@ -93,8 +96,12 @@ def change_stamp(table: SourceTable) -> str | None:
     return stamps[0].name if stamps else None
 
 
-def classify(table: SourceTable, estimated_rows: int, thresholds: Thresholds = Thresholds(),
-             lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES) -> Classification:
+def classify(
+    table: SourceTable,
+    estimated_rows: int,
+    thresholds: Thresholds = Thresholds(),
+    lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES,
+) -> Classification:
     tier = tier_for(estimated_rows, thresholds)
     pk = table.primary_key
     stamp = change_stamp(table)
@@ -103,8 +110,14 @@ def classify(table: SourceTable, estimated_rows: int, thresholds: Thresholds = T
             return Classification(tier, "append_only", pk[0], 0, False, "known insert-only table")
         audit = [c.name for c in table.columns if c.name.lower() in INSERT_ONLY_COLUMNS]
         if audit and stamp is None:
-            return Classification(tier, "append_only", pk[0], 0, False,
-                                   f"insert-only audit column {audit[0]} and no update stamp")
+            return Classification(
+                tier,
+                "append_only",
+                pk[0],
+                0,
+                False,
+                f"insert-only audit column {audit[0]} and no update stamp",
+            )
     if stamp and pk:
         return Classification(tier, "incremental", stamp, lookback_minutes, True, f"ON UPDATE stamp {stamp}")
     reason = "no primary key to merge on" if stamp else "no change timestamp"

@@ -50,10 +50,10 @@ _JSON_VALID_RE = re.compile(r"^json_valid\(`((?:[^`]|``)+)`\)$", re.IGNORECASE)
 @dataclass
 class SourceColumn:
     name: str
-    column_type: str          # COLUMN_TYPE as the server reports it, e.g. 'tinyint(3) unsigned'
+    column_type: str  # COLUMN_TYPE as the server reports it, e.g. 'tinyint(3) unsigned'
     nullable: bool
     default: str | None
-    extra: str                # e.g. 'auto_increment', 'on update current_timestamp()'
+    extra: str  # e.g. 'auto_increment', 'on update current_timestamp()'
 
     @property
     def auto_increment(self) -> bool:
@@ -118,24 +118,37 @@ def introspect(cfg: MySQLSettings) -> SourceSchema:
 def _read_tables(cur, database: str) -> dict[str, SourceTable]:
     cur.execute(TABLES_SQL, (database,))
     tables = {
-        _text(name): SourceTable(name=_text(name), engine=_text(engine) if engine else None,
-                                 rows=int(rows or 0), data_bytes=int(data or 0), index_bytes=int(index or 0))
+        _text(name): SourceTable(
+            name=_text(name),
+            engine=_text(engine) if engine else None,
+            rows=int(rows or 0),
+            data_bytes=int(data or 0),
+            index_bytes=int(index or 0),
+        )
         for name, engine, rows, data, index, _auto_inc in cur.fetchall()
     }
 
     cur.execute(COLUMNS_SQL, (database,))
     for table, name, _pos, column_type, is_nullable, default, extra in cur.fetchall():
         if _text(table) in tables:  # views have columns too; they are not copied
-            tables[_text(table)].columns.append(SourceColumn(
-                name=_text(name), column_type=_text(column_type), nullable=_text(is_nullable) == "YES",
-                default=None if default is None else _text(default), extra=_text(extra or "")))
+            tables[_text(table)].columns.append(
+                SourceColumn(
+                    name=_text(name),
+                    column_type=_text(column_type),
+                    nullable=_text(is_nullable) == "YES",
+                    default=None if default is None else _text(default),
+                    extra=_text(extra or ""),
+                )
+            )
 
     cur.execute(INDEXES_SQL, (database,))
     for table, index_name, non_unique, _seq, column in cur.fetchall():
         source = tables.get(_text(table))
         if source is None or column is None:  # functional index parts have no column
             continue
-        index = source.indexes.setdefault(_text(index_name), SourceIndex(_text(index_name), not int(non_unique)))
+        index = source.indexes.setdefault(
+            _text(index_name), SourceIndex(_text(index_name), not int(non_unique))
+        )
         index.columns.append(_text(column))
 
     for table, column in _json_columns(cur, database):

@@ -28,8 +28,16 @@ from etl_pipeline.errors import ConfigError
 from etl_pipeline.schema.classify import DEFAULT_LOOKBACK_MINUTES, Thresholds
 from etl_pipeline.schema.tables_config import SAFE_LOADER
 
-TABLE_KEYS = ("enabled", "tier", "strategy", "cursor", "lookback_minutes", "detect_deletes",
-              "exclude_columns", "note")
+TABLE_KEYS = (
+    "enabled",
+    "tier",
+    "strategy",
+    "cursor",
+    "lookback_minutes",
+    "detect_deletes",
+    "exclude_columns",
+    "note",
+)
 DEFAULT_KEYS = ("lookback_minutes", "tier_thresholds", "max_table_loss")
 DEFAULT_MAX_TABLE_LOSS = 0.10
 
@@ -91,11 +99,15 @@ def _apply_to_table(table, entry: dict, default_lookback: int):
         if entry["strategy"] == "full":
             changes.update(cursor=None, lookback_minutes=0, detect_deletes=entry.get("detect_deletes", False))
         elif entry["strategy"] == "incremental" and table.strategy != "incremental":
-            changes.update(lookback_minutes=default_lookback, detect_deletes=entry.get("detect_deletes", True))
+            changes.update(
+                lookback_minutes=default_lookback, detect_deletes=entry.get("detect_deletes", True)
+            )
     if "cursor" in entry:
         cursor = entry["cursor"]
         if cursor is not None and cursor.lower() not in known:
-            problems.append(f"overrides: tables.{table.name}.cursor: unknown column {cursor!r} (override ignored)")
+            problems.append(
+                f"overrides: tables.{table.name}.cursor: unknown column {cursor!r} (override ignored)"
+            )
         else:
             changes["cursor"] = known[cursor.lower()] if cursor else None
     if "lookback_minutes" in entry:
@@ -106,19 +118,24 @@ def _apply_to_table(table, entry: dict, default_lookback: int):
         if column.lower() not in known:
             problems.append(f"overrides: tables.{table.name}.exclude_columns: unknown column {column!r}")
         elif column.lower() in protected:
-            problems.append(f"overrides: tables.{table.name}.exclude_columns: {column!r} is the primary key "
-                            "or cursor and cannot be excluded (override ignored)")
+            problems.append(
+                f"overrides: tables.{table.name}.exclude_columns: {column!r} is the primary key "
+                "or cursor and cannot be excluded (override ignored)"
+            )
         elif known[column.lower()] not in excluded:
             excluded.append(known[column.lower()])
     order = {c.name: i for i, c in enumerate(table.columns)}
     changes["excluded_columns"] = tuple(sorted(excluded, key=lambda c: order.get(c, len(order))))
     merged = replace(table, **changes)
     if merged.strategy in ("incremental", "append_only") and not merged.cursor:
-        problems.append(f"overrides: tables.{table.name}: strategy {merged.strategy} needs a cursor "
-                        "(override ignored)")
+        problems.append(
+            f"overrides: tables.{table.name}: strategy {merged.strategy} needs a cursor (override ignored)"
+        )
         return table, problems
     if merged.strategy == "incremental" and not merged.primary_key:
-        problems.append(f"overrides: tables.{table.name}: strategy incremental needs a primary key to merge on "
-                        "(override ignored)")
+        problems.append(
+            f"overrides: tables.{table.name}: strategy incremental needs a primary key to merge on "
+            "(override ignored)"
+        )
         return table, problems
     return merged, problems

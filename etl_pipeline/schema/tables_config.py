@@ -123,14 +123,19 @@ class TablesConfig:
 
     def by_tier(self, tier: str) -> list[TableConfig]:
         """Enabled tables of one tier, largest first (so the longest loads start first)."""
-        return sorted((t for t in self.enabled_tables() if t.tier == tier),
-                      key=lambda t: (-t.estimated_rows, t.name))
+        return sorted(
+            (t for t in self.enabled_tables() if t.tier == tier), key=lambda t: (-t.estimated_rows, t.name)
+        )
 
 
 def table_from_dict(name: str, data: dict) -> TableConfig:
     columns = tuple(
-        ColumnConfig(name=c["name"], source_type=c["source_type"], target_type=c["target_type"],
-                     nullable=bool(c.get("nullable", True)))
+        ColumnConfig(
+            name=c["name"],
+            source_type=c["source_type"],
+            target_type=c["target_type"],
+            nullable=bool(c.get("nullable", True)),
+        )
         for c in data.get("columns") or []
     )
     return TableConfig(
@@ -160,8 +165,15 @@ def table_to_dict(table: TableConfig) -> dict:
         "cursor": table.cursor,
         "lookback_minutes": table.lookback_minutes,
         "detect_deletes": table.detect_deletes,
-        "columns": [{"name": c.name, "source_type": c.source_type, "target_type": c.target_type,
-                     "nullable": c.nullable} for c in table.columns],
+        "columns": [
+            {
+                "name": c.name,
+                "source_type": c.source_type,
+                "target_type": c.target_type,
+                "nullable": c.nullable,
+            }
+            for c in table.columns
+        ],
         "excluded_columns": list(table.excluded_columns),
     }
 

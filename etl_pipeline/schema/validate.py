@@ -38,24 +38,59 @@ class ValidationError:
 
 
 # key -> (allowed YAML tags, required)
-METADATA_KEYS = {"generated_at": ({_STR}, False), "analyzer_version": ({_STR}, False),
-                 "source_server_version": ({_STR}, False), "source_database": ({_STR}, False),
-                 "environment": ({_STR}, False), "table_count": ({_INT}, False),
-                 "schema_fingerprint": ({_STR}, False)}
-TABLE_KEYS = {"target_name": ({_STR}, False), "enabled": ({_BOOL}, False), "tier": ({_STR}, True),
-              "estimated_rows": ({_INT}, False), "primary_key": ("list", False), "strategy": ({_STR}, True),
-              "cursor": ({_STR, _NULL}, False), "lookback_minutes": ({_INT}, False),
-              "detect_deletes": ({_BOOL}, False), "columns": ("seq", True), "excluded_columns": ("list", False)}
-COLUMN_KEYS = {"name": ({_STR}, True), "source_type": ({_STR}, True), "target_type": ({_STR}, True),
-               "nullable": ({_BOOL}, False)}
-OVERRIDE_TABLE_KEYS = {"enabled": ({_BOOL}, False), "tier": ({_STR}, False), "strategy": ({_STR}, False),
-                       "cursor": ({_STR, _NULL}, False), "lookback_minutes": ({_INT}, False),
-                       "detect_deletes": ({_BOOL}, False), "exclude_columns": ("list", False),
-                       "note": ({_STR}, False)}
-OVERRIDE_DEFAULT_KEYS = {"lookback_minutes": ({_INT}, False), "tier_thresholds": ("map", False),
-                         "max_table_loss": ({_FLOAT, _INT}, False)}
-_TAG_NAMES = {_INT: "an integer", _STR: "a string", _BOOL: "true/false", _NULL: "null", _FLOAT: "a number",
-              "list": "a list", "seq": "a list", "map": "a mapping"}
+METADATA_KEYS = {
+    "generated_at": ({_STR}, False),
+    "analyzer_version": ({_STR}, False),
+    "source_server_version": ({_STR}, False),
+    "source_database": ({_STR}, False),
+    "environment": ({_STR}, False),
+    "table_count": ({_INT}, False),
+    "schema_fingerprint": ({_STR}, False),
+}
+TABLE_KEYS = {
+    "target_name": ({_STR}, False),
+    "enabled": ({_BOOL}, False),
+    "tier": ({_STR}, True),
+    "estimated_rows": ({_INT}, False),
+    "primary_key": ("list", False),
+    "strategy": ({_STR}, True),
+    "cursor": ({_STR, _NULL}, False),
+    "lookback_minutes": ({_INT}, False),
+    "detect_deletes": ({_BOOL}, False),
+    "columns": ("seq", True),
+    "excluded_columns": ("list", False),
+}
+COLUMN_KEYS = {
+    "name": ({_STR}, True),
+    "source_type": ({_STR}, True),
+    "target_type": ({_STR}, True),
+    "nullable": ({_BOOL}, False),
+}
+OVERRIDE_TABLE_KEYS = {
+    "enabled": ({_BOOL}, False),
+    "tier": ({_STR}, False),
+    "strategy": ({_STR}, False),
+    "cursor": ({_STR, _NULL}, False),
+    "lookback_minutes": ({_INT}, False),
+    "detect_deletes": ({_BOOL}, False),
+    "exclude_columns": ("list", False),
+    "note": ({_STR}, False),
+}
+OVERRIDE_DEFAULT_KEYS = {
+    "lookback_minutes": ({_INT}, False),
+    "tier_thresholds": ("map", False),
+    "max_table_loss": ({_FLOAT, _INT}, False),
+}
+_TAG_NAMES = {
+    _INT: "an integer",
+    _STR: "a string",
+    _BOOL: "true/false",
+    _NULL: "null",
+    _FLOAT: "a number",
+    "list": "a list",
+    "seq": "a list",
+    "map": "a mapping",
+}
 
 
 class _Checker:
@@ -120,8 +155,7 @@ class _Checker:
 
     def enum(self, values: dict, items: dict, key: str, allowed, path: str) -> None:
         if key in values and values[key] not in allowed:
-            self.error(items[key][1], f"{path}.{key}",
-                       f"{values[key]!r} is not one of {', '.join(allowed)}")
+            self.error(items[key][1], f"{path}.{key}", f"{values[key]!r} is not one of {', '.join(allowed)}")
             del values[key]
 
 
@@ -143,8 +177,14 @@ def _compose(path: Path, checker: _Checker) -> Node | None:
         return yaml.compose(text, Loader=SAFE_LOADER)  # libyaml nodes keep their marks too
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        checker.errors.append(ValidationError(checker.file, mark.line + 1 if mark else 1, "(file)",
-                                              f"malformed YAML: {getattr(exc, 'problem', None) or exc}"))
+        checker.errors.append(
+            ValidationError(
+                checker.file,
+                mark.line + 1 if mark else 1,
+                "(file)",
+                f"malformed YAML: {getattr(exc, 'problem', None) or exc}",
+            )
+        )
         return None
 
 
@@ -161,8 +201,11 @@ def _check_tables_yml(root: Node | None, c: _Checker) -> dict[str, dict]:
     for name, (_key_node, table_node) in c.mapping(top["tables"][1], "tables").items():
         known[name] = _check_table(name, table_node, c)
     if "table_count" in meta and meta["table_count"] != len(known):
-        c.error(meta_items["table_count"][1], "metadata.table_count",
-                f"says {meta['table_count']} but the file lists {len(known)} tables")
+        c.error(
+            meta_items["table_count"][1],
+            "metadata.table_count",
+            f"says {meta['table_count']} but the file lists {len(known)} tables",
+        )
     return known
 
 
@@ -208,9 +251,12 @@ def _check_column(path: str, node: Node, c: _Checker) -> dict[str, str]:
             c.error(items["source_type"][1], f"{path}.source_type", str(exc))
         else:
             if "target_type" in values and values["target_type"] != expected:
-                c.error(items["target_type"][1], f"{path}.target_type",
-                        f"{values['target_type']!r} does not match the type mapping for "
-                        f"{values['source_type']!r} ({expected!r})")
+                c.error(
+                    items["target_type"][1],
+                    f"{path}.target_type",
+                    f"{values['target_type']!r} does not match the type mapping for "
+                    f"{values['source_type']!r} ({expected!r})",
+                )
     return {values["name"].lower(): values["name"]} if "name" in values else {}
 
 
@@ -225,7 +271,11 @@ def _check_overrides(root: Node | None, c: _Checker, known: dict[str, dict] | No
             t_values = c.typed(t_items, limits, "defaults.tier_thresholds")
             ordered = [t_values.get(k) for k in ("large", "medium", "small")]
             if None not in ordered and not ordered[0] >= ordered[1] >= ordered[2] >= 0:
-                c.error(values["tier_thresholds"], "defaults.tier_thresholds", "need large >= medium >= small >= 0")
+                c.error(
+                    values["tier_thresholds"],
+                    "defaults.tier_thresholds",
+                    "need large >= medium >= small >= 0",
+                )
         loss = values.get("max_table_loss")
         if loss is not None and not 0 <= loss <= 1:
             c.error(items["max_table_loss"][1], "defaults.max_table_loss", "must be between 0 and 1")
@@ -245,7 +295,9 @@ def _check_overrides(root: Node | None, c: _Checker, known: dict[str, dict] | No
         columns = known[name]["columns"]
         for i, col in enumerate(values.get("exclude_columns", [])):
             if col.lower() not in columns:
-                c.error(items["exclude_columns"][1].value[i], f"{path}.exclude_columns", f'unknown column "{col}"')
+                c.error(
+                    items["exclude_columns"][1].value[i], f"{path}.exclude_columns", f'unknown column "{col}"'
+                )
         if values.get("cursor") and values["cursor"].lower() not in columns:
             c.error(items["cursor"][1], f"{path}.cursor", f'unknown column "{values["cursor"]}"')
 

@@ -49,8 +49,11 @@ def check_source(settings: Settings) -> dict:
     conn = connect_source(settings.source)
     try:
         cur = conn.cursor()
-        cur.execute("SELECT VERSION(), COUNT(*) FROM information_schema.TABLES "
-                    "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'", (settings.source.database,))
+        cur.execute(
+            "SELECT VERSION(), COUNT(*) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'",
+            (settings.source.database,),
+        )
         version, tables = cur.fetchone()
     finally:
         conn.close()
@@ -59,8 +62,9 @@ def check_source(settings: Settings) -> dict:
     return {"server_version": version, "tables": int(tables), "source": settings.source.display}
 
 
-def backup_tables_yml(output: Path, backups_dir: Path, now: datetime | None = None,
-                      keep: int = BACKUPS_KEPT) -> Path | None:
+def backup_tables_yml(
+    output: Path, backups_dir: Path, now: datetime | None = None, keep: int = BACKUPS_KEPT
+) -> Path | None:
     """Copy the current tables.yml to backups_dir/tables_<UTC timestamp>.yml (None when there is none).
 
     Only the newest `keep` backups are kept (half a year of weekly runs by default).
@@ -88,14 +92,25 @@ def _write_candidate(settings: Settings, output: Path, write: bool = True) -> tu
     if write:
         output.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(candidate, render_tables_yml(analysis.config))
-    sizes = {name: {"rows_estimate": t.rows, "data_bytes": t.data_bytes, "index_bytes": t.index_bytes,
-                    "engine": t.engine} for name, t in sorted(analysis.source.tables.items())}
-    summary = {"candidate": str(candidate), "table_count": len(analysis.config.tables),
-               "override_problems": analysis.override_problems, "sizes": sizes,
-               "max_table_loss": overrides.max_table_loss,
-               "strategies": _count(t.strategy for t in analysis.config.tables.values()),
-               "tiers": _count(t.tier for t in analysis.config.tables.values()),
-               "notes": analysis_notes(analysis)}
+    sizes = {
+        name: {
+            "rows_estimate": t.rows,
+            "data_bytes": t.data_bytes,
+            "index_bytes": t.index_bytes,
+            "engine": t.engine,
+        }
+        for name, t in sorted(analysis.source.tables.items())
+    }
+    summary = {
+        "candidate": str(candidate),
+        "table_count": len(analysis.config.tables),
+        "override_problems": analysis.override_problems,
+        "sizes": sizes,
+        "max_table_loss": overrides.max_table_loss,
+        "strategies": _count(t.strategy for t in analysis.config.tables.values()),
+        "tiers": _count(t.tier for t in analysis.config.tables.values()),
+        "notes": analysis_notes(analysis),
+    }
     return summary, analysis.config
 
 
@@ -105,7 +120,9 @@ def analysis_notes(analysis) -> list[str]:
     for name, table in sorted(analysis.config.tables.items()):
         source = analysis.source.tables[name]
         if table.strategy == "incremental" and table.cursor not in source.leading_index_columns():
-            notes.append(f"{name}: cursor {table.cursor} leads no index; each incremental read scans the table")
+            notes.append(
+                f"{name}: cursor {table.cursor} leads no index; each incremental read scans the table"
+            )
     return notes
 
 
@@ -114,23 +131,41 @@ def compare(output: Path, candidate: TablesConfig, override_problems: list[str])
     return diff_configs(previous, candidate, override_problems)
 
 
-def report_changes(settings: Settings, output: Path, analysis: dict, *, force: bool = False,
-                   write: bool = True, candidate: TablesConfig | None = None) -> dict:
+def report_changes(
+    settings: Settings,
+    output: Path,
+    analysis: dict,
+    *,
+    force: bool = False,
+    write: bool = True,
+    candidate: TablesConfig | None = None,
+) -> dict:
     """Diff the candidate against the current tables.yml, write the reports, apply the loss guard."""
     candidate = candidate or load_tables_config(Path(analysis["candidate"]))
     report = compare(output, candidate, analysis.get("override_problems", []))
     lost = lost_table_share(report)
-    summary = {"severity": report.severity, "counts": report.counts(),
-               "previous_table_count": report.previous_table_count, "new_table_count": report.new_table_count,
-               "lost_table_share": round(lost, 4),
-               "changes": [f"{c.severity} {c.kind} {c.table}{'.' + c.column if c.column else ''}: {c.detail}"
-                           for c in by_severity(report.changes)]}
+    summary = {
+        "severity": report.severity,
+        "counts": report.counts(),
+        "previous_table_count": report.previous_table_count,
+        "new_table_count": report.new_table_count,
+        "lost_table_share": round(lost, 4),
+        "changes": [
+            f"{c.severity} {c.kind} {c.table}{'.' + c.column if c.column else ''}: {c.detail}"
+            for c in by_severity(report.changes)
+        ],
+    }
     summary["notes"] = analysis.get("notes", [])
     if write:
-        json_path, md_path = write_reports(report, settings.reports_dir,
-                                           extra={"analysis": {k: analysis.get(k) for k in
-                                                               ("table_count", "strategies", "tiers", "notes",
-                                                                "sizes")}})
+        json_path, md_path = write_reports(
+            report,
+            settings.reports_dir,
+            extra={
+                "analysis": {
+                    k: analysis.get(k) for k in ("table_count", "strategies", "tiers", "notes", "sizes")
+                }
+            },
+        )
         summary.update(report_json=str(json_path), report_markdown=str(md_path))
     limit = float(analysis.get("max_table_loss", 0.10))
     if lost > limit and not force:
@@ -138,7 +173,9 @@ def report_changes(settings: Settings, output: Path, analysis: dict, *, force: b
         raise SchemaGuardError(
             f"the new analysis lost {lost:.0%} of the tables in {output} (limit {limit:.0%}); "
             f"{output} was not replaced. Check the source and the read-only user's grants, "
-            "or rerun with --force to accept it" + (f" (see {summary.get('report_markdown')})" if write else ""))
+            "or rerun with --force to accept it"
+            + (f" (see {summary.get('report_markdown')})" if write else "")
+        )
     return summary
 
 
@@ -159,13 +196,16 @@ def publish_candidate(output: Path, candidate: Path) -> dict:
     return {"tables_yml": str(output)}
 
 
-def analyze_schema(settings: Settings, output: Path | None = None, *, force: bool = False,
-                   dry_run: bool = False) -> dict:
+def analyze_schema(
+    settings: Settings, output: Path | None = None, *, force: bool = False, dry_run: bool = False
+) -> dict:
     """The whole job (the CLI's analyze-schema). Returns the change summary."""
     output = Path(output or settings.tables_yml)
     analysis, candidate = _write_candidate(settings, output, write=not dry_run)
     try:
-        summary = report_changes(settings, output, analysis, force=force, write=not dry_run, candidate=candidate)
+        summary = report_changes(
+            settings, output, analysis, force=force, write=not dry_run, candidate=candidate
+        )
         if dry_run:
             summary["dry_run"] = True
             return summary
@@ -187,11 +227,15 @@ def notify_run(results: dict[str, dict | None]) -> str:
 
     failed = next((step for step, result in results.items() if result is None), None)
     report = results.get("report_changes") or {}
-    summary = {"failed_step": failed, "severity": report.get("severity"),
-               "tables_before": report.get("previous_table_count"), "tables_after": report.get("new_table_count"),
-               **{k.lower(): v for k, v in (report.get("counts") or {}).items()},
-               "report": report.get("report_markdown"),
-               "backup": (results.get("backup_tables_yml") or {}).get("backup")}
+    summary = {
+        "failed_step": failed,
+        "severity": report.get("severity"),
+        "tables_before": report.get("previous_table_count"),
+        "tables_after": report.get("new_table_count"),
+        **{k.lower(): v for k, v in (report.get("counts") or {}).items()},
+        "report": report.get("report_markdown"),
+        "backup": (results.get("backup_tables_yml") or {}).get("backup"),
+    }
     if failed:
         candidate = (results.get("analyse") or {}).get("candidate")
         if candidate:  # analysed but not published: do not leave the candidate behind

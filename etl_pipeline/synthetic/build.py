@@ -28,7 +28,7 @@ from etl_pipeline.synthetic.tables_sql import BUILD_ORDER, EXTRA_KEYS, Builder
 from etl_pipeline.synthetic.timeline import epoch, generation_now
 from etl_pipeline.type_mapping import quote_mysql_ident as q
 
-BYTES_PER_SCALE = 2_500_000_000   # ~1.7 GB of data+index at scale 1.0, plus headroom for the swap
+BYTES_PER_SCALE = 2_500_000_000  # ~1.7 GB of data+index at scale 1.0, plus headroom for the swap
 MAX_SCALE = 50.0
 METHODS = {"patient": "patient_rows"}
 
@@ -63,13 +63,15 @@ def admin_connection(admin_cfg: MySQLSettings | None):
 def check_disk(cur, scale: float) -> None:
     cur.execute("SELECT @@datadir")
     datadir = Path(cur.fetchone()[0])
-    if not datadir.exists():   # server on another machine: cannot measure its disk from here
+    if not datadir.exists():  # server on another machine: cannot measure its disk from here
         return
     need = int(BYTES_PER_SCALE * scale)
     free = shutil.disk_usage(datadir).free
     if free < need:
-        raise EtlError(f"--scale {scale} needs about {need / 1e9:.1f} GB free in the MariaDB datadir "
-                       f"{datadir}, only {free / 1e9:.1f} GB free")
+        raise EtlError(
+            f"--scale {scale} needs about {need / 1e9:.1f} GB free in the MariaDB datadir "
+            f"{datadir}, only {free / 1e9:.1f} GB free"
+        )
 
 
 def modern_collation(cur) -> str:
@@ -108,7 +110,9 @@ def generate(admin_cfg: MySQLSettings, scale: float, seed: int = 42, *, out=None
         _drop_quietly(cur, build)
         conn.close()
         if isinstance(exc, MySQLdb.Error):
-            raise EtlError(f"building the synthetic source failed on {admin_cfg.display}: {exc.args[-1]}") from None
+            raise EtlError(
+                f"building the synthetic source failed on {admin_cfg.display}: {exc.args[-1]}"
+            ) from None
         raise
     conn.close()
     _print_summary(counts, out)
@@ -130,12 +134,17 @@ def _build(cur, scale: float, seed: int, out) -> dict[str, int]:
         print(f"  {table:<16} {counts[table]:>10,} rows {time.monotonic() - t0:7.1f}s", file=out, flush=True)
     # last night's aging run (23:00, as `synth mutate` runs it): changed guarantor rows share that second
     last_night = generation_now(seed).date() - timedelta(days=1)
-    cur.execute(f"SET timestamp = {epoch(datetime.combine(last_night, datetime.min.time()) + timedelta(hours=23))}")
+    cur.execute(
+        f"SET timestamp = {epoch(datetime.combine(last_night, datetime.min.time()) + timedelta(hours=23))}"
+    )
     cur.execute(aging_sql(last_night))
     aged = cur.rowcount
     cur.execute(f"SET timestamp = {epoch(generation_now(seed))}")
-    print(f"  aging run        {aged:>10,} guarantors  total {time.monotonic() - started:.1f}s",
-          file=out, flush=True)
+    print(
+        f"  aging run        {aged:>10,} guarantors  total {time.monotonic() - started:.1f}s",
+        file=out,
+        flush=True,
+    )
     return {table: counts[table] for table in ddl.TABLE_NAMES}
 
 
@@ -153,7 +162,7 @@ def _swap_in(cur, target: str, build: str) -> None:
 def _drop_quietly(cur, build: str) -> None:
     try:
         cur.execute(f"DROP DATABASE IF EXISTS {q(build)}")
-    except MySQLdb.Error:   # the server went away: nothing more we can clean up from here
+    except MySQLdb.Error:  # the server went away: nothing more we can clean up from here
         return
 
 

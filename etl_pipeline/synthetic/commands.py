@@ -10,19 +10,25 @@ from etl_pipeline.settings import load_settings
 
 def register(subparsers) -> None:
     synth = subparsers.add_parser(
-        "synth", help="build the synthetic OpenDental source database (36 tables) or mutate it",
+        "synth",
+        help="build the synthetic OpenDental source database (36 tables) or mutate it",
         description="Build the synthetic OpenDental source with the admin connection (SOURCE_ADMIN_USER). "
-                    "Scale 1.0 is a mid-size clinic (~35k patients, ~9.5M rows); 0.01 takes a second.")
+        "Scale 1.0 is a mid-size clinic (~35k patients, ~9.5M rows); 0.01 takes a second.",
+    )
     synth.add_argument("--scale", default="1.0", help="size relative to a mid-size clinic (default 1.0)")
     synth.add_argument("--seed", type=int, default=42, help="same seed, same database (default 42)")
     synth.set_defaults(func=_generate)
     actions = synth.add_subparsers(dest="action", metavar="ACTION")
     mutate = actions.add_parser(
-        "mutate", help="simulate N days of clinic work (inserts, updates, hard and soft deletes)",
+        "mutate",
+        help="simulate N days of clinic work (inserts, updates, hard and soft deletes)",
         description="Simulate N days of clinic work on the existing source. The simulated clock starts the "
-                    "day after the latest cursor value in the source; the wall clock does not matter.")
+        "day after the latest cursor value in the source; the wall clock does not matter.",
+    )
     mutate.add_argument("--days", type=int, required=True, help="number of simulated days (1-366)")
-    mutate.add_argument("--seed", type=int, default=7, help="same seed and same source, same changes (default 7)")
+    mutate.add_argument(
+        "--seed", type=int, default=7, help="same seed and same source, same changes (default 7)"
+    )
     mutate.add_argument("--json", action="store_true", help="print the per-table counts as JSON")
     mutate.set_defaults(func=_mutate)
 

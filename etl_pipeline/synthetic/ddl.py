@@ -31,9 +31,9 @@ _SPEC = re.compile(
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str
-    type: str                 # e.g. "tinyint(3) unsigned", "varchar(15)"
+    type: str  # e.g. "tinyint(3) unsigned", "varchar(15)"
     nullable: bool
-    default: str | None       # SQL literal as written in the facts file, or None for no DEFAULT
+    default: str | None  # SQL literal as written in the facts file, or None for no DEFAULT
     collation: str | None
     on_update: bool
     auto_increment: bool
@@ -52,8 +52,15 @@ def parse_spec(name: str, spec: str) -> ColumnSpec:
     default = match["default"]
     if on_update and default is None:
         default = "current_timestamp()"
-    return ColumnSpec(name=name, type=col_type, nullable=bool(match["null"]), default=default,
-                      collation=match["collate"], on_update=on_update, auto_increment=bool(match["auto"]))
+    return ColumnSpec(
+        name=name,
+        type=col_type,
+        nullable=bool(match["null"]),
+        default=default,
+        collation=match["collate"],
+        on_update=on_update,
+        auto_increment=bool(match["auto"]),
+    )
 
 
 def columns(table: str) -> list[ColumnSpec]:
@@ -81,13 +88,16 @@ def table_collation(table: str, modern_collation: str) -> str:
     return modern_collation
 
 
-def create_table_sql(table: str, modern_collation: str = "utf8mb3_general_ci",
-                     extra_keys: tuple[str, ...] = ()) -> str:
+def create_table_sql(
+    table: str, modern_collation: str = "utf8mb3_general_ci", extra_keys: tuple[str, ...] = ()
+) -> str:
     """CREATE TABLE for `table`; `extra_keys` are secondary KEY definitions (the generator's lookups)."""
     facts = TABLES[table]
     lines = [column_definition(col) for col in columns(table)]
     lines.append(f"PRIMARY KEY ({quote_mysql_ident(facts['pk'])})")
     lines.extend(extra_keys)
     body = ",\n  ".join(lines)
-    return (f"CREATE TABLE {quote_mysql_ident(table)} (\n  {body}\n) ENGINE={facts['engine']} "
-            f"DEFAULT CHARSET=utf8mb3 COLLATE={table_collation(table, modern_collation)}")
+    return (
+        f"CREATE TABLE {quote_mysql_ident(table)} (\n  {body}\n) ENGINE={facts['engine']} "
+        f"DEFAULT CHARSET=utf8mb3 COLLATE={table_collation(table, modern_collation)}"
+    )

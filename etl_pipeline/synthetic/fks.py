@@ -196,10 +196,12 @@ FOREIGN_KEYS: tuple[tuple[str, str, str], ...] = (
     ("securitylog", "PatNum", "patient"),
 )
 
-MAY_DANGLE: frozenset[tuple[str, str]] = frozenset({
-    ("histappointment", "AptNum"),
-    ("histappointment", "NextAptNum"),
-})
+MAY_DANGLE: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("histappointment", "AptNum"),
+        ("histappointment", "NextAptNum"),
+    }
+)
 
 EXTERNAL_ZERO: tuple[tuple[str, str], ...] = (
     ("patient", "SiteNum"),

@@ -17,7 +17,8 @@ def dangling_foreign_keys(cur, database: str) -> dict[str, int]:
         pk = TABLES[target]["pk"]
         cur.execute(
             f"SELECT COUNT(*) FROM {q(database)}.{q(table)} c LEFT JOIN {q(database)}.{q(target)} t "
-            f"ON t.{q(pk)} = c.{q(column)} WHERE c.{q(column)} <> 0 AND t.{q(pk)} IS NULL")
+            f"ON t.{q(pk)} = c.{q(column)} WHERE c.{q(column)} <> 0 AND t.{q(pk)} IS NULL"
+        )
         bad = cur.fetchone()[0]
         if bad:
             found[f"{table}.{column} -> {target}"] = bad
@@ -30,22 +31,17 @@ def dangling_foreign_keys(cur, database: str) -> dict[str, int]:
 
 
 MONEY_CHECKS = {
-    "paysplits sum to payment.PayAmt":
-        "SELECT COUNT(*) FROM {db}.payment y LEFT JOIN (SELECT PayNum, SUM(SplitAmt) s FROM {db}.paysplit "
-        "GROUP BY PayNum) x ON x.PayNum = y.PayNum WHERE ABS(COALESCE(x.s, 0) - y.PayAmt) > 0.005",
-    "claimproc InsPayAmt sums to claim.InsPayAmt":
-        "SELECT COUNT(*) FROM {db}.claim c LEFT JOIN (SELECT ClaimNum, SUM(InsPayAmt) s FROM {db}.claimproc "
-        "WHERE ClaimNum > 0 GROUP BY ClaimNum) x ON x.ClaimNum = c.ClaimNum "
-        "WHERE ABS(COALESCE(x.s, 0) - c.InsPayAmt) > 0.005",
-    "claimproc InsPayAmt sums to claimpayment.CheckAmt":
-        "SELECT COUNT(*) FROM {db}.claimpayment cp JOIN (SELECT ClaimPaymentNum, SUM(InsPayAmt) s "
-        "FROM {db}.claimproc WHERE ClaimPaymentNum > 0 GROUP BY ClaimPaymentNum) x "
-        "ON x.ClaimPaymentNum = cp.ClaimPaymentNum WHERE ABS(x.s - cp.CheckAmt) > 0.005",
-    "guarantor is the family head":
-        "SELECT COUNT(*) FROM {db}.patient p JOIN {db}.patient g ON g.PatNum = p.Guarantor "
-        "WHERE g.Guarantor <> g.PatNum",
-    "aging only on guarantor rows":
-        "SELECT COUNT(*) FROM {db}.patient WHERE PatNum <> Guarantor AND (BalTotal <> 0 OR Bal_0_30 <> 0)",
+    "paysplits sum to payment.PayAmt": "SELECT COUNT(*) FROM {db}.payment y LEFT JOIN (SELECT PayNum, SUM(SplitAmt) s FROM {db}.paysplit "
+    "GROUP BY PayNum) x ON x.PayNum = y.PayNum WHERE ABS(COALESCE(x.s, 0) - y.PayAmt) > 0.005",
+    "claimproc InsPayAmt sums to claim.InsPayAmt": "SELECT COUNT(*) FROM {db}.claim c LEFT JOIN (SELECT ClaimNum, SUM(InsPayAmt) s FROM {db}.claimproc "
+    "WHERE ClaimNum > 0 GROUP BY ClaimNum) x ON x.ClaimNum = c.ClaimNum "
+    "WHERE ABS(COALESCE(x.s, 0) - c.InsPayAmt) > 0.005",
+    "claimproc InsPayAmt sums to claimpayment.CheckAmt": "SELECT COUNT(*) FROM {db}.claimpayment cp JOIN (SELECT ClaimPaymentNum, SUM(InsPayAmt) s "
+    "FROM {db}.claimproc WHERE ClaimPaymentNum > 0 GROUP BY ClaimPaymentNum) x "
+    "ON x.ClaimPaymentNum = cp.ClaimPaymentNum WHERE ABS(x.s - cp.CheckAmt) > 0.005",
+    "guarantor is the family head": "SELECT COUNT(*) FROM {db}.patient p JOIN {db}.patient g ON g.PatNum = p.Guarantor "
+    "WHERE g.Guarantor <> g.PatNum",
+    "aging only on guarantor rows": "SELECT COUNT(*) FROM {db}.patient WHERE PatNum <> Guarantor AND (BalTotal <> 0 OR Bal_0_30 <> 0)",
 }
 
 

@@ -41,9 +41,15 @@ from etl_pipeline.synthetic.timeline import epoch, mutation_start, sql_dt
 from etl_pipeline.type_mapping import quote_mysql_ident as q
 
 MAX_DAYS = 366
-INSERT_DATETIMES = (("securitylog", "LogDateTime"), ("histappointment", "HistDateTStamp"),
-                    ("commlog", "DateTEntry"), ("appointment", "SecDateTEntry"), ("patplan", "SecDateTEntry"),
-                    ("payplancharge", "SecDateTEntry"), ("procedurelog", "SecDateEntry"))
+INSERT_DATETIMES = (
+    ("securitylog", "LogDateTime"),
+    ("histappointment", "HistDateTStamp"),
+    ("commlog", "DateTEntry"),
+    ("appointment", "SecDateTEntry"),
+    ("patplan", "SecDateTEntry"),
+    ("payplancharge", "SecDateTEntry"),
+    ("procedurelog", "SecDateEntry"),
+)
 
 
 def cursor_column(table: str) -> str | None:
@@ -64,8 +70,9 @@ def latest_cursor(cur) -> datetime:
     return latest
 
 
-def mutate(admin_cfg: MySQLSettings, days: int, seed: int = 7, *, quiet: bool = False,
-           out=None) -> dict[str, dict[str, int]]:
+def mutate(
+    admin_cfg: MySQLSettings, days: int, seed: int = 7, *, quiet: bool = False, out=None
+) -> dict[str, dict[str, int]]:
     """Simulate `days` days of work on the source `admin_cfg.database`; returns per-table net counts."""
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise ConfigError(f"--days {days!r} must be a whole number from 1 to {MAX_DAYS}")
@@ -73,12 +80,15 @@ def mutate(admin_cfg: MySQLSettings, days: int, seed: int = 7, *, quiet: bool = 
     conn = admin_connection(admin_cfg)
     cur = conn.cursor()
     try:
-        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
-                    (admin_cfg.database,))
+        cur.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (admin_cfg.database,)
+        )
         missing = set(ddl.TABLE_NAMES) - {row[0] for row in cur.fetchall()}
         if missing:
-            raise EtlError(f"source {admin_cfg.display} lacks {len(missing)} OpenDental tables "
-                           f"(e.g. {min(missing)}): run `synth --scale S` first")
+            raise EtlError(
+                f"source {admin_cfg.display} lacks {len(missing)} OpenDental tables "
+                f"(e.g. {min(missing)}): run `synth --scale S` first"
+            )
         cur.execute(f"USE {q(admin_cfg.database)}")
         start = mutation_start(latest_cursor(cur))
         before = _snapshot(cur)
@@ -87,10 +97,16 @@ def mutate(admin_cfg: MySQLSettings, days: int, seed: int = 7, *, quiet: bool = 
             t0 = time.monotonic()
             sim.run_day(day, start + timedelta(days=day))
             if not quiet:
-                print(f"  day {day + 1}: {start.date() + timedelta(days=day)} simulated in "
-                      f"{time.monotonic() - t0:.1f}s", file=out, flush=True)
+                print(
+                    f"  day {day + 1}: {start.date() + timedelta(days=day)} simulated in "
+                    f"{time.monotonic() - t0:.1f}s",
+                    file=out,
+                    flush=True,
+                )
         last_day = (start + timedelta(days=days - 1)).date()
-        cur.execute(f"SET timestamp = {epoch(datetime.combine(last_day, datetime.min.time()) + timedelta(hours=23))}")
+        cur.execute(
+            f"SET timestamp = {epoch(datetime.combine(last_day, datetime.min.time()) + timedelta(hours=23))}"
+        )
         cur.execute(aging_sql(last_day))
         counts = _net_counts(cur, before, start)
     finally:
@@ -139,7 +155,7 @@ class Simulation:
         patients = before["patient"][0]
         self.k_patients = max(1, round(patients * 0.0004))
         self.k_appts = max(2, round(patients * 0.001))
-        self.k_walkins = max(1, self.k_appts // 4)    # same-day appointments, seen before noon
+        self.k_walkins = max(1, self.k_appts // 4)  # same-day appointments, seen before noon
         self.k_comm = max(5, round(patients * 0.003))
         self.k_sec = max(20, round(patients * 0.015))
         self.k_edit = max(1, round(patients * 0.0005))
@@ -168,10 +184,20 @@ class Simulation:
         self.r = Rand(self.seed, tag=f"m{day}:")
         self.day = morning.date()
         self.D = f"'{self.day.isoformat()}'"
-        steps = ((8, 0, self.reminder_burst), (8, 5, self.new_patients), (8, 30, self.new_appointments),
-                 (12, 0, self.todays_appointments), (13, 0, self.new_claims), (14, 0, self.new_payments),
-                 (15, 0, self.claims_sent_and_received), (16, 0, self.edits), (16, 30, self.confirmation_burst),
-                 (17, 0, self.hard_deletes), (17, 30, self.soft_deletes), (18, 0, self.security_log))
+        steps = (
+            (8, 0, self.reminder_burst),
+            (8, 5, self.new_patients),
+            (8, 30, self.new_appointments),
+            (12, 0, self.todays_appointments),
+            (13, 0, self.new_claims),
+            (14, 0, self.new_payments),
+            (15, 0, self.claims_sent_and_received),
+            (16, 0, self.edits),
+            (16, 30, self.confirmation_burst),
+            (17, 0, self.hard_deletes),
+            (17, 30, self.soft_deletes),
+            (18, 0, self.security_log),
+        )
         midnight = datetime.combine(self.day, datetime.min.time())
         for hour, minute, step in steps:
             self.at(midnight + timedelta(hours=hour, minutes=minute))
@@ -183,9 +209,9 @@ class Simulation:
         n_pat = self.scalar("SELECT MAX(PatNum) FROM patient")
         self.run(f"""INSERT INTO commlog (PatNum, CommDateTime, CommType, Note, Mode_, SentOrReceived, UserNum,
                 Signature, DateTStamp, CommSource, DateTEntry)
-            SELECT p.PatNum, NOW(), {self.defnum(27, 'ct')}, 'Appointment reminder sent\r\nvia text 📱', 5, 1, 0,
+            SELECT p.PatNum, NOW(), {self.defnum(27, "ct")}, 'Appointment reminder sent\r\nvia text 📱', 5, 1, 0,
                 '', NOW(), 1, NOW()
-            FROM seq_1_to_{self.k_comm} s JOIN patient p ON p.PatNum = 1 + FLOOR({r.u('cp')} * {n_pat})""")
+            FROM seq_1_to_{self.k_comm} s JOIN patient p ON p.PatNum = 1 + FLOOR({r.u("cp")} * {n_pat})""")
 
     def new_patients(self) -> None:
         r = self.r
@@ -195,14 +221,14 @@ class Simulation:
                 State, Zip, HmPhone, Guarantor, PriProv, BillingType, DateFirstVisit, SchoolName, DateTStamp,
                 SecUserNumEntry, SecDateEntry, BillingCycleDay, DateTimeDeceased, Email)
             SELECT {base} + s.seq - 1, CONCAT('Newpat', s.seq), IF(s.seq % 2 = 0, 'Zoë', 'Renée'),
-                IF(s.seq % 3 = 0, NULL, ''), 0, s.seq % 2, '1990-01-01' + INTERVAL FLOOR({r.u('bd')} * 9000) DAY,
-                CONCAT(s.seq * 17, ' Main St'), 'Salem', 'OR', '97301', '', 
-                IF({r.chance(0.3, 'fam')} AND g.PatNum IS NOT NULL, g.PatNum, {base} + s.seq - 1),
-                1 + FLOOR({r.u('pv')} * {ACTIVE_PROVIDERS}), {self.defnum(4, 'bt')}, {self.D}, '',
-                NOW() + INTERVAL s.seq * 7 SECOND, 1 + FLOOR({r.u('us')} * {ACTIVE_USERS}), {self.D}, 1,
+                IF(s.seq % 3 = 0, NULL, ''), 0, s.seq % 2, '1990-01-01' + INTERVAL FLOOR({r.u("bd")} * 9000) DAY,
+                CONCAT(s.seq * 17, ' Main St'), 'Salem', 'OR', '97301', '',
+                IF({r.chance(0.3, "fam")} AND g.PatNum IS NOT NULL, g.PatNum, {base} + s.seq - 1),
+                1 + FLOOR({r.u("pv")} * {ACTIVE_PROVIDERS}), {self.defnum(4, "bt")}, {self.D}, '',
+                NOW() + INTERVAL s.seq * 7 SECOND, 1 + FLOOR({r.u("us")} * {ACTIVE_USERS}), {self.D}, 1,
                 '0001-01-01 00:00:00', ''
             FROM seq_1_to_{self.k_patients} s
-            LEFT JOIN patient g ON g.PatNum = 1 + FLOOR({r.u('g')} * {n_pat}) AND g.Guarantor = g.PatNum
+            LEFT JOIN patient g ON g.PatNum = 1 + FLOOR({r.u("g")} * {n_pat}) AND g.Guarantor = g.PatNum
                 AND g.PatStatus <> 4""")
 
     def new_appointments(self) -> None:
@@ -215,21 +241,21 @@ class Simulation:
         self.run(f"""INSERT INTO appointment (AptNum, PatNum, AptStatus, Pattern, Confirmed, Op, Note, ProvNum, ProvHyg,
                 AptDateTime, ProcDescript, IsHygiene, DateTStamp, DateTimeArrived, DateTimeSeated, DateTimeDismissed,
                 ProcsColored, SecUserNumEntry, SecDateTEntry)
-            SELECT {apt} + s.seq - 1, p.PatNum, 1, '//XXXX//', {self.defnum(2, 'cf')}, 1 + FLOOR({r.u('op')} * 14),
+            SELECT {apt} + s.seq - 1, p.PatNum, 1, '//XXXX//', {self.defnum(2, "cf")}, 1 + FLOOR({r.u("op")} * 14),
                 IF(s.seq % 4 = 0, 'Pt wants\tearly slot\r\nIf possible', ''),
-                1 + FLOOR({r.u('pv')} * {ACTIVE_PROVIDERS}), 0,
-                IF(s.seq <= {self.k_walkins}, {self.D} + INTERVAL 540 + 10 * FLOOR({r.u('tw')} * 18) MINUTE,
-                   {self.D} + INTERVAL 1 + FLOOR({r.u('dd')} * 30) DAY + INTERVAL 480 + 10 * FLOOR({r.u('tm')} * 54) MINUTE),
+                1 + FLOOR({r.u("pv")} * {ACTIVE_PROVIDERS}), 0,
+                IF(s.seq <= {self.k_walkins}, {self.D} + INTERVAL 540 + 10 * FLOOR({r.u("tw")} * 18) MINUTE,
+                   {self.D} + INTERVAL 1 + FLOOR({r.u("dd")} * 30) DAY + INTERVAL 480 + 10 * FLOOR({r.u("tm")} * 54) MINUTE),
                 'PerEx, Pro', 0, NOW() + INTERVAL s.seq * 11 SECOND, '0001-01-01 00:00:00', '0001-01-01 00:00:00',
-                '0001-01-01 00:00:00', '', 1 + FLOOR({r.u('us')} * {ACTIVE_USERS}), NOW() + INTERVAL s.seq * 11 SECOND
-            FROM seq_1_to_{self.k_appts} s JOIN patient p ON p.PatNum = 1 + FLOOR({r.u('pt')} * {n_pat})""")
+                '0001-01-01 00:00:00', '', 1 + FLOOR({r.u("us")} * {ACTIVE_USERS}), NOW() + INTERVAL s.seq * 11 SECOND
+            FROM seq_1_to_{self.k_appts} s JOIN patient p ON p.PatNum = 1 + FLOOR({r.u("pt")} * {n_pat})""")
         self.run(f"""INSERT INTO procedurelog (ProcNum, PatNum, AptNum, ProcDate, ProcFee, ProcStatus, ProvNum, CodeNum,
                 DateTP, DateTStamp, SecUserNumEntry, SecDateEntry, DateEntryC, BillingNote, SnomedBodySite)
             SELECT {proc} - 1 + ROW_NUMBER() OVER (ORDER BY a.AptNum, k.seq), a.PatNum, a.AptNum, DATE(a.AptDateTime),
                 f.Amount, 1, a.ProvNum, f.CodeNum, {self.D}, a.DateTStamp, a.SecUserNumEntry, a.SecDateTEntry,
                 {self.D}, '', ''
-            FROM appointment a JOIN seq_1_to_3 k ON k.seq <= 1 + FLOOR({self.r.u('np', 'a.AptNum')} * 3)
-            JOIN fee f ON f.FeeNum = 1 + FLOOR({self.r.u('cd', "CONCAT(a.AptNum, '-', k.seq)")} * {STD_CODES})
+            FROM appointment a JOIN seq_1_to_3 k ON k.seq <= 1 + FLOOR({self.r.u("np", "a.AptNum")} * 3)
+            JOIN fee f ON f.FeeNum = 1 + FLOOR({self.r.u("cd", "CONCAT(a.AptNum, '-', k.seq)")} * {STD_CODES})
             WHERE a.AptNum >= {apt}""")
         self.history(f"a.AptNum >= {apt}", action=0)
         self.run(f"""INSERT INTO claimproc (ProcNum, ClaimNum, PatNum, ProvNum, InsPayEst, Status, PlanNum, DateCP,
@@ -265,7 +291,7 @@ class Simulation:
         r = self.r
         self.run("DROP TEMPORARY TABLE IF EXISTS _today")
         self.run(f"""CREATE TEMPORARY TABLE _today (PRIMARY KEY (AptNum)) AS
-            SELECT AptNum, {r.u('done', 'AptNum')} < 0.85 AS done, FLOOR({r.u('sec', 'AptNum')} * 3000) AS sec
+            SELECT AptNum, {r.u("done", "AptNum")} < 0.85 AS done, FLOOR({r.u("sec", "AptNum")} * 3000) AS sec
             FROM appointment WHERE AptStatus = 1 AND AptDateTime >= {self.D} AND AptDateTime < {self.D} + INTERVAL 1 DAY""")
         self.run("""UPDATE appointment a JOIN _today t ON t.AptNum = a.AptNum SET
                 a.AptStatus = IF(t.done, 2, 5),
@@ -317,10 +343,10 @@ class Simulation:
         self.run(f"""CREATE TEMPORARY TABLE _pay (PRIMARY KEY (AptNum)) AS
             SELECT a.AptNum, a.PatNum, {base} - 1 + ROW_NUMBER() OVER (ORDER BY a.AptNum) AS PayNum
             FROM appointment a JOIN _today t ON t.AptNum = a.AptNum AND t.done
-            WHERE {r.u('pay', 'a.AptNum')} < 0.8""")
+            WHERE {r.u("pay", "a.AptNum")} < 0.8""")
         self.run(f"""INSERT INTO payment (PayNum, PayType, PayDate, PayAmt, CheckNum, BankBranch, PayNote, IsSplit, PatNum,
                 DateEntry, Receipt, SecUserNumEntry, SecDateTEdit, ExternalId)
-            SELECT y.PayNum, {self.defnum(10, 'pt', 'y.PayNum')}, {self.D},
+            SELECT y.PayNum, {self.defnum(10, "pt", "y.PayNum")}, {self.D},
                 COALESCE((SELECT ROUND(SUM(ROUND(p.ProcFee * 0.3, 2)), 2) FROM procedurelog p
                           WHERE p.AptNum = y.AptNum AND p.ProcStatus = 2), 0),
                 '', '', IF(y.PayNum % 3 = 0, 'Copay – paid at front desk', ''), 1, y.PatNum, {self.D}, '', 1,
@@ -341,7 +367,7 @@ class Simulation:
         self.run("DROP TEMPORARY TABLE IF EXISTS _recv")
         self.run(f"""CREATE TEMPORARY TABLE _recv (PRIMARY KEY (ClaimNum)) AS
             SELECT ClaimNum FROM claim WHERE ClaimStatus IN ('S', 'W') AND DateSent > '0001-01-01'
-                AND DateSent <= {self.D} - INTERVAL 14 DAY AND {r.u('rc', 'ClaimNum')} < 0.3""")
+                AND DateSent <= {self.D} - INTERVAL 14 DAY AND {r.u("rc", "ClaimNum")} < 0.3""")
         if not self.scalar("SELECT COUNT(*) FROM _recv"):
             return
         check = self.next_id("claimpayment")
@@ -352,7 +378,7 @@ class Simulation:
         self.run(f"""INSERT INTO claimpayment (ClaimPaymentNum, CheckDate, CheckAmt, CheckNum, BankBranch, Note,
                 CarrierName, DateIssued, PayType, SecUserNumEntry, SecDateEntry, SecDateTEdit)
             SELECT {check}, {self.D}, COALESCE(SUM(InsPayAmt), 0), CONCAT('EFT', {check}), '', '', 'Delta Dental',
-                {self.D}, {self.defnum(32, 'cpt', str(check))}, 1, {self.D}, NOW()
+                {self.D}, {self.defnum(32, "cpt", str(check))}, 1, {self.D}, NOW()
             FROM claimproc WHERE ClaimPaymentNum = {check}""")
         self.run(f"""UPDATE claim c JOIN (SELECT ClaimNum, SUM(InsPayAmt) paid FROM claimproc
                 WHERE ClaimNum IN (SELECT ClaimNum FROM _recv) GROUP BY ClaimNum) x ON x.ClaimNum = c.ClaimNum
@@ -364,16 +390,16 @@ class Simulation:
         n_pat = self.scalar("SELECT COUNT(*) FROM patient")
         self.run(f"""UPDATE patient SET Address = CONCAT(PatNum % 997 + 1, ' Oak Ave'), HmPhone = '(503)555-0199',
                 DateTStamp = NOW() + INTERVAL PatNum % 1800 SECOND
-            WHERE {r.u('ed', 'PatNum')} < {self.k_edit / max(n_pat, 1)}""")
+            WHERE {r.u("ed", "PatNum")} < {self.k_edit / max(n_pat, 1)}""")
         self.run(f"""UPDATE recall SET DatePrevious = {self.D}, DateDue = {self.D} + INTERVAL 6 MONTH,
                 DateDueCalc = {self.D} + INTERVAL 6 MONTH, DateTStamp = NOW() + INTERVAL RecallNum % 1800 SECOND
-            ORDER BY {r.u('rc', 'RecallNum')}, RecallNum LIMIT {self.k_edit}""")
+            ORDER BY {r.u("rc", "RecallNum")}, RecallNum LIMIT {self.k_edit}""")
         self.run(f"""UPDATE fee SET Amount = ROUND(Amount * 1.03, 2), SecDateTEdit = NOW()
-            ORDER BY {r.u('fe', 'FeeNum')}, FeeNum LIMIT {self.k_small}""")
+            ORDER BY {r.u("fe", "FeeNum")}, FeeNum LIMIT {self.k_small}""")
 
     def confirmation_burst(self) -> None:
         """eConfirmations for tomorrow's appointments: one UPDATE, every row in the same second."""
-        self.run(f"""UPDATE appointment SET Confirmed = {self.defnum(2, 'cf', 'AptNum')}, DateTStamp = NOW()
+        self.run(f"""UPDATE appointment SET Confirmed = {self.defnum(2, "cf", "AptNum")}, DateTStamp = NOW()
             WHERE AptStatus = 1 AND AptDateTime >= {self.D} + INTERVAL 1 DAY
               AND AptDateTime < {self.D} + INTERVAL 2 DAY""")
 
@@ -383,7 +409,7 @@ class Simulation:
         self.run("DROP TEMPORARY TABLE IF EXISTS _gone")
         self.run(f"""CREATE TEMPORARY TABLE _gone (PRIMARY KEY (AptNum)) AS
             SELECT AptNum FROM appointment WHERE AptStatus = 1 AND AptDateTime >= {self.D} + INTERVAL 2 DAY
-            ORDER BY {r.u('da', 'AptNum')}, AptNum LIMIT {k}""")
+            ORDER BY {r.u("da", "AptNum")}, AptNum LIMIT {k}""")
         self.history("a.AptNum IN (SELECT AptNum FROM _gone)", action=4)
         self.run("""UPDATE procedurelog p JOIN _gone g ON g.AptNum = p.AptNum SET p.AptNum = 0,
                 p.DateTStamp = NOW()""")
@@ -393,7 +419,7 @@ class Simulation:
         self.run(f"""CREATE TEMPORARY TABLE _splits (PRIMARY KEY (SplitNum)) AS
             SELECT ps.SplitNum, ps.PayNum, ps.SplitAmt FROM paysplit ps JOIN payment y ON y.PayNum = ps.PayNum
             WHERE y.PayType <> 0 AND ps.SplitNum > (SELECT MAX(SplitNum) - 20000 FROM paysplit)
-            ORDER BY {r.u('ds', 'ps.SplitNum')}, ps.SplitNum LIMIT {self.k_small}""")
+            ORDER BY {r.u("ds", "ps.SplitNum")}, ps.SplitNum LIMIT {self.k_small}""")
         self.run("""UPDATE payment y JOIN (SELECT PayNum, SUM(SplitAmt) s FROM _splits GROUP BY PayNum) d
                 ON d.PayNum = y.PayNum SET y.PayAmt = ROUND(y.PayAmt - d.s, 2), y.SecDateTEdit = NOW()""")
         self.run("DELETE ps FROM paysplit ps JOIN _splits d ON d.SplitNum = ps.SplitNum")
@@ -403,9 +429,9 @@ class Simulation:
     def soft_deletes(self) -> None:
         r = self.r
         self.run(f"""UPDATE procedurelog SET ProcStatus = 6, DateTStamp = NOW()
-            WHERE ProcStatus = 1 AND AptNum = 0 ORDER BY {r.u('sp', 'ProcNum')}, ProcNum LIMIT {self.k_small}""")
+            WHERE ProcStatus = 1 AND AptNum = 0 ORDER BY {r.u("sp", "ProcNum")}, ProcNum LIMIT {self.k_small}""")
         self.run(f"""UPDATE patient SET PatStatus = 4, DateTStamp = NOW()
-            WHERE PatStatus IN (1, 2) ORDER BY {r.u('sd', 'PatNum')}, PatNum LIMIT {self.k_small}""")
+            WHERE PatStatus IN (1, 2) ORDER BY {r.u("sd", "PatNum")}, PatNum LIMIT {self.k_small}""")
 
     def security_log(self) -> None:
         """Half the day's audit rows in one second (a batch job), half spread over the working day."""
@@ -413,9 +439,8 @@ class Simulation:
         n_pat = self.scalar("SELECT MAX(PatNum) FROM patient")
         self.run(f"""INSERT INTO securitylog (PermType, UserNum, LogDateTime, LogText, PatNum, CompName, FKey, LogSource,
                 DefNum, DefNumError)
-            SELECT IF(s.seq % 2 = 0, 93, 208), 1 + FLOOR({r.u('su')} * {ACTIVE_USERS}),
+            SELECT IF(s.seq % 2 = 0, 93, 208), 1 + FLOOR({r.u("su")} * {ACTIVE_USERS}),
                 IF(s.seq % 2 = 0, NOW(), NOW() - INTERVAL 10 HOUR + INTERVAL FLOOR(s.seq * 36000 / {self.k_sec}) SECOND),
                 IF(s.seq % 2 = 0, 'Log on', CONCAT('Patient information viewed – ', 'Família')),
-                IF(s.seq % 2 = 0, 0, 1 + FLOOR({r.u('sq')} * {n_pat})), 'FRONTDESK1', 0, 0, 0, 0
+                IF(s.seq % 2 = 0, 0, 1 + FLOOR({r.u("sq")} * {n_pat})), 'FRONTDESK1', 0, 0, 0, 0
             FROM seq_1_to_{self.k_sec} s""")
-

@@ -23,8 +23,10 @@ class Rand:
 
     def u(self, salt: str, key: str = "s.seq") -> str:
         """Uniform double in [0, 1)."""
-        return (f"((((CRC32(CONCAT({key}, '/{self.tag}{salt}')) ^ {self.mix}) * 2654435761) "
-                f"% 4294967296) * {_SCALE})")
+        return (
+            f"((((CRC32(CONCAT({key}, '/{self.tag}{salt}')) ^ {self.mix}) * 2654435761) "
+            f"% 4294967296) * {_SCALE})"
+        )
 
     def int(self, n: int | str, salt: str, key: str = "s.seq") -> str:
         """Integer in 1..n."""

@@ -26,7 +26,9 @@ def history_start(seed: int) -> datetime:
 
 
 def mutation_start(latest_cursor: datetime) -> datetime:
-    return datetime.combine(latest_cursor.date() + timedelta(days=1), datetime.min.time()) + timedelta(hours=8)
+    return datetime.combine(latest_cursor.date() + timedelta(days=1), datetime.min.time()) + timedelta(
+        hours=8
+    )
 
 
 def sql_dt(value: datetime) -> str:

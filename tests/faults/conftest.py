@@ -13,5 +13,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
     tr.write_line(f"{'scenario':<34} {'fault':<50} {'outcome':<10} {'rows lost':>9} {'tables':>6}")
     for r in RESULTS:
         lost = "?" if r["rows_lost"] is None else r["rows_lost"]
-        tr.write_line(f"{r['scenario']:<34} {r['fault'][:50]:<50} {r['outcome']:<10} {lost:>9} "
-                      f"{r['tables_checked']:>6}")
+        tr.write_line(
+            f"{r['scenario']:<34} {r['fault'][:50]:<50} {r['outcome']:<10} {lost:>9} {r['tables_checked']:>6}"
+        )

@@ -74,21 +74,46 @@ class SlowLoader:
         return self.out[-1][-2000:]
 
 
-def start_loader(tmp: Path, table: str, *args: str, main: str = CLI_MAIN, batch_rows: int = 500,
-                 at_batch: int = 3, pause: float = 0.05) -> SlowLoader:
+def start_loader(
+    tmp: Path,
+    table: str,
+    *args: str,
+    main: str = CLI_MAIN,
+    batch_rows: int = 500,
+    at_batch: int = 3,
+    pause: float = 0.05,
+) -> SlowLoader:
     marker = tmp / f"mid-copy-{time.monotonic_ns()}"
-    env = dict(os.environ, FAULT_MARKER=str(marker), FAULT_TABLE=table, FAULT_AT_BATCH=str(at_batch),
-               FAULT_PAUSE=str(pause), FAULT_BATCH_ROWS=str(batch_rows))
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_READER + main, *args], cwd=PROJECT_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ,
+        FAULT_MARKER=str(marker),
+        FAULT_TABLE=table,
+        FAULT_AT_BATCH=str(at_batch),
+        FAULT_PAUSE=str(pause),
+        FAULT_BATCH_ROWS=str(batch_rows),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_READER + main, *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return SlowLoader(proc, marker)
 
 
 def cli(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """The CLI as a child process; `env` adds variables for this child only."""
-    return subprocess.run([sys.executable, "-m", "etl_pipeline.cli", *args], cwd=PROJECT_ROOT,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def pg(settings, sql: str, params=None):
@@ -105,6 +130,7 @@ def pg(settings, sql: str, params=None):
 
 # ------------------------------------------------------------------------------------------ server faults
 
+
 def kill_mariadb(stack: LocalStack) -> None:
     """SIGKILL mariadbd (no shutdown, InnoDB recovers on the next start)."""
     pid = int(stack.paths.mariadb_pid.read_text().strip())
@@ -115,8 +141,12 @@ def kill_mariadb(stack: LocalStack) -> None:
 def crash_postgres(stack: LocalStack) -> None:
     """`pg_ctl stop -m immediate`: every backend dies at once, WAL recovery on the next start."""
     binaries = find_postgres()
-    subprocess.run(stack._pg_run_as() + [binaries["pg_ctl"], "stop", "-m", "immediate", "-w", "-D",
-                                         str(stack.paths.postgres_data)], check=True, capture_output=True)
+    subprocess.run(
+        stack._pg_run_as()
+        + [binaries["pg_ctl"], "stop", "-m", "immediate", "-w", "-D", str(stack.paths.postgres_data)],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _wait_gone(pid: int, seconds: float = 30) -> None:
@@ -134,28 +164,45 @@ def _wait_gone(pid: int, seconds: float = 30) -> None:
 
 # ------------------------------------------------------------------------------------------- the checks
 
+
 def leftovers(settings) -> list[str]:
     """Half-written things visible in raw: swap tables of an interrupted full load."""
-    return [r[0] for r in pg(settings, "SELECT tablename FROM pg_tables WHERE schemaname = 'raw' "
-                                       "AND (tablename LIKE '%%\\_\\_new' OR tablename LIKE '%%\\_\\_old')")]
+    return [
+        r[0]
+        for r in pg(
+            settings,
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'raw' "
+            "AND (tablename LIKE '%%\\_\\_new' OR tablename LIKE '%%\\_\\_old')",
+        )
+    ]
 
 
 def state_ahead_of_data(settings) -> list[str]:
     """Tables whose time cursor in etl.load_state is newer than the newest cursor value in raw."""
     ahead = []
-    rows = pg(settings, "SELECT table_name, target_name, cursor_column, cursor_value FROM etl.load_state "
-                        "WHERE cursor_column IS NOT NULL AND cursor_value IS NOT NULL AND last_success_at IS NOT NULL")
+    rows = pg(
+        settings,
+        "SELECT table_name, target_name, cursor_column, cursor_value FROM etl.load_state "
+        "WHERE cursor_column IS NOT NULL AND cursor_value IS NOT NULL AND last_success_at IS NOT NULL",
+    )
     for table, target, column, value in rows:
         exists = pg(settings, "SELECT to_regclass(%s) IS NOT NULL", (f'raw."{target}"',))[0][0]
         if not exists:
             ahead.append(f"{table} (state without a raw table)")
             continue
         col = column.lower()
-        (pg_type,) = pg(settings, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                                  "WHERE attrelid = %s::regclass AND attname = %s", (f'raw."{target}"', col))[0]
+        (pg_type,) = pg(
+            settings,
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attname = %s",
+            (f'raw."{target}"', col),
+        )[0]
         # compare in the column's own type (a text comparison would put '9' after '10')
-        (newest,) = pg(settings, f'SELECT max("{col}") >= CAST(%s AS {pg_type}) OR max("{col}") IS NULL '
-                                 f'FROM raw."{target}"', (value,))[0]
+        (newest,) = pg(
+            settings,
+            f'SELECT max("{col}") >= CAST(%s AS {pg_type}) OR max("{col}") IS NULL FROM raw."{target}"',
+            (value,),
+        )[0]
         if not newest:
             ahead.append(f"{table} (state {value})")
     return ahead
@@ -176,11 +223,19 @@ def converge(settings, scenario: str, fault: str) -> dict:
     results = json.loads(verify.stdout) if verify.stdout.strip().startswith("[") else []
     lost = sum(r["missing_in_raw"] for r in results)
     bad = [r["table"] for r in results if not r["ok"]]
-    outcome = {"scenario": scenario, "fault": fault, "leftovers": left, "state_ahead": ahead,
-               "next_run_exit": run.returncode, "tables_checked": len(results), "mismatched": bad,
-               "rows_lost": lost if results else None,
-               "outcome": "converged" if (not left and not ahead and run.returncode == 0 and results and not bad)
-               else "FAILED"}
+    outcome = {
+        "scenario": scenario,
+        "fault": fault,
+        "leftovers": left,
+        "state_ahead": ahead,
+        "next_run_exit": run.returncode,
+        "tables_checked": len(results),
+        "mismatched": bad,
+        "rows_lost": lost if results else None,
+        "outcome": "converged"
+        if (not left and not ahead and run.returncode == 0 and results and not bad)
+        else "FAILED",
+    }
     RESULTS.append(outcome)
     assert not left, f"half-written tables visible in raw: {left}"
     assert not ahead, f"state ahead of data: {ahead}"

@@ -47,13 +47,25 @@ def world(local_stack, tmp_path_factory):
     saved = os.environ["ETL_CONFIG_DIR"]
     os.environ["ETL_CONFIG_DIR"] = str(config_dir)
     try:
-        for args in (("synth", "--scale", SCALE, "--seed", "11"), ("analyze-schema",), ("run", "--full-refresh")):
+        for args in (
+            ("synth", "--scale", SCALE, "--seed", "11"),
+            ("analyze-schema",),
+            ("run", "--full-refresh"),
+        ):
             done = cli(*args)
             assert done.returncode == 0, f"{args}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
         settings = load_settings()
-        big = pg(settings, "SELECT table_name, target_name FROM etl.load_state ORDER BY raw_rows DESC LIMIT 1")[0]
-        yield {"settings": settings, "stack": local_stack, "big": big[0], "big_target": big[1],
-               "tmp": tmp_path_factory.mktemp("faults"), "days": iter(range(1, 1000))}
+        big = pg(
+            settings, "SELECT table_name, target_name FROM etl.load_state ORDER BY raw_rows DESC LIMIT 1"
+        )[0]
+        yield {
+            "settings": settings,
+            "stack": local_stack,
+            "big": big[0],
+            "big_target": big[1],
+            "tmp": tmp_path_factory.mktemp("faults"),
+            "days": iter(range(1, 1000)),
+        }
     finally:
         os.environ["ETL_CONFIG_DIR"] = saved
 
@@ -71,9 +83,9 @@ def test_source_server_killed_mid_extraction(world):
     loader.wait_mid_copy()
     kill_mariadb(world["stack"])
     output = loader.finish()
-    world["stack"].up()                       # same data directory: InnoDB crash recovery
+    world["stack"].up()  # same data directory: InnoDB crash recovery
     assert loader.proc.returncode != 0, output
-    assert raw_snapshot(s, world["big_target"]) == before     # the old table and state, untouched
+    assert raw_snapshot(s, world["big_target"]) == before  # the old table and state, untouched
     converge(s, "1 source killed mid-extraction", f"SIGKILL mariadbd in {big} COPY, restart")
 
 
@@ -85,7 +97,7 @@ def test_analytics_server_crashed_mid_copy(world):
     loader.wait_mid_copy()
     crash_postgres(world["stack"])
     output = loader.finish()
-    world["stack"].up()                       # WAL recovery
+    world["stack"].up()  # WAL recovery
     assert loader.proc.returncode != 0, output
     assert raw_snapshot(s, world["big_target"]) == before
     converge(s, "2 analytics crashed mid-COPY", f"pg_ctl stop -m immediate in {big} COPY")
@@ -116,12 +128,18 @@ def trigger_after_row(s, target: str, name: str, action: str, after: int = 5):
     yields a function returning how many rows the merge reached. Dropped again on the way out."""
     pg(s, "CREATE SEQUENCE IF NOT EXISTS public.fault_rows")
     pg(s, "SELECT setval('public.fault_rows', 1, false)")
-    pg(s, f"""CREATE OR REPLACE FUNCTION public.{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    pg(
+        s,
+        f"""CREATE OR REPLACE FUNCTION public.{name}() RETURNS trigger LANGUAGE plpgsql AS $$
               BEGIN
                 IF nextval('public.fault_rows') > {after} THEN {action}; END IF;
                 RETURN NEW;
-              END $$""")
-    pg(s, f'CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON raw."{target}" FOR EACH ROW EXECUTE FUNCTION public.{name}()')
+              END $$""",
+    )
+    pg(
+        s,
+        f'CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON raw."{target}" FOR EACH ROW EXECUTE FUNCTION public.{name}()',
+    )
     try:
         yield lambda: pg(s, "SELECT last_value FROM public.fault_rows")[0][0]
     finally:
@@ -153,7 +171,7 @@ def test_statement_timeout_fires_mid_merge(world):
         merged_rows = rows_reached()
     out = timed_out.stdout
     assert timed_out.returncode == 1 and f"{target:<24} FAILED (QueryCanceled)" in out, out[-2000:]
-    assert "1 of " in out and f"tables failed: {target}" in out, out[-2000:]    # only the slowed table
+    assert "1 of " in out and f"tables failed: {target}" in out, out[-2000:]  # only the slowed table
     assert merged_rows > 5, "the trigger never reached its sleep: the merge was not interrupted"
     assert raw_snapshot(s, target) == before, "the cancelled merge left part of its rows behind"
     assert pg(s, "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")[0][0] == "0"
@@ -213,23 +231,42 @@ def test_airflow_dags_test_retries_an_extract_try_that_lost_its_connection(world
     site = tmp_path / "site"
     site.mkdir()
     # the slow, observable reader inside the Airflow process (only there, not in dbt's)
-    (site / "sitecustomize.py").write_text("import sys, os\nif 'airflow' in os.path.basename(sys.argv[0]):\n"
-                                           + "".join(f"    {line}\n" for line in SLOW_READER.strip().splitlines()))
+    (site / "sitecustomize.py").write_text(
+        "import sys, os\nif 'airflow' in os.path.basename(sys.argv[0]):\n"
+        + "".join(f"    {line}\n" for line in SLOW_READER.strip().splitlines())
+    )
     marker = tmp_path / "mid-copy"
-    env = airflow_home(tmp_path / "airflow", {"ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
-                                              "DBT_DOCS_DIR": str(tmp_path / "docs")})
-    env.update(PYTHONPATH=f"{site}:{PROJECT_ROOT}", FAULT_MARKER=str(marker), FAULT_TABLE=big,
-               FAULT_AT_BATCH="3", FAULT_PAUSE="0.05", FAULT_BATCH_ROWS="2000")
+    env = airflow_home(
+        tmp_path / "airflow", {"ETL_EXTRACT_RETRY_DELAY_SECONDS": "1", "DBT_DOCS_DIR": str(tmp_path / "docs")}
+    )
+    env.update(
+        PYTHONPATH=f"{site}:{PROJECT_ROOT}",
+        FAULT_MARKER=str(marker),
+        FAULT_TABLE=big,
+        FAULT_AT_BATCH="3",
+        FAULT_PAUSE="0.05",
+        FAULT_BATCH_ROWS="2000",
+    )
     conf = {"tables": [big], "force_full_refresh": True}
-    proc = subprocess.Popen([airflow_bin(), "dags", "test", "etl_pipeline", "--conf", json.dumps(conf)], env=env,
-                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [airflow_bin(), "dags", "test", "etl_pipeline", "--conf", json.dumps(conf)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while not marker.exists():
         assert proc.poll() is None, f"the DAG run ended before the fault: {proc.stdout.read()[-3000:]}"
         assert time.monotonic() < deadline, "the extract never reached the slow table"
         time.sleep(0.05)
-    killed = pg(s, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-                   "AND query ILIKE %s", (f"COPY%{world['big_target']}%",))[0][0]
+    killed = pg(
+        s,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+        "AND query ILIKE %s",
+        (f"COPY%{world['big_target']}%",),
+    )[0][0]
     output, _ = proc.communicate(timeout=900)
     assert killed >= 1, "no COPY session to terminate"
     assert proc.returncode == 0, output[-4000:]

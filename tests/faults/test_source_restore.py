@@ -20,18 +20,27 @@ DDL = """CREATE TABLE restored (id bigint PRIMARY KEY, v int,
 
 def test_source_restored_from_backup_converges(settings):
     drop_everywhere(settings, "restored")
-    admin_exec(settings, DDL, "INSERT INTO restored (id, v, ts) "
-                              "SELECT seq, seq, '2026-01-01' + INTERVAL seq MINUTE FROM seq_1_to_500")
+    admin_exec(
+        settings,
+        DDL,
+        "INSERT INTO restored (id, v, ts) "
+        "SELECT seq, seq, '2026-01-01' + INTERVAL seq MINUTE FROM seq_1_to_500",
+    )
     table = table_config(settings, "restored")
     load_table(settings, table, "restore-0")
     time.sleep(1.1)
-    admin_exec(settings, "UPDATE restored SET v = v + 1000 WHERE id <= 100")    # work after the backup
+    admin_exec(settings, "UPDATE restored SET v = v + 1000 WHERE id <= 100")  # work after the backup
     time.sleep(1.1)
     load_table(settings, table, "restore-1")
     assert verify_table(settings, table, deep=True).ok
     # the restore: last night's snapshot, the same rows with their old values and old timestamps
-    admin_exec(settings, "DROP TABLE restored", DDL, "INSERT INTO restored (id, v, ts) "
-                         "SELECT seq, seq, '2026-01-01' + INTERVAL seq MINUTE FROM seq_1_to_500")
+    admin_exec(
+        settings,
+        "DROP TABLE restored",
+        DDL,
+        "INSERT INTO restored (id, v, ts) "
+        "SELECT seq, seq, '2026-01-01' + INTERVAL seq MINUTE FROM seq_1_to_500",
+    )
     time.sleep(1.1)
     load_table(settings, table, "restore-2")
     assert verify_table(settings, table, deep=True).ok

@@ -251,3 +251,26 @@ def test_a_recreated_source_table_gets_a_full_refresh(settings):
     assert load_table(settings, t, "r2").strategy == "full"
     assert_parity(settings, t)
     assert load_table(settings, t, "r3").strategy == "incremental"
+
+
+def test_record_nightly_run_creates_its_table_and_replaces_a_rerun(settings):
+    from etl_pipeline.db import connect_target
+    from etl_pipeline.load.state import record_nightly_run
+
+    pg_rows(settings, "DROP TABLE IF EXISTS etl.nightly_runs")
+    conn = connect_target(settings.target)
+    try:
+        record_nightly_run(
+            conn, "n1", "failed", {"tables": 1, "failed": 1}, [{"table": "a", "status": "failed"}]
+        )
+        record_nightly_run(
+            conn, "n1", "success", {"tables": 1, "failed": 0}, [{"table": "a", "status": "success"}]
+        )
+        record_nightly_run(conn, "n2", "success", {"tables": 0}, [])
+    finally:
+        conn.close()
+    rows = pg_rows(settings, "SELECT run_id, status, totals, tables FROM etl.nightly_runs ORDER BY run_id")
+    assert rows == [
+        ("n1", "success", {"tables": 1, "failed": 0}, [{"table": "a", "status": "success"}]),
+        ("n2", "success", {"tables": 0}, []),
+    ]

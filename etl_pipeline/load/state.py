@@ -6,9 +6,12 @@ same transaction as the table's data, so the state is never ahead of the data.
 source clock before it read (see `unchanged`); written in the data transaction too.
 `etl.load_runs`: one row per table per run (counts, bytes, seconds, status, error class; never row
 values). The nightly report and anomaly checks read it.
+`etl.nightly_runs`: one row per nightly run, its status, totals and per-table summary (see `nightly`).
 """
 
 from __future__ import annotations
+
+import json
 
 from etl_pipeline.load import key_summary
 from etl_pipeline.settings import STATE_SCHEMA
@@ -56,6 +59,17 @@ CREATE TABLE IF NOT EXISTS {S}.source_marks (
     checked_at    timestamp NOT NULL
 );
 ALTER TABLE {S}.source_marks ADD COLUMN IF NOT EXISTS create_time timestamp;
+"""
+
+NIGHTLY_RUNS_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {S};
+CREATE TABLE IF NOT EXISTS {S}.nightly_runs (
+    run_id       text PRIMARY KEY,
+    finished_at  timestamptz NOT NULL,
+    status       text NOT NULL,
+    totals       jsonb NOT NULL,
+    tables       jsonb NOT NULL
+);
 """
 
 _LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parallel loaders
@@ -215,3 +229,19 @@ def all_states(conn) -> list[dict]:
               FROM {S}.load_state s ORDER BY s.table_name""")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def record_nightly_run(conn, run_id: str, status: str, totals: dict, tables: list[dict]) -> None:
+    """The nightly run's summary, replacing an earlier one of the same run id; commits."""
+    with conn.cursor() as cur:
+        cur.execute(NIGHTLY_RUNS_DDL)
+        cur.execute(
+            f"""
+            INSERT INTO {S}.nightly_runs (run_id, finished_at, status, totals, tables)
+            VALUES (%s, now(), %s, %s, %s)
+            ON CONFLICT (run_id) DO UPDATE
+               SET finished_at = EXCLUDED.finished_at, status = EXCLUDED.status,
+                   totals = EXCLUDED.totals, tables = EXCLUDED.tables""",
+            (run_id, status, json.dumps(totals), json.dumps(tables)),
+        )
+    conn.commit()

@@ -7,6 +7,7 @@ The servers are a `LocalStack` of their own (data under .local/test-stack-<id>, 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,23 +29,51 @@ def _test_stack() -> LocalStack:
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory) -> LocalStack:
-    """Fresh servers for this test run; stopped (data deleted) at the end."""
+def local_stack(tmp_path_factory) -> Iterator[LocalStack]:
+    """Fresh servers for this test run; stopped (data deleted) at the end, also when set-up fails."""
     stack = _test_stack()
     stack.destroy()
-    env = stack.up()
-    saved = {k: os.environ.get(k) for k in [*env, "ETL_ENV_FILE", "ETL_CONFIG_DIR"]}
-    os.environ.update(env)
-    os.environ["ETL_ENV_FILE"] = str(stack.env_file)
-    config_dir = tmp_path_factory.mktemp("etl-config")
-    os.environ["ETL_CONFIG_DIR"] = str(config_dir)
-    yield stack
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    stack.destroy()
+    saved = {k: os.environ.get(k) for k in ["ETL_ENV_FILE", "ETL_CONFIG_DIR"]}
+    try:
+        env = stack.up()
+        saved.update({k: os.environ.get(k) for k in env if k not in saved})
+        os.environ.update(env)
+        os.environ["ETL_ENV_FILE"] = str(stack.env_file)
+        os.environ["ETL_CONFIG_DIR"] = str(tmp_path_factory.mktemp("etl-config"))
+        yield stack
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stack.destroy()
+
+
+@pytest.fixture
+def scratch_stacks() -> Iterator[Callable[[str, int], LocalStack]]:
+    """Makes throwaway stacks of a test's own (`make(name, offset)`), destroyed when the test ends however
+    it ends. Their ports follow TEST_STACK_ID, so suites side by side do not collide."""
+    made: list[LocalStack] = []
+
+    def make(name: str, offset: int) -> LocalStack:
+        base = Path(os.environ.get("TEST_SCRATCH_DIR") or PROJECT_ROOT / ".local")
+        root = base / f"test-scratch-{STACK_ID}-{name}"
+        stack = LocalStack(
+            root=root,
+            mariadb_port=21306 + STACK_ID * 10 + offset,
+            postgres_port=22432 + STACK_ID * 10 + offset,
+            env_file=root / "x.env",
+        )
+        stack.destroy()
+        made.append(stack)
+        return stack
+
+    try:
+        yield make
+    finally:
+        for stack in made:
+            stack.destroy()
 
 
 @pytest.fixture(scope="session")

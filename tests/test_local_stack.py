@@ -11,20 +11,13 @@ import pytest
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.errors import LocalStackError
 from etl_pipeline.local import stack as stack_module
-from etl_pipeline.local.stack import LocalStack, _read_pid
-from etl_pipeline.settings import PROJECT_ROOT, load_settings
-
-
-def _scratch_stack(name: str, offset: int) -> LocalStack:
-    root = PROJECT_ROOT / ".local" / f"test-scratch-{name}"
-    return LocalStack(
-        root=root, mariadb_port=24306 + offset, postgres_port=26432 + offset, env_file=root / "x.env"
-    )
+from etl_pipeline.local.processes import processes_mentioning
+from etl_pipeline.local.stack import _read_pid
+from etl_pipeline.settings import load_settings
 
 
 def _processes_using(path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=False).stdout
-    return [line for line in out.splitlines() if str(path) in line and "ps -eo" not in line]
+    return [p.command_line for p in processes_mentioning(path)]
 
 
 def test_up_is_idempotent_and_status_hides_passwords(local_stack, capsys):
@@ -83,28 +76,24 @@ def test_target_role_owns_analytics(settings):
     cur.execute("CREATE SCHEMA IF NOT EXISTS probe_schema; DROP SCHEMA probe_schema")
 
 
-def test_port_in_use_gives_one_line_error_and_no_stray_process(local_stack):
-    scratch = _scratch_stack("port", 1)
-    scratch.destroy()
+def test_port_in_use_gives_one_line_error_and_no_stray_process(scratch_stacks):
+    scratch = scratch_stacks("port", 1)
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", scratch.mariadb_port))
         blocker.listen()
         with pytest.raises(LocalStackError, match=rf"port {scratch.mariadb_port} .* in use"):
             scratch.up()
     assert _processes_using(scratch.root) == []
-    scratch.destroy()
 
 
-def test_postgres_port_in_use_stops_the_mariadb_it_started(local_stack):
-    scratch = _scratch_stack("pgport", 2)
-    scratch.destroy()
+def test_postgres_port_in_use_stops_the_mariadb_it_started(scratch_stacks):
+    scratch = scratch_stacks("pgport", 2)
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", scratch.postgres_port))
         blocker.listen()
         with pytest.raises(LocalStackError, match=rf"port {scratch.postgres_port}"):
             scratch.up()
     assert _processes_using(scratch.root) == [], "the MariaDB this call started must be stopped again"
-    scratch.destroy()
 
 
 def test_missing_binaries_say_how_to_install(monkeypatch):
@@ -119,14 +108,12 @@ def test_missing_binaries_say_how_to_install(monkeypatch):
         stack_module.find_mariadb()
 
 
-def test_down_leaves_no_process_behind(local_stack):
-    scratch = _scratch_stack("down", 3)
-    scratch.destroy()
+def test_down_leaves_no_process_behind(scratch_stacks):
+    scratch = scratch_stacks("down", 3)
     scratch.up()
     assert _processes_using(scratch.root), "servers should be running after up"
     assert sorted(scratch.down()) == ["mariadb", "postgres"]
     assert _processes_using(scratch.root) == []
-    scratch.destroy()
 
 
 def test_settings_come_from_the_env_file_the_stack_writes(local_stack, monkeypatch):

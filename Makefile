@@ -20,14 +20,16 @@ export DO_NOT_TRACK := 1
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup system-deps venv manifest demo airflow local-up local-down local-status test test-slow test-faults lint bench clean
+.PHONY: help setup system-deps venv manifest demo airflow local-up local-down local-status test test-slow test-faults lint format bench clean
 
 help:
 	@echo "make demo    - run the whole nightly job on a local throwaway stack (SCALE=$(SCALE))"
-	@echo "make airflow - Airflow UI on http://localhost:8080 with both DAGs (see docs_airflow_local.md)"
+	@echo "make airflow - Airflow UI on http://localhost:8080 with both DAGs (README: Airflow locally)"
 	@echo "make test    - run the test suite (starts and stops its own servers)"
 	@echo "make test-slow / test-faults - scale tests / fault-injection suite"
 	@echo "make local-up | local-down | local-status - the local MariaDB + PostgreSQL"
+	@echo "make lint    - ruff (rules and format), mypy, sqlfluff"
+	@echo "make format  - ruff format and the fixable ruff rules, in place"
 	@echo "make bench   - the benchmarks (long)"
 
 setup: system-deps venv manifest
@@ -80,8 +82,17 @@ test-slow: setup
 test-faults: setup
 	$(PY) -m pytest -m faults
 
+PY_SOURCES := etl_pipeline airflow tests bench
+
 lint: setup
-	$(VENV)/bin/ruff check etl_pipeline airflow tests bench
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
+	$(VENV)/bin/mypy
+	cd dbt_dental_models && ../$(VENV)/bin/sqlfluff lint models --nocolor
+
+format: setup
+	$(VENV)/bin/ruff check --fix $(PY_SOURCES)
+	$(VENV)/bin/ruff format $(PY_SOURCES)
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

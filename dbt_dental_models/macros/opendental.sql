@@ -1,4 +1,4 @@
-{#- Cleaning helpers for OpenDental's conventions (see opendental_schema.yml, quirks). -#}
+{#- Cleaning helpers for OpenDental's conventions: zero keys, MinValue dates, -1 overrides, tinyint flags, double money. -#}
 
 {#- '0001-01-01' (C# DateTime.MinValue) and the legacy '1900-01-01' mean "no date". -#}
 {% macro clean_date(column) -%}

@@ -13,11 +13,12 @@ The report is written as JSON (for machines and the DAG) and Markdown (for peopl
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from etl_pipeline.schema.tables_config import TablesConfig
+from etl_pipeline.schema.tables_model import TableConfig, TablesConfig
 from etl_pipeline.type_mapping import is_widening
 
 SEVERITIES = ("INFO", "WARNING", "CRITICAL")
@@ -64,7 +65,7 @@ class ChangeReport:
 
 
 def diff_configs(
-    old: TablesConfig | None, new: TablesConfig, override_problems: list[str] = ()
+    old: TablesConfig | None, new: TablesConfig, override_problems: Sequence[str] = ()
 ) -> ChangeReport:
     report = ChangeReport(
         new_fingerprint=new.metadata.get("schema_fingerprint"), new_table_count=len(new.tables)
@@ -89,7 +90,7 @@ def diff_configs(
     return report
 
 
-def _table_changes(old, new) -> list[Change]:
+def _table_changes(old: TableConfig, new: TableConfig) -> list[Change]:
     changes = []
     name = new.name
     old_cols = {c.name: c for c in old.columns}
@@ -179,7 +180,7 @@ def write_reports(
     return json_path, md_path
 
 
-def render_markdown(report: ChangeReport, now: datetime, notes: list[str] = ()) -> str:
+def render_markdown(report: ChangeReport, now: datetime, notes: Sequence[str] = ()) -> str:
     counts = report.counts()
     lines = [
         f"# Schema changes {now.strftime('%Y-%m-%d %H:%M UTC')}",

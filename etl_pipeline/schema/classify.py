@@ -20,13 +20,14 @@ Strategy rules, first match wins:
    run, which also removes deleted rows, so delete detection is not needed.
 
 Tiers come from the row estimate: large >= 1,000,000, medium >= 100,000, small >= 10,000, tiny below
-(thresholds configurable through `Thresholds`, e.g. from the `defaults:` block of the overrides file).
+(`etl_pipeline.schema.constants.Thresholds`, configurable in the `defaults:` block of the overrides file).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from etl_pipeline.schema.constants import DEFAULT_LOOKBACK_MINUTES, Strategy, Thresholds, Tier
 from etl_pipeline.schema.introspect import SourceTable
 from etl_pipeline.type_mapping import parse_column_type
 
@@ -37,25 +38,14 @@ INSERT_ONLY_COLUMNS = frozenset({"logdatetime", "histdatetstamp"})
 # Preferred change stamps when a table has more than one ON UPDATE timestamp.
 CHANGE_STAMP_PREFERENCE = ("DateTStamp", "SecDateTEdit")
 
-DEFAULT_LOOKBACK_MINUTES = 60
+DEFAULT_THRESHOLDS = Thresholds()
 _INTEGER_BASES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    large: int = 1_000_000
-    medium: int = 100_000
-    small: int = 10_000
-
-    def __post_init__(self):
-        if not self.large >= self.medium >= self.small >= 0:
-            raise ValueError(f"tier thresholds must satisfy large >= medium >= small >= 0, got {self}")
-
-
-@dataclass(frozen=True)
 class Classification:
-    tier: str
-    strategy: str
+    tier: Tier
+    strategy: Strategy
     cursor: str | None
     lookback_minutes: int
     detect_deletes: bool
@@ -71,7 +61,7 @@ def round_estimate(rows: int) -> int:
     return (rows + step // 2) // step * step
 
 
-def tier_for(rows: int, thresholds: Thresholds = Thresholds()) -> str:
+def tier_for(rows: int, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Tier:
     if rows >= thresholds.large:
         return "large"
     if rows >= thresholds.medium:
@@ -99,7 +89,7 @@ def change_stamp(table: SourceTable) -> str | None:
 def classify(
     table: SourceTable,
     estimated_rows: int,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
     lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES,
 ) -> Classification:
     tier = tier_for(estimated_rows, thresholds)

@@ -1,4 +1,4 @@
-"""Names shared across the schema package and the loader: tiers, strategies, defaults.
+"""Names shared across the schema package and the loader: tiers, strategies, their defaults.
 
 A leaf module: it imports nothing from etl_pipeline, so any module (schema, load, nightly, the DAGs)
 can import it without creating an import cycle. Each allowed-value set is written once, as a
@@ -7,6 +7,7 @@ can import it without creating an import cycle. Each allowed-value set is writte
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final, Literal, TypeGuard, get_args
 
 Tier = Literal["large", "medium", "small", "tiny"]
@@ -18,7 +19,20 @@ STRATEGIES: Final[tuple[Strategy, ...]] = get_args(Strategy)
 CURSOR_STRATEGIES: Final[frozenset[Strategy]] = frozenset({"incremental", "append_only"})
 
 DEFAULT_LOOKBACK_MINUTES: Final = 60
-DEFAULT_MAX_TABLE_LOSS: Final = 0.10
+DEFAULT_MAX_TABLE_LOSS: Final = 0.10  # analyze-schema refuses a tables.yml that lost more tables
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Row estimates at which a table enters the large, medium and small tiers (tiny below)."""
+
+    large: int = 1_000_000
+    medium: int = 100_000
+    small: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not self.large >= self.medium >= self.small >= 0:
+            raise ValueError(f"tier thresholds must satisfy large >= medium >= small >= 0, got {self}")
 
 
 def is_tier(value: object) -> TypeGuard[Tier]:

@@ -8,12 +8,23 @@ queries as 5. Names come back as data and are never put into SQL text.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import MySQLdb
 
 from etl_pipeline.db import connect_source
 from etl_pipeline.settings import MySQLSettings
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor this module uses (any source driver's)."""
+
+    def execute(self, query: str, args: tuple[Any, ...]) -> Any: ...
+
+    def fetchall(self) -> Sequence[tuple[Any, ...]]: ...
+
 
 TABLES_SQL = """
 SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, AUTO_INCREMENT
@@ -115,7 +126,7 @@ def introspect(cfg: MySQLSettings) -> SourceSchema:
     return SourceSchema(server_version=server_version, database=cfg.database, tables=tables)
 
 
-def _read_tables(cur, database: str) -> dict[str, SourceTable]:
+def _read_tables(cur: Cursor, database: str) -> dict[str, SourceTable]:
     cur.execute(TABLES_SQL, (database,))
     tables = {
         _text(name): SourceTable(
@@ -159,7 +170,7 @@ def _read_tables(cur, database: str) -> dict[str, SourceTable]:
     return tables
 
 
-def _json_columns(cur, database: str) -> list[tuple[str, str]]:
+def _json_columns(cur: Cursor, database: str) -> list[tuple[str, str]]:
     try:
         cur.execute(JSON_CHECKS_SQL, (database,))
     except MySQLdb.OperationalError as exc:  # MySQL < 8.0.16: no CHECK_CONSTRAINTS (and a native json type)
@@ -174,5 +185,5 @@ def _json_columns(cur, database: str) -> list[tuple[str, str]]:
     return found
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)

@@ -11,69 +11,145 @@
       claimproc: {strategy: incremental, cursor: SecDateTEdit, lookback_minutes: 180}
 
 Table keys: enabled, tier, strategy, cursor, lookback_minutes, detect_deletes, exclude_columns, note.
-Overrides are applied twice: by `analyze-schema` (so tables.yml shows the merged result and stays
-safe to use on its own) and again by `load_tables_config(..., overrides_path)` at read time (so an edit
-takes effect on the next nightly run without re-analysis). Applying them twice gives the same result.
-An override naming a table or column that does not exist is reported, never silently dropped.
+Overrides are merged by `analyze-schema` (so tables.yml shows the merged result and is safe to use on
+its own) and again by `load_tables_config(..., overrides_path)` at read time (so an edit takes effect
+on the next nightly run without re-analysis); merging twice gives the same result.
+
+`load_overrides` parses: it stops with a `file:line: field` error at input it cannot apply (malformed
+YAML, unknown keys, wrong types, a tier or strategy that does not exist). Whether the names in it exist
+is a question for tables.yml: `apply_overrides` returns an override naming an unknown table or column
+as a problem (and skips it), and `validate-config` reports it as an error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypedDict, cast
 
-import yaml
+from yaml.nodes import Node
 
-from etl_pipeline.errors import ConfigError
-from etl_pipeline.schema.classify import DEFAULT_LOOKBACK_MINUTES, Thresholds
-from etl_pipeline.schema.tables_config import SAFE_LOADER
-
-TABLE_KEYS = (
-    "enabled",
-    "tier",
-    "strategy",
-    "cursor",
-    "lookback_minutes",
-    "detect_deletes",
-    "exclude_columns",
-    "note",
+from etl_pipeline.schema.constants import (
+    CURSOR_STRATEGIES,
+    DEFAULT_LOOKBACK_MINUTES,
+    DEFAULT_MAX_TABLE_LOSS,
+    STRATEGIES,
+    TIERS,
+    Strategy,
+    Thresholds,
+    Tier,
 )
-DEFAULT_KEYS = ("lookback_minutes", "tier_thresholds", "max_table_loss")
-DEFAULT_MAX_TABLE_LOSS = 0.10
+from etl_pipeline.schema.tables_model import TableConfig
+from etl_pipeline.schema.yaml_nodes import BOOL, FLOAT, INT, MAP, NAMES, NULL, STR, Items, KeySpec, NodeReader
+
+TOP_KEYS: KeySpec = {"defaults": (MAP, False), "tables": (MAP, False)}
+DEFAULT_KEYS: KeySpec = {
+    "lookback_minutes": (frozenset({INT}), False),
+    "tier_thresholds": (MAP, False),
+    "max_table_loss": (frozenset({FLOAT, INT}), False),
+}
+THRESHOLD_KEYS: KeySpec = {tier: (frozenset({INT}), False) for tier in ("large", "medium", "small")}
+TABLE_KEYS: KeySpec = {
+    "enabled": (frozenset({BOOL}), False),
+    "tier": (frozenset({STR}), False),
+    "strategy": (frozenset({STR}), False),
+    "cursor": (frozenset({STR, NULL}), False),
+    "lookback_minutes": (frozenset({INT}), False),
+    "detect_deletes": (frozenset({BOOL}), False),
+    "exclude_columns": (NAMES, False),
+    "note": (frozenset({STR}), False),
+}
+
+
+class TableOverride(TypedDict, total=False):
+    enabled: bool
+    tier: Tier
+    strategy: Strategy
+    cursor: str | None
+    lookback_minutes: int
+    detect_deletes: bool
+    exclude_columns: list[str]
+    note: str
 
 
 @dataclass(frozen=True)
 class Overrides:
-    tables: dict[str, dict] = field(default_factory=dict)
+    tables: dict[str, TableOverride] = field(default_factory=dict)
     lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_table_loss: float = DEFAULT_MAX_TABLE_LOSS
     path: Path | None = None
 
 
+@dataclass(frozen=True)
+class TableEntry:
+    """One table's override as read, with the nodes that locate it in the file."""
+
+    key_node: Node
+    items: Items
+    values: TableOverride
+
+
 def load_overrides(path: Path | None) -> Overrides:
-    """Read and validate the overrides file; a missing file means no overrides."""
+    """Parse the overrides file; a missing file means no overrides. Raises ConfigError (file:line)."""
     if path is None or not Path(path).is_file():
         return Overrides()
-    from etl_pipeline.schema.validate import validate_overrides_file  # validate imports this module
-
     path = Path(path)
-    errors = validate_overrides_file(path)
-    if errors:
-        raise ConfigError("; ".join(str(e) for e in errors[:5]) + (" ..." if len(errors) > 5 else ""))
-    data = yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
-    defaults = data.get("defaults") or {}
-    thresholds = Thresholds(**(defaults.get("tier_thresholds") or {}))
+    reader = NodeReader(str(path), strict=True)
+    defaults, tables = read_overrides(reader.compose(path), reader)
     return Overrides(
-        tables={name: dict(entry or {}) for name, entry in (data.get("tables") or {}).items()},
+        tables={name: entry.values for name, entry in tables.items()},
         lookback_minutes=int(defaults.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES)),
-        thresholds=thresholds,
+        thresholds=Thresholds(**defaults.get("tier_thresholds", {})),
         max_table_loss=float(defaults.get("max_table_loss", DEFAULT_MAX_TABLE_LOSS)),
         path=path,
     )
 
 
-def apply_overrides(tables: dict, overrides: Overrides) -> tuple[dict, list[str]]:
+def read_overrides(root: Node | None, reader: NodeReader) -> tuple[dict[str, Any], dict[str, TableEntry]]:
+    """The `defaults:` values and the table entries of an overrides document, checked for structure,
+    types and allowed values (not for the names of tables and columns: that needs tables.yml)."""
+    top = reader.mapping(root, "(top)", TOP_KEYS)
+    defaults = _read_defaults(top["defaults"][1], reader) if "defaults" in top else {}
+    tables: dict[str, TableEntry] = {}
+    for name, (key_node, node) in (
+        reader.mapping(top["tables"][1], "tables") if "tables" in top else {}
+    ).items():
+        path = f"tables.{name}"
+        items = reader.mapping(node, path, TABLE_KEYS)
+        values = reader.typed(items, TABLE_KEYS, path)
+        reader.one_of(values, items, "tier", TIERS, path)
+        reader.one_of(values, items, "strategy", STRATEGIES, path)
+        tables[name] = TableEntry(key_node, items, cast(TableOverride, values))  # values follow TABLE_KEYS
+    return defaults, tables
+
+
+def _read_defaults(node: Node, reader: NodeReader) -> dict[str, Any]:
+    items = reader.mapping(node, "defaults", DEFAULT_KEYS)
+    values = reader.typed(items, DEFAULT_KEYS, "defaults")
+    if "tier_thresholds" in values:
+        where = "defaults.tier_thresholds"
+        limits = reader.typed(
+            reader.mapping(values["tier_thresholds"], where, THRESHOLD_KEYS), THRESHOLD_KEYS, where
+        )
+        large, medium, small = (limits.get(key) for key in ("large", "medium", "small"))
+        if (
+            large is not None
+            and medium is not None
+            and small is not None
+            and not large >= medium >= small >= 0
+        ):
+            reader.error(values["tier_thresholds"], where, "need large >= medium >= small >= 0")
+        values["tier_thresholds"] = limits
+    loss = values.get("max_table_loss")
+    if loss is not None and not 0 <= loss <= 1:
+        reader.error(items["max_table_loss"][1], "defaults.max_table_loss", "must be between 0 and 1")
+    return values
+
+
+def apply_overrides(
+    tables: dict[str, TableConfig], overrides: Overrides
+) -> tuple[dict[str, TableConfig], list[str]]:
     """Merge overrides over {name: TableConfig}. Returns (merged tables, problems found)."""
     merged = dict(tables)
     problems: list[str] = []
@@ -87,55 +163,79 @@ def apply_overrides(tables: dict, overrides: Overrides) -> tuple[dict, list[str]
     return merged, problems
 
 
-def _apply_to_table(table, entry: dict, default_lookback: int):
-    problems = []
+def _apply_to_table(
+    table: TableConfig, entry: TableOverride, default_lookback: int
+) -> tuple[TableConfig, list[str]]:
+    """The table with one override applied, or the table unchanged when the result could not load."""
+    where = f"overrides: tables.{table.name}"
     known = {c.name.lower(): c.name for c in table.columns}
-    changes: dict = {}
-    for key in ("enabled", "tier", "detect_deletes"):
-        if key in entry:
-            changes[key] = entry[key]
+    problems: list[str] = []
+    changes: dict[str, Any] = {k: v for k, v in entry.items() if k in ("enabled", "tier", "detect_deletes")}
     if "strategy" in entry:
-        changes["strategy"] = entry["strategy"]
-        if entry["strategy"] == "full":
-            changes.update(cursor=None, lookback_minutes=0, detect_deletes=entry.get("detect_deletes", False))
-        elif entry["strategy"] == "incremental" and table.strategy != "incremental":
-            changes.update(
-                lookback_minutes=default_lookback, detect_deletes=entry.get("detect_deletes", True)
-            )
+        changes.update(_strategy_changes(table, entry, default_lookback))
     if "cursor" in entry:
         cursor = entry["cursor"]
         if cursor is not None and cursor.lower() not in known:
-            problems.append(
-                f"overrides: tables.{table.name}.cursor: unknown column {cursor!r} (override ignored)"
-            )
+            problems.append(f"{where}.cursor: unknown column {cursor!r} (override ignored)")
         else:
             changes["cursor"] = known[cursor.lower()] if cursor else None
     if "lookback_minutes" in entry:
         changes["lookback_minutes"] = int(entry["lookback_minutes"])
-    excluded = list(table.excluded_columns)
-    protected = {c.lower() for c in (*table.primary_key, changes.get("cursor", table.cursor) or "")}
-    for column in entry.get("exclude_columns") or []:
-        if column.lower() not in known:
-            problems.append(f"overrides: tables.{table.name}.exclude_columns: unknown column {column!r}")
-        elif column.lower() in protected:
-            problems.append(
-                f"overrides: tables.{table.name}.exclude_columns: {column!r} is the primary key "
-                "or cursor and cannot be excluded (override ignored)"
-            )
-        elif known[column.lower()] not in excluded:
-            excluded.append(known[column.lower()])
-    order = {c.name: i for i, c in enumerate(table.columns)}
-    changes["excluded_columns"] = tuple(sorted(excluded, key=lambda c: order.get(c, len(order))))
+    cursor_after = changes.get("cursor", table.cursor)
+    changes["excluded_columns"] = _excluded_columns(
+        table, entry.get("exclude_columns") or [], cursor_after, problems
+    )
     merged = replace(table, **changes)
-    if merged.strategy in ("incremental", "append_only") and not merged.cursor:
-        problems.append(
-            f"overrides: tables.{table.name}: strategy {merged.strategy} needs a cursor (override ignored)"
-        )
-        return table, problems
-    if merged.strategy == "incremental" and not merged.primary_key:
-        problems.append(
-            f"overrides: tables.{table.name}: strategy incremental needs a primary key to merge on "
-            "(override ignored)"
-        )
-        return table, problems
+    unloadable = _why_unloadable(merged)
+    if unloadable:
+        return table, [*problems, f"{where}: {unloadable} (override ignored)"]
     return merged, problems
+
+
+def _excluded_columns(
+    table: TableConfig, names: list[str], cursor: str | None, problems: list[str]
+) -> tuple[str, ...]:
+    """The table's excluded columns plus `names` (source spelling, column order); the primary key and
+    the cursor are never excluded. Names that cannot be excluded are added to `problems`."""
+    where = f"overrides: tables.{table.name}.exclude_columns"
+    known = {c.name.lower(): c.name for c in table.columns}
+    protected = {c.lower() for c in (*table.primary_key, cursor or "")}
+    excluded = list(table.excluded_columns)
+    for name in names:
+        if name.lower() not in known:
+            problems.append(f"{where}: unknown column {name!r}")
+        elif name.lower() in protected:
+            problems.append(
+                f"{where}: {name!r} is the primary key or cursor and cannot be excluded (override ignored)"
+            )
+        elif known[name.lower()] not in excluded:
+            excluded.append(known[name.lower()])
+    order = {c.name: i for i, c in enumerate(table.columns)}
+    return tuple(sorted(excluded, key=lambda c: order.get(c, len(order))))
+
+
+def _strategy_changes(table: TableConfig, entry: TableOverride, default_lookback: int) -> dict[str, Any]:
+    """What a new strategy brings with it (a cursor, lookback and delete check it needs or drops)."""
+    strategy = entry["strategy"]
+    if strategy == "full":
+        return {
+            "strategy": strategy,
+            "cursor": None,
+            "lookback_minutes": 0,
+            "detect_deletes": entry.get("detect_deletes", False),
+        }
+    if strategy == "incremental" and table.strategy != "incremental":
+        return {
+            "strategy": strategy,
+            "lookback_minutes": default_lookback,
+            "detect_deletes": entry.get("detect_deletes", True),
+        }
+    return {"strategy": strategy}
+
+
+def _why_unloadable(table: TableConfig) -> str | None:
+    if table.strategy in CURSOR_STRATEGIES and not table.cursor:
+        return f"strategy {table.strategy} needs a cursor"
+    if table.strategy == "incremental" and not table.primary_key:
+        return "strategy incremental needs a primary key to merge on"
+    return None

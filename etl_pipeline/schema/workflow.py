@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from etl_pipeline.db import connect_source
 from etl_pipeline.errors import ConfigError, EtlError
-from etl_pipeline.schema.analyze import render_tables_yml, run_analysis
+from etl_pipeline.schema.analyze import Analysis, render_tables_yml, run_analysis
 from etl_pipeline.schema.changes import (
     ChangeReport,
     by_severity,
@@ -114,7 +115,7 @@ def _write_candidate(settings: Settings, output: Path, write: bool = True) -> tu
     return summary, analysis.config
 
 
-def analysis_notes(analysis) -> list[str]:
+def analysis_notes(analysis: Analysis) -> list[str]:
     """Facts worth a look that are not changes: e.g. a change cursor no index leads with."""
     notes = []
     for name, table in sorted(analysis.config.tables.items()):
@@ -257,7 +258,7 @@ def _previous(output: Path) -> TablesConfig | None:
         return None
 
 
-def _count(values) -> dict[str, int]:
+def _count(values: Iterable[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for v in values:
         counts[v] = counts.get(v, 0) + 1

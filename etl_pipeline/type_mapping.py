@@ -35,6 +35,7 @@ The `kind` tells the loader how to read and write a column without knowing MySQL
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from etl_pipeline.errors import ConfigError
@@ -55,8 +56,8 @@ _INTEGER_TYPES = {
     "integer": ("integer", "bigint"),
     "bigint": ("bigint", "numeric(20,0)"),
 }
-_TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "nchar", "nvarchar"}
-_BINARY_TYPES = {
+_TEXT_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "nchar", "nvarchar")
+_BINARY_TYPES = (
     "binary",
     "varbinary",
     "tinyblob",
@@ -71,6 +72,21 @@ _BINARY_TYPES = {
     "multilinestring",
     "multipolygon",
     "geometrycollection",
+)
+# Types whose mapping does not depend on their arguments or flags.
+_FIXED_TYPES: dict[str, TypeMapping] = {
+    "double": TypeMapping("double precision", "float"),
+    "real": TypeMapping("double precision", "float"),
+    "bool": TypeMapping("smallint", "integer"),
+    "boolean": TypeMapping("smallint", "integer"),
+    "year": TypeMapping("smallint", "integer"),
+    "date": TypeMapping("date", "date"),
+    "time": TypeMapping("interval", "time"),
+    "enum": TypeMapping("text", "enum"),
+    "set": TypeMapping("text[]", "set"),
+    "json": TypeMapping("jsonb", "json"),
+    **{base: TypeMapping("text", "text") for base in _TEXT_TYPES},
+    **{base: TypeMapping("bytea", "binary") for base in _BINARY_TYPES},
 }
 _TYPE_RE = re.compile(
     r"^\s*(?P<base>[a-z]+)\s*(?:\((?P<args>[^)]*)\))?\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL
@@ -91,47 +107,53 @@ def parse_column_type(column_type: str) -> tuple[str, list[str], set[str]]:
 def map_column_type(column_type: str) -> TypeMapping:
     """The lossless PostgreSQL type and loader kind for a MySQL COLUMN_TYPE string."""
     base, args, flags = parse_column_type(column_type)
-    unsigned = "unsigned" in flags
     if base in _INTEGER_TYPES:
-        signed_t, unsigned_t = _INTEGER_TYPES[base]
-        return TypeMapping(unsigned_t if unsigned else signed_t, "integer")
-    if base in ("decimal", "numeric", "dec", "fixed"):
-        precision = args[0] if args and args[0] else "10"
-        scale = args[1] if len(args) > 1 else "0"
-        return TypeMapping(f"numeric({precision},{scale})", "decimal")
-    if base == "float":
-        # float(p) with p > 24 is a double in MySQL
-        if args and args[0] and int(args[0]) > 24 and len(args) == 1:
-            return TypeMapping("double precision", "float")
-        return TypeMapping("real", "float")
-    if base in ("double", "real"):
-        return TypeMapping("double precision", "float")
-    if base == "bit":
-        width = int(args[0]) if args and args[0] else 1
-        return TypeMapping("boolean", "bit1") if width == 1 else TypeMapping(f"bit varying({width})", "bits")
-    if base == "bool" or base == "boolean":
-        return TypeMapping("smallint", "integer")
-    if base == "year":
-        return TypeMapping("smallint", "integer")
-    if base == "date":
-        return TypeMapping("date", "date")
-    if base == "datetime":
-        return TypeMapping(_with_precision("timestamp", args), "datetime")
-    if base == "timestamp":
-        return TypeMapping(_with_precision("timestamptz", args), "timestamp")
-    if base == "time":
-        return TypeMapping("interval", "time")
-    if base in _TEXT_TYPES:
-        return TypeMapping("text", "text")
-    if base in _BINARY_TYPES:
-        return TypeMapping("bytea", "binary")
-    if base == "enum":
-        return TypeMapping("text", "enum")
-    if base == "set":
-        return TypeMapping("text[]", "set")
-    if base == "json":
-        return TypeMapping("jsonb", "json")
+        signed, unsigned = _INTEGER_TYPES[base]
+        return TypeMapping(unsigned if "unsigned" in flags else signed, "integer")
+    if base in _FIXED_TYPES:
+        return _FIXED_TYPES[base]
+    if base in _SIZED_TYPES:
+        return _SIZED_TYPES[base](args)
     raise ConfigError(f"no PostgreSQL mapping for MySQL type {column_type!r}")
+
+
+def _decimal(args: list[str]) -> TypeMapping:
+    precision = args[0] if args and args[0] else "10"
+    scale = args[1] if len(args) > 1 else "0"
+    return TypeMapping(f"numeric({precision},{scale})", "decimal")
+
+
+def _float(args: list[str]) -> TypeMapping:
+    # float(p) with p > 24 is a double in MySQL
+    if args and args[0] and int(args[0]) > 24 and len(args) == 1:
+        return TypeMapping("double precision", "float")
+    return TypeMapping("real", "float")
+
+
+def _bit(args: list[str]) -> TypeMapping:
+    width = int(args[0]) if args and args[0] else 1
+    return TypeMapping("boolean", "bit1") if width == 1 else TypeMapping(f"bit varying({width})", "bits")
+
+
+def _datetime(args: list[str]) -> TypeMapping:
+    return TypeMapping(_with_precision("timestamp", args), "datetime")
+
+
+def _timestamp(args: list[str]) -> TypeMapping:
+    return TypeMapping(_with_precision("timestamptz", args), "timestamp")
+
+
+# Types whose mapping depends on their arguments: (p,s), a float's precision, a bit width, fractional seconds.
+_SIZED_TYPES: dict[str, Callable[[list[str]], TypeMapping]] = {
+    "decimal": _decimal,
+    "numeric": _decimal,
+    "dec": _decimal,
+    "fixed": _decimal,
+    "float": _float,
+    "bit": _bit,
+    "datetime": _datetime,
+    "timestamp": _timestamp,
+}
 
 
 def _with_precision(pg_base: str, args: list[str]) -> str:
@@ -178,7 +200,10 @@ def _numeric_args(pg_type: str) -> tuple[int, int] | None:
 
 
 def _width(pg_type: str) -> int:
-    return int(re.search(r"\((\d+)\)", pg_type)[1])
+    match = re.search(r"\((\d+)\)", pg_type)
+    if match is None:
+        raise ValueError(f"no width in {pg_type!r}")
+    return int(match[1])
 
 
 def quote_ident(name: str) -> str:

@@ -99,3 +99,92 @@ def test_impossible_strategy_overrides_are_ignored_and_reported(tmp_path, caplog
     table = load_tables_config(tables, overrides).tables["nokey"]
     assert (table.strategy, table.cursor) == ("full", None)
     assert "needs a primary key" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tables:\n  patient:\n    flavour: x\n", r":3: tables\.patient\.flavour: unknown key"),
+        (
+            "tables:\n  patient: {tier: big}\n",
+            r":2: tables\.patient\.tier: 'big' is not one of large, medium",
+        ),
+        ("tables:\n  patient:\n    strategy: cdc\n", r":3: tables\.patient\.strategy: 'cdc' is not one of"),
+        (
+            "tables:\n  patient: {lookback_minutes: '60'}\n",
+            r":2: tables\.patient\.lookback_minutes: expected an",
+        ),
+        (
+            "tables:\n  patient: {exclude_columns: SSN}\n",
+            r":2: tables\.patient\.exclude_columns: expected a list",
+        ),
+        ("tables: [patient]\n", r":1: tables: expected a mapping"),
+        (
+            "defaults:\n  tier_thresholds: {large: 10, medium: 100}\n",
+            r":2: defaults\.tier_thresholds: need large >= medium >= small >= 0",
+        ),
+        ("defaults: {max_table_loss: 2}\n", r":1: defaults\.max_table_loss: must be between 0 and 1"),
+    ],
+)
+def test_overrides_that_cannot_be_applied_stop_the_load_at_their_line(paths, text, expected):
+    tables, overrides = paths
+    overrides.write_text(text)
+    with pytest.raises(ConfigError, match=r"tables\.overrides\.yml" + expected):
+        load_tables_config(tables, overrides)
+
+
+def test_defaults_are_parsed(tmp_path):
+    from etl_pipeline.schema.constants import Thresholds
+    from etl_pipeline.schema.overrides import load_overrides
+
+    path = tmp_path / "tables.overrides.yml"
+    path.write_text(
+        "defaults:\n"
+        "  lookback_minutes: 15\n"
+        "  tier_thresholds: {large: 500, medium: 50, small: 5}\n"
+        "  max_table_loss: 0\n"
+        "tables:\n  patient: {note: PII, exclude_columns: [SSN]}\n"
+    )
+    overrides = load_overrides(path)
+    assert (overrides.lookback_minutes, overrides.thresholds, overrides.max_table_loss) == (
+        15,
+        Thresholds(500, 50, 5),
+        0.0,
+    )
+    assert overrides.tables == {"patient": {"note": "PII", "exclude_columns": ["SSN"]}}
+    assert load_overrides(tmp_path / "absent.yml") == Overrides()
+
+
+def test_loading_parses_and_leaves_validation_to_validate_config(paths):
+    """Problems the loader can work with do not stop it; the full check finds them."""
+    from etl_pipeline.schema.validate import validate_tables_config
+
+    tables, _ = paths
+    text = tables.read_text()
+    tables.write_text(
+        text.replace("table_count: 2", "table_count: 3").replace(
+            "target_type: double precision", "target_type: real"
+        )
+    )
+    assert load_tables_config(tables).tables["procedurelog"].columns[1].target_type == "real"
+    assert [e.path for e in validate_tables_config(tables)] == [
+        "tables.procedurelog.columns[1].target_type",
+        "metadata.table_count",
+    ]
+
+
+def test_a_table_entry_the_loader_cannot_use_names_file_line_and_field(paths):
+    tables, _ = paths
+    text = tables.read_text()
+    tables.write_text(text.replace("tier: medium", "tier: gigantic"))
+    line = next(i for i, row in enumerate(tables.read_text().splitlines(), 1) if "gigantic" in row)
+    with pytest.raises(
+        ConfigError, match=rf"tables\.yml:{line}: tables\.procedurelog\.tier: 'gigantic' is not one of"
+    ):
+        load_tables_config(tables)
+    tables.write_text(text.replace("    strategy: incremental\n", "", 1))
+    with pytest.raises(ConfigError, match=r"tables\.yml:\d+: tables\.\w+: missing required key 'strategy'"):
+        load_tables_config(tables)
+    tables.write_text("tables:\n  patient: {tier: [\n")
+    with pytest.raises(ConfigError, match=r"tables\.yml:\d+: \(file\): malformed YAML"):
+        load_tables_config(tables)

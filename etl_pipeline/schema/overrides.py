@@ -49,6 +49,7 @@ DEFAULT_KEYS: KeySpec = {
     "max_table_loss": (frozenset({FLOAT, INT}), False),
 }
 THRESHOLD_KEYS: KeySpec = {tier: (frozenset({INT}), False) for tier in ("large", "medium", "small")}
+_DEFAULT_THRESHOLDS = Thresholds()
 TABLE_KEYS: KeySpec = {
     "enabled": (frozenset({BOOL}), False),
     "tier": (frozenset({STR}), False),
@@ -132,14 +133,14 @@ def _read_defaults(node: Node, reader: NodeReader) -> dict[str, Any]:
         limits = reader.typed(
             reader.mapping(values["tier_thresholds"], where, THRESHOLD_KEYS), THRESHOLD_KEYS, where
         )
-        large, medium, small = (limits.get(key) for key in ("large", "medium", "small"))
-        if (
-            large is not None
-            and medium is not None
-            and small is not None
-            and not large >= medium >= small >= 0
-        ):
-            reader.error(values["tier_thresholds"], where, "need large >= medium >= small >= 0")
+        # a threshold left out keeps its default, so the order is checked with the defaults filled in
+        large, medium, small = (limits.get(key, getattr(_DEFAULT_THRESHOLDS, key)) for key in THRESHOLD_KEYS)
+        if not large >= medium >= small >= 0:
+            reader.error(
+                values["tier_thresholds"],
+                where,
+                f"need large >= medium >= small >= 0, got {large}, {medium}, {small} (with defaults filled in)",
+            )
         values["tier_thresholds"] = limits
     loss = values.get("max_table_loss")
     if loss is not None and not 0 <= loss <= 1:

@@ -124,6 +124,11 @@ def test_impossible_strategy_overrides_are_ignored_and_reported(tmp_path, caplog
             r":2: defaults\.tier_thresholds: need large >= medium >= small >= 0",
         ),
         ("defaults: {max_table_loss: 2}\n", r":1: defaults\.max_table_loss: must be between 0 and 1"),
+        (
+            "tables:\n  patient: {lookback_minutes: -5}\n",
+            r":2: tables\.patient\.lookback_minutes: must not be",
+        ),
+        ("defaults:\n  lookback_minutes: -1\n", r":2: defaults\.lookback_minutes: must not be negative"),
     ],
 )
 def test_overrides_that_cannot_be_applied_stop_the_load_at_their_line(paths, text, expected):

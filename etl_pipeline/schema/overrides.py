@@ -113,14 +113,14 @@ def read_overrides(root: Node | None, reader: NodeReader) -> tuple[dict[str, Any
     top = reader.mapping(root, "(top)", TOP_KEYS)
     defaults = _read_defaults(top["defaults"][1], reader) if "defaults" in top else {}
     tables: dict[str, TableEntry] = {}
-    for name, (key_node, node) in (
-        reader.mapping(top["tables"][1], "tables") if "tables" in top else {}
-    ).items():
+    table_items = reader.mapping(top["tables"][1], "tables") if "tables" in top else {}
+    for name, (key_node, node) in table_items.items():
         path = f"tables.{name}"
         items = reader.mapping(node, path, TABLE_KEYS)
         values = reader.typed(items, TABLE_KEYS, path)
         reader.one_of(values, items, "tier", TIERS, path)
         reader.one_of(values, items, "strategy", STRATEGIES, path)
+        _not_negative(values, items, "lookback_minutes", path, reader)
         tables[name] = TableEntry(key_node, items, cast(TableOverride, values))  # values follow TABLE_KEYS
     return defaults, tables
 
@@ -128,6 +128,7 @@ def read_overrides(root: Node | None, reader: NodeReader) -> tuple[dict[str, Any
 def _read_defaults(node: Node, reader: NodeReader) -> dict[str, Any]:
     items = reader.mapping(node, "defaults", DEFAULT_KEYS)
     values = reader.typed(items, DEFAULT_KEYS, "defaults")
+    _not_negative(values, items, "lookback_minutes", "defaults", reader)
     if "tier_thresholds" in values:
         where = "defaults.tier_thresholds"
         limits = reader.typed(
@@ -146,6 +147,12 @@ def _read_defaults(node: Node, reader: NodeReader) -> dict[str, Any]:
     if loss is not None and not 0 <= loss <= 1:
         reader.error(items["max_table_loss"][1], "defaults.max_table_loss", "must be between 0 and 1")
     return values
+
+
+def _not_negative(values: dict[str, Any], items: Items, key: str, path: str, reader: NodeReader) -> None:
+    if key in values and values[key] < 0:
+        reader.error(items[key][1], f"{path}.{key}", "must not be negative")
+        del values[key]
 
 
 def apply_overrides(

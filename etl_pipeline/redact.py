@@ -2,11 +2,18 @@
 
 Every password the settings module reads is registered here; `redact()` replaces them (and the
 password part of any connection URL) before a message leaves the process. `install_log_filter()`
-puts the same scrubbing on the root logger so third-party messages are covered too.
+puts the same scrubbing on the root logger so third-party messages are covered too. `display_url()`
+is how a connection is shown anywhere: SQLAlchemy's rendering of its URL without the password.
 """
+
+from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 _SECRETS: set[str] = set()
 _URL_PASSWORD = re.compile(
@@ -22,6 +29,13 @@ def register_secret(value: str | None) -> None:
     """Remember a secret so that it is masked wherever it shows up."""
     if value and len(value) >= 4:
         _SECRETS.add(value)
+
+
+def display_url(url: URL) -> str:
+    """A connection for people to read: scheme, user, host, port and database. The password, the driver
+    and the query (CA paths and TLS modes) are left out, so the text is the same wherever it appears."""
+    shown = type(url).create(url.get_backend_name(), url.username, None, url.host, url.port, url.database)
+    return shown.render_as_string(hide_password=True)
 
 
 def redact(text: object) -> str:

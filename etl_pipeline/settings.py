@@ -3,27 +3,40 @@
 Values come from environment variables, falling back to a `.env` file (the local stack writes one at
 the project root; point `ETL_ENV_FILE` elsewhere for a clinic's servers). Real environment variables
 win over the file. Passwords are registered with `etl_pipeline.redact` as soon as they are read and
-never appear in a repr.
+never appear in a repr or a `display`.
 
 Source (OpenDental, MySQL/MariaDB, read-only user):
-    SOURCE_HOST, SOURCE_PORT, SOURCE_DATABASE, SOURCE_USER, SOURCE_PASSWORD,
+    SOURCE_URL  mysql[+mysqldb|+pymysql]://user:password@host:port/database?ssl_mode=REQUIRED&ssl_ca=/ca.pem
+    or the parts: SOURCE_HOST, SOURCE_PORT, SOURCE_DATABASE, SOURCE_USER, SOURCE_PASSWORD,
     SOURCE_SSL_CA, SOURCE_SSL_MODE (DISABLED | PREFERRED | REQUIRED | VERIFY_CA | VERIFY_IDENTITY)
+    SOURCE_DRIVER (mysqlclient | pymysql; default mysqlclient, or the URL's +driver)
     SOURCE_ADMIN_USER, SOURCE_ADMIN_PASSWORD   (synthetic generator and tests only)
 Target (analytics, PostgreSQL):
-    TARGET_HOST, TARGET_PORT, TARGET_DATABASE, TARGET_USER, TARGET_PASSWORD, TARGET_SSLMODE,
-    TARGET_SSLROOTCERT (CA file for sslmode verify-ca / verify-full)
+    TARGET_URL  postgresql://user:password@host:port/database?sslmode=verify-full&sslrootcert=/ca.pem
+    or the parts: TARGET_HOST, TARGET_PORT, TARGET_DATABASE, TARGET_USER, TARGET_PASSWORD,
+    TARGET_SSLMODE, TARGET_SSLROOTCERT (CA file for sslmode verify-ca / verify-full)
 Other:
     ETL_ENVIRONMENT (local | staging | prod), ETL_CONFIG_DIR (tables.yml, overrides, reports)
+
+A URL gives every part it names; the separate variables fill in what it leaves out (typically the
+password, kept in a secret of its own). Special characters in a URL's password are percent-encoded
+(`@` as %40, `:` as %3A, `/` as %2F, `%` as %25). URLs are parsed and rendered with SQLAlchemy's `URL`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
+from urllib.parse import urlsplit
 
 from etl_pipeline.errors import ConfigError
-from etl_pipeline.redact import register_secret
+from etl_pipeline.redact import display_url, register_secret
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 PROJECT_ROOT = Path(os.environ.get("ETL_HOME") or Path(__file__).resolve().parents[1])
 RAW_SCHEMA = "raw"
@@ -60,6 +73,11 @@ def _environment() -> dict[str, str]:
     return merged
 
 
+SourceDriver = Literal["mysqlclient", "pymysql"]
+SOURCE_DRIVERS: tuple[SourceDriver, ...] = ("mysqlclient", "pymysql")
+SOURCE_SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+
+
 @dataclass(frozen=True)
 class MySQLSettings:
     host: str
@@ -69,31 +87,23 @@ class MySQLSettings:
     password: str = field(repr=False)
     ssl_ca: str | None = None
     ssl_mode: str | None = None
+    driver: SourceDriver = "mysqlclient"
+
+    @property
+    def url(self) -> URL:
+        """The whole connection as a URL, password included: for a tool that needs one, never to show."""
+        from sqlalchemy.engine import URL  # lazy: importing SQLAlchemy costs every command a second
+
+        query = {k: v for k, v in (("ssl_mode", self.ssl_mode), ("ssl_ca", self.ssl_ca)) if v}
+        drivername = "mysql" if self.driver == "mysqlclient" else f"mysql+{self.driver}"
+        return URL.create(
+            drivername, self.user, self.password or None, self.host, self.port, self.database, query
+        )
 
     @property
     def display(self) -> str:
-        """Where this points, for messages: never includes the password."""
-        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
-
-    def connect_kwargs(self) -> dict:
-        """Keyword arguments for mysqlclient (MySQLdb).
-
-        The mode goes through as `ssl_mode` (an empty `ssl={}` alone would be falsy and silently connect
-        in plain text); the CA as `ssl={"ca": ...}`, which on its own turns TLS on.
-        """
-        kwargs: dict = {
-            "host": self.host,
-            "port": self.port,
-            "user": self.user,
-            "password": self.password,
-            "database": self.database,
-            "charset": "utf8mb4",
-        }
-        if self.ssl_mode:
-            kwargs["ssl_mode"] = self.ssl_mode.upper()
-        if self.ssl_ca:
-            kwargs["ssl"] = {"ca": self.ssl_ca}
-        return kwargs
+        """Where this points, for messages and logs: user, host, port and database, never the password."""
+        return display_url(self.url)
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,19 @@ class PostgresSettings:
     sslrootcert: str | None = None
 
     @property
+    def url(self) -> URL:
+        """The whole connection as a URL, password included: for a tool that needs one, never to show."""
+        from sqlalchemy.engine import URL  # lazy: importing SQLAlchemy costs every command a second
+
+        query = {k: v for k, v in (("sslmode", self.sslmode), ("sslrootcert", self.sslrootcert)) if v}
+        return URL.create(
+            "postgresql", self.user, self.password or None, self.host, self.port, self.database, query
+        )
+
+    @property
     def display(self) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+        """Where this points, for messages and logs: user, host, port and database, never the password."""
+        return display_url(self.url)
 
     def connect_kwargs(self) -> dict:
         kwargs: dict = {
@@ -151,8 +172,7 @@ class Settings:
         return self.config_dir / "backups"
 
 
-def _port(env: dict[str, str], key: str, default: int) -> int:
-    raw = env.get(key, str(default))
+def _port(key: str, raw: str | int) -> int:
     try:
         port = int(raw)
     except ValueError:
@@ -162,14 +182,120 @@ def _port(env: dict[str, str], key: str, default: int) -> int:
     return port
 
 
-SOURCE_SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
-
-
-def _ssl_mode(env: dict[str, str]) -> str | None:
-    raw = env.get("SOURCE_SSL_MODE") or None
+def _ssl_mode(key: str, raw: str | None) -> str | None:
     if raw and raw.upper() not in SOURCE_SSL_MODES:
-        raise ConfigError(f"SOURCE_SSL_MODE={raw!r} is not one of {', '.join(SOURCE_SSL_MODES)}")
+        raise ConfigError(f"{key}={raw!r} is not one of {', '.join(SOURCE_SSL_MODES)}")
     return raw.upper() if raw else None
+
+
+@dataclass(frozen=True)
+class _UrlKind:
+    """What a connection URL setting may say: its schemes, the drivers it may name after `+` (URL name ->
+    setting value) and its query parameters (URL name -> the separate variable's suffix)."""
+
+    schemes: tuple[str, ...]
+    drivers: dict[str, str]
+    query: dict[str, str]
+
+
+_SOURCE_URL = _UrlKind(
+    ("mysql", "mariadb"),
+    {"mysqldb": "mysqlclient", "mysqlclient": "mysqlclient", "pymysql": "pymysql"},
+    {"ssl_mode": "SSL_MODE", "ssl_ca": "SSL_CA"},
+)
+_TARGET_URL = _UrlKind(
+    ("postgresql", "postgres"), {"psycopg2": "psycopg2"}, {"sslmode": "SSLMODE", "sslrootcert": "SSLROOTCERT"}
+)
+
+
+def _url_parts(env: Mapping[str, str], key: str, kind: _UrlKind) -> dict[str, str]:
+    """The settings a connection URL gives, as {PART: value} with PART named like the separate variables'
+    suffixes (HOST, PORT, DATABASE, USER, PASSWORD, DRIVER and the query's); {} when `key` is not set."""
+    raw = env.get(key)
+    if not raw:
+        return {}
+    # lazy: importing SQLAlchemy costs every command a second, and most set no URL
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ConfigError(f"{key} is not a URL like {kind.schemes[0]}://user@host:port/database") from None
+    if "@" in (url.host or ""):
+        raise ConfigError(f"{key}: more than one '@'; percent-encode an '@' in the password as %40")
+    scheme, _, driver = url.drivername.partition("+")
+    if scheme not in kind.schemes:
+        raise ConfigError(f"{key}: scheme {scheme!r} is not one of {', '.join(kind.schemes)}")
+    if driver and driver not in kind.drivers:
+        raise ConfigError(f"{key}: driver {driver!r} is not one of {', '.join(kind.drivers)}")
+    register_secret(url.password)  # decoded, and as written (percent-encoded) in case it is echoed so
+    register_secret(urlsplit(raw).password)
+    parts = {
+        "HOST": url.host,
+        "PORT": str(url.port) if url.port else None,
+        "DATABASE": url.database,
+        "USER": url.username,
+        "PASSWORD": url.password,
+        "DRIVER": kind.drivers.get(driver),
+    }
+    for name, value in url.query.items():
+        if name not in kind.query:
+            raise ConfigError(f"{key}: unknown parameter {name!r} (known: {', '.join(kind.query)})")
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: parameter {name!r} is given more than once")
+        parts[kind.query[name]] = value
+    return {k: v for k, v in parts.items() if v}
+
+
+def _part(
+    env: Mapping[str, str], url_parts: dict[str, str], prefix: str, name: str, default: str = ""
+) -> str:
+    """A URL's part, else the separate variable (PREFIX_NAME), else the default."""
+    return url_parts.get(name) or env.get(f"{prefix}_{name}") or default
+
+
+def _origin(url_parts: dict[str, str], prefix: str, name: str) -> str:
+    """The setting a part came from, for error messages."""
+    return f"{prefix}_URL's {name.lower()}" if name in url_parts else f"{prefix}_{name}"
+
+
+def _source_driver(env: Mapping[str, str], url_parts: dict[str, str]) -> SourceDriver:
+    setting, from_url = env.get("SOURCE_DRIVER") or None, url_parts.get("DRIVER")
+    if setting and setting not in SOURCE_DRIVERS:
+        raise ConfigError(f"SOURCE_DRIVER={setting!r} is not one of {', '.join(SOURCE_DRIVERS)}")
+    if setting and from_url and setting != from_url:
+        raise ConfigError(f"SOURCE_DRIVER={setting} disagrees with SOURCE_URL's driver ({from_url})")
+    return cast(SourceDriver, setting or from_url or "mysqlclient")
+
+
+def _source(env: Mapping[str, str]) -> MySQLSettings:
+    parts = _url_parts(env, "SOURCE_URL", _SOURCE_URL)
+    return MySQLSettings(
+        host=_part(env, parts, "SOURCE", "HOST", "127.0.0.1"),
+        port=_port(_origin(parts, "SOURCE", "PORT"), _part(env, parts, "SOURCE", "PORT", "3306")),
+        database=_part(env, parts, "SOURCE", "DATABASE", "opendental"),
+        user=_part(env, parts, "SOURCE", "USER", "etl_reader"),
+        password=_part(env, parts, "SOURCE", "PASSWORD"),
+        ssl_ca=_part(env, parts, "SOURCE", "SSL_CA") or None,
+        ssl_mode=_ssl_mode(
+            _origin(parts, "SOURCE", "SSL_MODE"), _part(env, parts, "SOURCE", "SSL_MODE") or None
+        ),
+        driver=_source_driver(env, parts),
+    )
+
+
+def _target(env: Mapping[str, str]) -> PostgresSettings:
+    parts = _url_parts(env, "TARGET_URL", _TARGET_URL)
+    return PostgresSettings(
+        host=_part(env, parts, "TARGET", "HOST", "127.0.0.1"),
+        port=_port(_origin(parts, "TARGET", "PORT"), _part(env, parts, "TARGET", "PORT", "5432")),
+        database=_part(env, parts, "TARGET", "DATABASE", "analytics"),
+        user=_part(env, parts, "TARGET", "USER", "etl"),
+        password=_part(env, parts, "TARGET", "PASSWORD"),
+        sslmode=_part(env, parts, "TARGET", "SSLMODE") or None,
+        sslrootcert=_part(env, parts, "TARGET", "SSLROOTCERT") or None,
+    )
 
 
 def load_settings() -> Settings:
@@ -177,35 +303,17 @@ def load_settings() -> Settings:
     env = _environment()
     for key in ("SOURCE_PASSWORD", "SOURCE_ADMIN_PASSWORD", "TARGET_PASSWORD"):
         register_secret(env.get(key))
-
-    source = MySQLSettings(
-        host=env.get("SOURCE_HOST", "127.0.0.1"),
-        port=_port(env, "SOURCE_PORT", 3306),
-        database=env.get("SOURCE_DATABASE", "opendental"),
-        user=env.get("SOURCE_USER", "etl_reader"),
-        password=env.get("SOURCE_PASSWORD", ""),
-        ssl_ca=env.get("SOURCE_SSL_CA") or None,
-        ssl_mode=_ssl_mode(env),
-    )
+    source = _source(env)
     source_admin = None
     if env.get("SOURCE_ADMIN_USER"):
         source_admin = replace(
             source, user=env["SOURCE_ADMIN_USER"], password=env.get("SOURCE_ADMIN_PASSWORD", "")
         )
-    target = PostgresSettings(
-        host=env.get("TARGET_HOST", "127.0.0.1"),
-        port=_port(env, "TARGET_PORT", 5432),
-        database=env.get("TARGET_DATABASE", "analytics"),
-        user=env.get("TARGET_USER", "etl"),
-        password=env.get("TARGET_PASSWORD", ""),
-        sslmode=env.get("TARGET_SSLMODE") or None,
-        sslrootcert=env.get("TARGET_SSLROOTCERT") or None,
-    )
     config_dir = Path(env.get("ETL_CONFIG_DIR") or PROJECT_ROOT / "etl_pipeline" / "config")
     return Settings(
         source=source,
         source_admin=source_admin,
-        target=target,
+        target=_target(env),
         environment=env.get("ETL_ENVIRONMENT", "local"),
         config_dir=config_dir,
     )

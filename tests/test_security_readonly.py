@@ -9,10 +9,9 @@ import re
 import subprocess
 import sys
 
-import MySQLdb
 import pytest
 
-from etl_pipeline.db import connect_source
+from etl_pipeline.db import SOURCE_OPERATIONAL_ERRORS, connect_source
 from etl_pipeline.settings import PROJECT_ROOT
 
 READER = "etl_reader"
@@ -114,7 +113,7 @@ def test_reader_grants_are_select_and_show_view_only(settings):
 def test_reader_cannot_write(settings):
     conn = connect_source(settings.source)
     cur = conn.cursor()
-    with pytest.raises(MySQLdb.OperationalError, match="denied"):
+    with pytest.raises(SOURCE_OPERATIONAL_ERRORS, match="denied"):
         cur.execute("CREATE TABLE ro_probe (id int)")
     conn.close()
 

@@ -1,5 +1,5 @@
-"""TLS settings reach the drivers: SOURCE_SSL_MODE / SOURCE_SSL_CA become mysqlclient's `ssl_mode` / `ssl`,
-TARGET_SSLMODE becomes libpq's `sslmode`; and a mode that requires TLS really refuses a server without it
+"""TLS settings reach the drivers: SOURCE_SSL_MODE / SOURCE_SSL_CA become mysqlclient's `ssl_mode` / `ssl`
+and PyMySQL's `ssl` context (or `ssl_disabled`), TARGET_SSLMODE becomes libpq's `sslmode`; and a mode that requires TLS really refuses a server without it
 (the local servers run without TLS, so a required mode must fail to connect, never fall back to plain),
 a verified TLS session to the test stack's PostgreSQL switched to ssl=on with a self-signed certificate, and a
 scratch MariaDB with a test CA: VERIFY_CA encrypts the session and carries a load, a wrong CA is refused."""
@@ -9,13 +9,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
 
 import pytest
 
-from etl_pipeline.db import connect_source, connect_target
+from etl_pipeline.db import (
+    AVAILABLE_DRIVERS,
+    connect_source,
+    connect_target,
+    mysqlclient_kwargs,
+    pymysql_kwargs,
+)
 from etl_pipeline.errors import ConnectionFailed
 from etl_pipeline.local.stack import find_postgres, scratch_stack
 from etl_pipeline.settings import PROJECT_ROOT, load_settings, read_env_file
@@ -35,29 +42,56 @@ def _settings(monkeypatch, **env):
     return load_settings()
 
 
+SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"  # a real CA file: PyMySQL's context loads it
+
+
 def test_no_tls_settings_pass_nothing(monkeypatch):
     s = _settings(monkeypatch)
-    assert "ssl" not in s.source.connect_kwargs() and "ssl_mode" not in s.source.connect_kwargs()
+    assert "ssl" not in mysqlclient_kwargs(s.source) and "ssl_mode" not in mysqlclient_kwargs(s.source)
+    assert {"ssl", "ssl_disabled"}.isdisjoint(pymysql_kwargs(s.source))  # PyMySQL's default: TLS if offered
     assert "sslmode" not in s.target.connect_kwargs()
 
 
 @pytest.mark.parametrize("mode", ["REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY", "required"])
 def test_source_ssl_mode_reaches_mysqlclient(monkeypatch, mode):
-    kwargs = _settings(
-        monkeypatch, SOURCE_SSL_MODE=mode, SOURCE_SSL_CA="/etc/ssl/ca.pem"
-    ).source.connect_kwargs()
+    kwargs = mysqlclient_kwargs(
+        _settings(monkeypatch, SOURCE_SSL_MODE=mode, SOURCE_SSL_CA="/etc/ssl/ca.pem").source
+    )
     assert kwargs["ssl_mode"] == mode.upper()
     assert kwargs["ssl"] == {"ca": "/etc/ssl/ca.pem"}
 
 
 def test_source_ssl_ca_alone_enables_tls(monkeypatch):
-    kwargs = _settings(monkeypatch, SOURCE_SSL_CA="/etc/ssl/ca.pem").source.connect_kwargs()
+    kwargs = mysqlclient_kwargs(_settings(monkeypatch, SOURCE_SSL_CA="/etc/ssl/ca.pem").source)
     assert kwargs["ssl"] == {"ca": "/etc/ssl/ca.pem"}
 
 
 def test_source_ssl_mode_disabled_passes_through(monkeypatch):
-    kwargs = _settings(monkeypatch, SOURCE_SSL_MODE="DISABLED").source.connect_kwargs()
+    kwargs = mysqlclient_kwargs(_settings(monkeypatch, SOURCE_SSL_MODE="DISABLED").source)
     assert kwargs["ssl_mode"] == "DISABLED" and "ssl" not in kwargs
+
+
+@pytest.mark.parametrize(
+    "mode,ca,verify,check_hostname",
+    [
+        ("REQUIRED", None, ssl.CERT_NONE, False),
+        ("REQUIRED", SYSTEM_CA, ssl.CERT_NONE, False),
+        ("VERIFY_CA", SYSTEM_CA, ssl.CERT_REQUIRED, False),
+        ("VERIFY_IDENTITY", SYSTEM_CA, ssl.CERT_REQUIRED, True),
+        (None, SYSTEM_CA, ssl.CERT_REQUIRED, False),  # a CA alone: TLS, the chain checked
+    ],
+)
+def test_source_ssl_settings_reach_pymysql(monkeypatch, mode, ca, verify, check_hostname):
+    env = {"SOURCE_SSL_MODE": mode} if mode else {}
+    kwargs = pymysql_kwargs(_settings(monkeypatch, **env, **({"SOURCE_SSL_CA": ca} if ca else {})).source)
+    context = kwargs["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert (context.verify_mode, context.check_hostname) == (verify, check_hostname)
+
+
+def test_source_ssl_disabled_reaches_pymysql(monkeypatch):
+    kwargs = pymysql_kwargs(_settings(monkeypatch, SOURCE_SSL_MODE="DISABLED").source)
+    assert kwargs["ssl_disabled"] is True and "ssl" not in kwargs
 
 
 def test_target_sslmode_reaches_libpq(monkeypatch):
@@ -72,15 +106,14 @@ def test_bad_source_ssl_mode_is_a_config_error(monkeypatch):
         _settings(monkeypatch, SOURCE_SSL_MODE="ALWAYS")
 
 
-@pytest.mark.parametrize(
-    "mode,ca", [("REQUIRED", None), ("VERIFY_CA", None), (None, "/etc/ssl/certs/ca-certificates.crt")]
-)
-def test_required_tls_refuses_a_plain_source(settings, mode, ca):
+@pytest.mark.parametrize("driver", AVAILABLE_DRIVERS)
+@pytest.mark.parametrize("mode,ca", [("REQUIRED", None), ("VERIFY_CA", None), (None, SYSTEM_CA)])
+def test_required_tls_refuses_a_plain_source(settings, mode, ca, driver):
     # mysqlclient on MariaDB Connector/C falls back to plain text for REQUIRED and a bare CA: db.py checks
-    required = dataclasses.replace(settings.source, ssl_mode=mode, ssl_ca=ca)
+    required = dataclasses.replace(settings.source, ssl_mode=mode, ssl_ca=ca, driver=driver)
     with pytest.raises(ConnectionFailed, match="cannot connect to source"):
         connect_source(required, connect_timeout=5).close()
-    connect_source(dataclasses.replace(settings.source, ssl_mode="PREFERRED")).close()
+    connect_source(dataclasses.replace(settings.source, ssl_mode="PREFERRED", driver=driver)).close()
 
 
 def test_required_tls_refuses_a_plain_target(settings):
@@ -283,11 +316,12 @@ def test_verified_tls_to_a_real_mariadb_carries_a_load(mariadb_with_tls, monkeyp
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     s = load_settings()
-    conn = connect_source(s.source)
-    cur = conn.cursor()
-    cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-    assert cur.fetchone()[1], "the session is not encrypted"
-    conn.close()
+    for driver in AVAILABLE_DRIVERS:
+        conn = connect_source(dataclasses.replace(s.source, driver=driver))
+        cur = conn.cursor()
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        assert cur.fetchone()[1], f"the session is not encrypted ({driver})"
+        conn.close()
 
     # the reader may only come in over TLS from now on: a load that succeeds went over TLS
     admin = connect_source(s.source_admin)
@@ -313,12 +347,13 @@ def test_verified_tls_to_a_real_mariadb_carries_a_load(mariadb_with_tls, monkeyp
     target.close()
 
 
-def test_a_wrong_ca_is_refused_naming_the_server_not_the_password(mariadb_with_tls, tmp_path):
+@pytest.mark.parametrize("driver", AVAILABLE_DRIVERS)
+def test_a_wrong_ca_is_refused_naming_the_server_not_the_password(mariadb_with_tls, tmp_path, driver):
     stack, _ca = mariadb_with_tls
     _, other_ca = _self_signed(tmp_path, "other")
-    env = _env_for(stack, other_ca, tmp_path)
+    env = _env_for(stack, other_ca, tmp_path, SOURCE_DRIVER=driver)
     refused = _cli(env, "analyze-schema")
     message = refused.stdout + refused.stderr
-    assert refused.returncode == 2, message[-1500:]
+    assert refused.returncode == 1, message[-1500:]
     assert f"cannot connect to source mysql://etl_reader@127.0.0.1:{stack.mariadb_port}/opendental" in message
     assert env["SOURCE_PASSWORD"] not in message and env["SOURCE_ADMIN_PASSWORD"] not in message

@@ -1,4 +1,4 @@
-"""Settings parsing and secret redaction."""
+"""Settings parsing (separate variables and connection URLs) and secret redaction."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from etl_pipeline.db import connect_source, connect_target
+from etl_pipeline.db import AVAILABLE_DRIVERS, connect_source, connect_target
 from etl_pipeline.errors import ConfigError, ConnectionFailed
 from etl_pipeline.redact import install_log_filter, redact, register_secret
 from etl_pipeline.settings import MySQLSettings, PostgresSettings, load_settings, read_env_file
@@ -49,11 +49,12 @@ def test_log_filter_scrubs_messages(caplog):
     assert "Another-Secret-9" not in caplog.text and "***" in caplog.text
 
 
-def test_connection_errors_name_the_server_not_the_password():
+@pytest.mark.parametrize("driver", AVAILABLE_DRIVERS)
+def test_connection_errors_name_the_server_not_the_password(driver):
     password = "Wr0ng-Password-77"
     register_secret(password)
     source = MySQLSettings(
-        host="127.0.0.1", port=1, database="opendental", user="etl_reader", password=password
+        host="127.0.0.1", port=1, database="opendental", user="etl_reader", password=password, driver=driver
     )
     with pytest.raises(ConnectionFailed) as excinfo:
         connect_source(source, connect_timeout=2)
@@ -66,15 +67,142 @@ def test_connection_errors_name_the_server_not_the_password():
     assert password not in str(excinfo.value)
 
 
-def test_wrong_password_message_does_not_echo_it(settings):
+@pytest.mark.parametrize("driver", AVAILABLE_DRIVERS)
+def test_wrong_password_message_does_not_echo_it(settings, driver):
     bad = MySQLSettings(
         host=settings.source.host,
         port=settings.source.port,
         database="opendental",
         user="etl_reader",
         password="Not-The-Password-1",
+        driver=driver,
     )
     register_secret("Not-The-Password-1")
     with pytest.raises(ConnectionFailed, match="Access denied") as excinfo:
         connect_source(bad)
     assert "Not-The-Password-1" not in str(excinfo.value)
+
+
+# --- connection URLs (SOURCE_URL / TARGET_URL, parsed and rendered with SQLAlchemy's URL) ---
+
+HARD_PASSWORD = "p@ss:w/rd%41-x"  # every character a URL must encode, and a %41 that must stay as it is
+ENCODED = "p%40ss%3Aw%2Frd%2541-x"
+
+
+def _url_settings(monkeypatch, tmp_path, **env):
+    monkeypatch.setenv("ETL_ENV_FILE", str(tmp_path / "none.env"))
+    for key in (
+        "SOURCE_URL",
+        "TARGET_URL",
+        "SOURCE_DRIVER",
+        "SOURCE_SSL_MODE",
+        "SOURCE_SSL_CA",
+        "TARGET_SSLMODE",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return load_settings()
+
+
+def test_source_url_gives_every_part_and_the_password_round_trips(monkeypatch, tmp_path):
+    s = _url_settings(
+        monkeypatch,
+        tmp_path,
+        SOURCE_URL=f"mysql+pymysql://reader:{ENCODED}@db.clinic:3307/od?ssl_mode=required&ssl_ca=/certs/ca.pem",
+        SOURCE_HOST="ignored-host",
+        SOURCE_PASSWORD="ignored-password",
+    )
+    assert (s.source.host, s.source.port, s.source.database, s.source.user) == (
+        "db.clinic",
+        3307,
+        "od",
+        "reader",
+    )
+    assert s.source.password == HARD_PASSWORD
+    assert (s.source.ssl_mode, s.source.ssl_ca, s.source.driver) == ("REQUIRED", "/certs/ca.pem", "pymysql")
+    # the settings' own URL encodes it again, and parses back to the same password
+    from sqlalchemy.engine import make_url
+
+    rendered = s.source.url.render_as_string(hide_password=False)
+    assert ENCODED in rendered and make_url(rendered).password == HARD_PASSWORD
+    assert s.source.display == "mysql://reader@db.clinic:3307/od"
+
+
+def test_target_url_and_separate_password(monkeypatch, tmp_path):
+    s = _url_settings(
+        monkeypatch,
+        tmp_path,
+        TARGET_URL="postgresql://etl@pg.clinic/analytics?sslmode=verify-full&sslrootcert=/certs/pg.pem",
+        TARGET_PASSWORD=HARD_PASSWORD,
+        TARGET_PORT="6543",
+    )
+    t = s.target
+    assert (t.host, t.port, t.database, t.user, t.password) == (
+        "pg.clinic",
+        6543,
+        "analytics",
+        "etl",
+        HARD_PASSWORD,
+    )
+    assert (t.sslmode, t.sslrootcert) == ("verify-full", "/certs/pg.pem")
+    assert t.display == "postgresql://etl@pg.clinic:6543/analytics"
+
+
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"SOURCE_URL": "not a url"}, "SOURCE_URL is not a URL like mysql://"),
+        ({"SOURCE_URL": "oracle://u@h/db"}, "SOURCE_URL: scheme 'oracle' is not one of mysql, mariadb"),
+        ({"SOURCE_URL": "mysql+odbc://u@h/db"}, "SOURCE_URL: driver 'odbc' is not one of"),
+        (
+            {"SOURCE_URL": "mysql://u@h/db?sslmode=x"},
+            "SOURCE_URL: unknown parameter 'sslmode' \\(known: ssl_mode",
+        ),
+        ({"SOURCE_URL": "mysql://u@h:33o6/db"}, "SOURCE_URL is not a URL"),
+        ({"SOURCE_URL": "mysql://u@h/db?ssl_mode=ALWAYS"}, "SOURCE_URL's ssl_mode='ALWAYS' is not one of"),
+        (
+            {"SOURCE_URL": "mysql+pymysql://u@h/db", "SOURCE_DRIVER": "mysqlclient"},
+            "disagrees with SOURCE_URL",
+        ),
+        ({"SOURCE_DRIVER": "odbc"}, "SOURCE_DRIVER='odbc' is not one of mysqlclient, pymysql"),
+        ({"TARGET_URL": "postgresql://u@h:99999/db"}, "TARGET_URL's port=99999 is outside 1-65535"),
+        (
+            {"TARGET_URL": "postgresql+asyncpg://u@h/db"},
+            "TARGET_URL: driver 'asyncpg' is not one of psycopg2",
+        ),
+    ],
+)
+def test_bad_connection_settings_are_config_errors_naming_the_setting(monkeypatch, tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message):
+        _url_settings(monkeypatch, tmp_path, **env)
+
+
+def test_an_unencoded_at_in_a_url_password_is_refused_without_showing_it(monkeypatch, tmp_path):
+    with pytest.raises(ConfigError, match="percent-encode an '@' in the password as %40") as excinfo:
+        _url_settings(monkeypatch, tmp_path, SOURCE_URL="mysql://reader:Se@cret-part@db/od")
+    assert "cret-part" not in str(excinfo.value) and "Se@" not in str(excinfo.value)
+
+
+def test_a_url_password_never_appears_in_messages_or_logs(monkeypatch, tmp_path, caplog):
+    s = _url_settings(
+        monkeypatch,
+        tmp_path,
+        SOURCE_URL=f"mysql://reader:{ENCODED}@127.0.0.1:1/od",
+        TARGET_URL=f"postgresql://etl:{ENCODED}@127.0.0.1:1/analytics",
+    )
+    assert HARD_PASSWORD not in repr(s) and ENCODED not in repr(s)
+    messages = []
+    for connect, cfg in ((connect_source, s.source), (connect_target, s.target)):
+        with pytest.raises(ConnectionFailed) as excinfo:
+            connect(cfg, connect_timeout=2)
+        messages.append(str(excinfo.value))
+    assert messages[0].startswith("cannot connect to source mysql://reader@127.0.0.1:1/od: ")
+    assert messages[1].startswith("cannot connect to target postgresql://etl@127.0.0.1:1/analytics: ")
+    logger = logging.getLogger("url-redaction-test")
+    install_log_filter(logger)
+    with caplog.at_level(logging.INFO, logger="url-redaction-test"):
+        logger.info("connecting to %s", s.source.url.render_as_string(hide_password=False))
+        logger.info("the password is %s / %s", HARD_PASSWORD, ENCODED)
+    for text in (*messages, caplog.text, redact(f"dsn {ENCODED} {HARD_PASSWORD}")):
+        assert HARD_PASSWORD not in text and ENCODED not in text

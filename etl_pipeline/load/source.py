@@ -2,7 +2,8 @@
 
 The reader runs the rendering SELECT (see `sql_render`) on an unbuffered cursor in a thread of its
 own and hands batches of COPY-text bytes to the writer through a small bounded queue, so the next
-batch is read while the previous one is copied and memory stays a few batches deep.
+batch is read while the previous one is copied and memory stays a few batches deep. It works the same
+with either source driver (`etl_pipeline.db`): the SELECT returns binary strings, which both give as bytes.
 """
 
 from __future__ import annotations
@@ -10,20 +11,28 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
+from typing import Any
 
-import MySQLdb
-
-from etl_pipeline.db import connect_source
+from etl_pipeline.db import SOURCE_ERRORS, SourceConnection, connect_source, source_error_code
 from etl_pipeline.errors import EtlError
+from etl_pipeline.settings import MySQLSettings
 from etl_pipeline.type_mapping import map_column_type, quote_mysql_ident
 
 BATCH_ROWS = 5000
 QUEUE_BATCHES = 4
 
 # Test hook: called as hook(table, batch_number) in the reader thread after each batch is read.
-batch_hook = None
+batch_hook: Callable[[str, int], None] | None = None
+
+Params = Sequence[Any] | dict[str, Any]
+_KILL_ERRORS: tuple[type[Exception], ...] = (
+    *SOURCE_ERRORS,
+    EtlError,
+)  # a failed KILL is not the read's error
 
 
 class SourceTableMissing(EtlError):
@@ -68,7 +77,7 @@ SELECT CHECK_CLAUSE
 """
 
 
-def live_columns(conn, table: str) -> list[LiveColumn]:
+def live_columns(conn: SourceConnection, table: str) -> list[LiveColumn]:
     """The table's columns as the source has them now (MariaDB JSON columns reported as json)."""
     cur = conn.cursor()
     cur.execute(LIVE_COLUMNS_SQL, (table,))
@@ -87,7 +96,7 @@ def live_columns(conn, table: str) -> list[LiveColumn]:
     ]
 
 
-def source_upper_bound(conn, table: str, cursor: str, local_time: bool = False):
+def source_upper_bound(conn: SourceConnection, table: str, cursor: str, local_time: bool = False) -> Any:
     """The upper bound of an incremental read: the source clock minus one second (the current second
     is read next time), capped by the newest cursor value in the table.
 
@@ -112,7 +121,7 @@ def source_upper_bound(conn, table: str, cursor: str, local_time: bool = False):
     return value
 
 
-def source_clock_bound(conn, local_time: bool = False):
+def source_clock_bound(conn: SourceConnection, local_time: bool = False) -> datetime:
     """The source clock minus one second: no row can still arrive at or below it with a cursor
     stamped by the database clock (the current second is read next time).
 
@@ -133,7 +142,7 @@ def source_clock_bound(conn, local_time: bool = False):
     return value
 
 
-def scalar(conn, sql: str, params=()):
+def scalar(conn: SourceConnection, sql: str, params: Params = ()) -> Any:
     cur = conn.cursor()
     cur.execute(sql, params)
     row = cur.fetchone()
@@ -141,7 +150,7 @@ def scalar(conn, sql: str, params=()):
     return row[0] if row else None
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
 
 
@@ -155,17 +164,24 @@ class LineStream:
     """
 
     def __init__(
-        self, cfg, sql: str, params=(), table: str = "", progress=None, parts=None, track_max: bool = False
-    ):
+        self,
+        cfg: MySQLSettings,
+        sql: str,
+        params: Params = (),
+        table: str = "",
+        progress: Callable[[int], None] | None = None,
+        parts: Sequence[tuple[str, Params]] | None = None,
+        track_max: bool = False,
+    ) -> None:
         """`parts`: optional [(sql, params), ...] read in parallel streams instead of `sql`."""
         self.rows = 0
         self.bytes = 0
-        self.max_value = None
+        self.max_value: bytes | None = None
         self._track_max = track_max
         self._cfg = cfg
         self._table = table
         self._progress = progress
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._error: BaseException | None = None
         self._stop = threading.Event()
         parts = parts or [(sql, params)]
@@ -179,7 +195,7 @@ class LineStream:
         for thread in self._threads:
             thread.start()
 
-    def _read(self, conn, sql: str, params) -> None:
+    def _read(self, conn: SourceConnection, sql: str, params: Params) -> None:
         try:
             cur = conn.cursor()
             cur.execute(sql, params or None)
@@ -202,9 +218,10 @@ class LineStream:
                 if batch_hook is not None:
                     batch_hook(self._table, batch_no)
             cur.close()
-        except MySQLdb.Error as exc:
+        except SOURCE_ERRORS as exc:  # the code and class only: a driver's message may quote row values
+            code = source_error_code(exc)
             self._error = self._error or SourceReadError(
-                f"{self._table}: source read failed: ({exc.args[0] if exc.args else ''}) {type(exc).__name__}"
+                f"{self._table}: source read failed: ({code if code is not None else ''}) {type(exc).__name__}"
             )
         except BaseException as exc:
             self._error = self._error or exc
@@ -215,7 +232,7 @@ class LineStream:
             if last or self._error is not None:
                 self._queue.put(None)
 
-    def _note_max(self, rows) -> None:
+    def _note_max(self, rows: Sequence[tuple[bytes | None, ...]]) -> None:
         top = max(filter(None, map(itemgetter(1), rows)), default=None)  # C loops: millions of rows
         if top is not None:
             with self._lock:
@@ -248,17 +265,17 @@ class LineStream:
             with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=0.1)
         for conn in self._conns:
-            with contextlib.suppress(MySQLdb.Error):
+            with contextlib.suppress(*SOURCE_ERRORS):
                 conn.close()
 
-    def _kill_queries(self, conns) -> None:
+    def _kill_queries(self, conns: Sequence[SourceConnection]) -> None:
         # An unbuffered result must otherwise be read to its end before the connection is usable.
         try:
             killer = connect_source(self._cfg)
             for conn in conns:
                 killer.cursor().execute(f"KILL QUERY {int(conn.thread_id())}")
             killer.close()
-        except (MySQLdb.Error, EtlError):
+        except _KILL_ERRORS:
             pass
 
     def check(self) -> None:

@@ -12,19 +12,41 @@ import http.server
 import threading
 from pathlib import Path
 
+from etl_pipeline.cli_support import Subparsers, add_command
 from etl_pipeline.dbt_runner import DBT_TARGET_DIR, run_dbt
 from etl_pipeline.errors import ConfigError
 
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 
 
-def register(subparsers) -> None:
-    docs = subparsers.add_parser("docs", help="build or serve the dbt docs site of the marts")
+def register(subparsers: Subparsers) -> None:
+    docs = add_command(
+        subparsers,
+        "docs",
+        help="build or serve the dbt docs site of the marts",
+        examples="""
+etl docs generate
+etl docs serve --generate --port 8081
+""",
+    )
     actions = docs.add_subparsers(dest="action", metavar="ACTION", required=True)
-    generate = actions.add_parser("generate", help="dbt docs generate (needs the analytics database)")
+    generate = add_command(
+        actions,
+        "generate",
+        help="dbt docs generate (needs the analytics database)",
+        examples="etl docs generate --target prod",
+    )
     generate.add_argument("--target", help="dbt target (default: local, or prod when ETL_ENVIRONMENT=prod)")
     generate.set_defaults(func=_generate)
-    serve = actions.add_parser("serve", help="serve the generated site on http://HOST:PORT/")
+    serve = add_command(
+        actions,
+        "serve",
+        help="serve the generated site on http://HOST:PORT/",
+        examples="""
+etl docs serve                      # http://127.0.0.1:8080/
+etl docs serve --generate --host 0.0.0.0 --port 8081
+""",
+    )
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--generate", action="store_true", help="run docs generate first")
@@ -44,8 +66,7 @@ def docs_server(
     missing = [name for name in DOCS_FILES if not (directory / name).is_file()]
     if missing:
         raise ConfigError(
-            f"docs site not built: {', '.join(missing)} missing in {directory}; "
-            "run `python -m etl_pipeline.cli docs generate` first"
+            f"docs site not built: {', '.join(missing)} missing in {directory}; run `etl docs generate` first"
         )
     handler = functools.partial(_QuietHandler, directory=str(directory))
     try:

@@ -74,21 +74,26 @@ def test_whole_job_and_its_failures_leak_no_secret_and_no_patient_data(local_sta
 
     # the happy path, end to end
     assert t.cli("synth", "--scale", "0.01", "--seed", "5").returncode == 0
-    assert t.cli("analyze-schema").returncode == 0
-    assert t.cli("validate-config").returncode == 0
+    assert t.cli("test-connections").returncode == 0
+    assert t.cli("analyze-schema", "--json").returncode == 0
+    assert t.cli("validate-config", "--json").returncode == 0
     assert t.cli("run", "--full-refresh").returncode == 0, t.texts  # a rebuilt source: cursors restart
-    assert t.cli("verify", "--deep").returncode == 0
+    assert t.cli("verify", "--deep", "--json").returncode == 0
     build = t.python("dbt build", DBT_BUILD)
     assert build.returncode == 0, build.stdout[-3000:]
     assert t.cli("status", "--json").returncode == 0
     assert t.cli("synth", "mutate", "--days", "1").returncode == 0
-    assert t.cli("run").returncode == 0
+    assert t.cli("run", "--json").returncode == 0
 
     # failure paths
     wrong_src = t.cli("run", "--tables", "patient", SOURCE_PASSWORD=WRONG_PASSWORD)
     assert wrong_src.returncode != 0 and "etl_reader" in wrong_src.stdout + wrong_src.stderr
     wrong_tgt = t.cli("status", TARGET_PASSWORD=WRONG_PASSWORD)
-    assert wrong_tgt.returncode == 2 and wrong_tgt.stderr.startswith("error: cannot connect to target")
+    assert wrong_tgt.returncode == 1 and wrong_tgt.stderr.startswith("error: cannot connect to target")
+    both_wrong = t.cli(
+        "test-connections", "--json", SOURCE_PASSWORD=WRONG_PASSWORD, TARGET_PASSWORD=WRONG_PASSWORD
+    )
+    assert both_wrong.returncode == 1 and "Access denied" in both_wrong.stdout
     no_port = t.cli("run", "--tables", "patient", SOURCE_PORT="1")
     assert no_port.returncode != 0 and ":1/" in no_port.stdout + no_port.stderr
     tables_yml = t.config_dir / "tables.yml"
@@ -100,7 +105,7 @@ def test_whole_job_and_its_failures_leak_no_secret_and_no_patient_data(local_sta
     assert missing.returncode == 1 and "zz_gone" in missing.stdout
     tables_yml.write_text("tables:\n  patient: [not, a, mapping\n")
     assert t.cli("validate-config").returncode != 0
-    assert t.cli("run").returncode == 2
+    assert t.cli("run").returncode == 3  # a configuration error
     tables_yml.write_text(good_yml)
     _postgres_stopped_mid_run(local_stack, t)
     assert t.cli("run").returncode == 0  # and it recovers

@@ -3,69 +3,139 @@
 from __future__ import annotations
 
 import argparse
-import json
+from typing import Any
 
+from etl_pipeline.cli_support import Subparsers, add_command, add_json_flag, print_json
 from etl_pipeline.db import connect_target
 from etl_pipeline.load import state
-from etl_pipeline.load.engine import run, select_tables
+from etl_pipeline.load.engine import TableLoadResult, new_run_id, run, select_tables
+from etl_pipeline.redact import redact
 from etl_pipeline.settings import load_settings
 
+TIERS = ("large", "medium", "small", "tiny")
+COUNTS = ("rows_read", "inserted", "updated", "deleted", "bytes")
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
+
+def register(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers,
         "run",
         help="load tables from the source into PostgreSQL raw",
-        description="Stream source tables into raw: incremental where possible, "
-        "full refresh otherwise; deletes marked in _deleted_at.",
+        description="Stream source tables into raw: incremental where possible, full refresh otherwise; "
+        "deletes marked in _deleted_at. Exits 1 when any table failed (the others still load).",
+        examples="""
+etl run                                  # every enabled table, largest first
+etl run --tables patient,procedurelog    # just these (source names, as in tables.yml)
+etl run --tier large --workers 4
+etl run --tables claim --full-refresh    # rebuild one table from scratch
+etl run --dry-run                        # what would be loaded, and how
+etl run --json | jq '.failed'            # tables that failed, for a script
+""",
     )
     p.add_argument("--tables", help="comma-separated source table names (default: all enabled)")
-    p.add_argument("--tier", choices=("large", "medium", "small", "tiny"), help="only tables of this tier")
+    p.add_argument("--tier", choices=TIERS, help="only tables of this tier")
     p.add_argument("--full-refresh", action="store_true", help="rebuild the chosen tables from scratch")
     p.add_argument("--dry-run", action="store_true", help="list what would be loaded and stop")
-    p.add_argument("--workers", type=int, default=2, help="tables loaded in parallel (default 2)")
+    p.add_argument("--workers", type=_positive, default=2, help="tables loaded in parallel (default 2)")
     p.add_argument("--run-id", help="run id recorded in etl.load_runs (default: manual__<time>)")
+    add_json_flag(p)
     p.set_defaults(func=_run)
 
-    p = subparsers.add_parser("status", help="per-table load state: last load, rows, cursor, duration")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add_command(
+        subparsers,
+        "status",
+        help="per-table load state: last load, rows, cursor, duration",
+        examples="""
+etl status
+etl status --json | jq '.[] | select(.last_status == "failed") | .table_name'
+""",
+    )
+    add_json_flag(p)
     p.set_defaults(func=_status)
 
-    p = subparsers.add_parser("verify", help="compare source and raw: live row counts and key sets")
+    p = add_command(
+        subparsers,
+        "verify",
+        help="compare source and raw: live row counts and key sets",
+        description="Compare the source with raw for each table: live row counts and the exact primary-key "
+        "sets (with --deep, every loaded column). Exits 1 on any mismatch.",
+        examples="""
+etl verify
+etl verify --tables patient,appointment --deep
+etl verify --json | jq '.[] | select(.ok | not)'
+""",
+    )
     p.add_argument("--tables", help="comma-separated source table names (default: all enabled)")
     p.add_argument("--deep", action="store_true", help="also compare the content of every column")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(func=_verify)
 
 
-def _names(value: str | None):
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
+
+
+def _names(value: str | None) -> list[str] | None:
     return [t.strip() for t in value.split(",") if t.strip()] if value else None
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    run_id = args.run_id or new_run_id()
     results = run(
         settings,
         tables=_names(args.tables),
         tier=args.tier,
         full_refresh=args.full_refresh,
         max_workers=args.workers,
-        run_id=args.run_id,
+        run_id=run_id,
         dry_run=args.dry_run,
     )
-    for r in results:
-        if r.status == "skipped":
-            print(f"would load {r.table} ({r.strategy})")
-        elif r.status == "success":
-            print(
-                f"{r.table:<24} {r.strategy:<12} read {r.rows_read:>10,}  ins {r.inserted:>10,}  "
-                f"upd {r.updated:>8,}  del {r.deleted:>7,}  {r.seconds:8.1f} s"
-            )
-        else:
-            print(f"{r.table:<24} FAILED ({r.error_class}): {r.message}")
     failed = [r for r in results if r.status == "failed"]
+    if args.json:
+        print_json(run_document(run_id, results, dry_run=args.dry_run))
+        return 1 if failed else 0
+    for r in results:
+        print(_result_line(r))
     if failed:
         print(f"{len(failed)} of {len(results)} tables failed: {', '.join(r.table for r in failed)}")
     return 1 if failed else 0
+
+
+def run_document(run_id: str, results: list[TableLoadResult], *, dry_run: bool = False) -> dict[str, Any]:
+    """`run --json`: the run's identity, totals and one entry per table (counts and identifiers only)."""
+    tables = [r.to_dict() for r in results]
+    failed = [r.table for r in results if r.status == "failed"]
+    return {
+        "run_id": run_id,
+        "dry_run": dry_run,
+        "ok": not failed,
+        "failed": failed,
+        "totals": {
+            "tables": len(results),
+            "succeeded": sum(r.status == "success" for r in results),
+            "failed": len(failed),
+            **{key: sum(int(t.get(key) or 0) for t in tables) for key in COUNTS},
+            "seconds": round(sum(float(t.get("seconds") or 0) for t in tables), 3),
+        },
+        "tables": tables,
+    }
+
+
+def _result_line(r: TableLoadResult) -> str:
+    reason = r.to_dict().get("reason") or ""  # why full / incremental / skipped
+    if r.status == "skipped":
+        return f"would load {r.table} ({r.strategy}{': ' + reason if reason else ''})"
+    if r.status == "success":
+        return (
+            f"{r.table:<24} {r.strategy:<12} read {r.rows_read:>10,}  ins {r.inserted:>10,}  "
+            f"upd {r.updated:>8,}  del {r.deleted:>7,}  {r.seconds:8.1f} s"
+            + (f"  ({reason})" if reason else "")
+        )
+    return f"{r.table:<24} FAILED ({r.error_class}): {redact(r.message)}"
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -76,7 +146,7 @@ def _status(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     if args.json:
-        print(json.dumps(rows, default=str, indent=2))
+        print_json(rows)
         return 0
     print(
         f"{'table':<24} {'state':<8} {'strategy':<12} {'raw rows':>10} {'cursor':<20} {'seconds':>8}  last load"
@@ -91,26 +161,21 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from etl_pipeline.quality.parity import verify_table
+    # parity reads the loader's modules and the target; imported here to keep `etl --help` quick
+    from etl_pipeline.quality.parity import ParityResult, verify_table
 
     settings = load_settings()
     results = []
     for table in select_tables(settings, _names(args.tables)):
         try:
             results.append(verify_table(settings, table, deep=args.deep))
-        except Exception as exc:
-            from etl_pipeline.quality.parity import ParityResult
-
-            results.append(
-                ParityResult(
-                    table.name,
-                    0,
-                    0,
-                    error=type(exc).__name__ + (f": {exc}" if hasattr(exc, "exit_code") else ""),
-                )
-            )
+        except Exception as exc:  # one table's failure is its result; the others are still checked
+            shown = (
+                f": {redact(exc)}" if hasattr(exc, "exit_code") else ""
+            )  # EtlError messages are fit to show
+            results.append(ParityResult(table.name, 0, 0, error=type(exc).__name__ + shown))
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print_json([r.to_dict() for r in results])
     else:
         for r in results:
             verdict = "ok" if r.ok else "MISMATCH"

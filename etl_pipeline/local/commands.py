@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
-import json
-
+from etl_pipeline.cli_support import Subparsers, add_command, add_json_flag, print_json
 from etl_pipeline.local.stack import stack_from_env
 
 
-def register(subparsers) -> None:
-    local = subparsers.add_parser("local", help="start/stop the throwaway local MariaDB + PostgreSQL")
+def register(subparsers: Subparsers) -> None:
+    local = add_command(
+        subparsers,
+        "local",
+        help="start/stop the throwaway local MariaDB + PostgreSQL",
+        description="A throwaway MariaDB (source) and PostgreSQL (target) under .local/, for the demo and "
+        "for trying the pipeline; `local up` writes their settings to .env, which every other command reads.",
+        examples="""
+etl local up          # start both (reuses running ones), write .env
+etl local status --json
+etl local down        # stop both, keep the data
+etl local destroy     # stop both and delete their data
+""",
+    )
     actions = local.add_subparsers(dest="action", metavar="ACTION", required=True)
-    up = actions.add_parser("up", help="start both servers (reuses running ones), write .env")
+    up = add_command(
+        actions,
+        "up",
+        help="start both servers (reuses running ones), write .env",
+        examples="etl local up && etl test-connections",
+    )
     up.set_defaults(func=_up)
-    down = actions.add_parser("down", help="stop both servers")
+    down = add_command(
+        actions, "down", help="stop both servers (their data is kept)", examples="etl local down"
+    )
     down.set_defaults(func=_down)
-    status = actions.add_parser("status", help="running state and connection URLs (no passwords)")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status = add_command(
+        actions,
+        "status",
+        help="running state and connection URLs (no passwords); exits 1 unless both run",
+        examples="etl local status --json | jq '.[].running'",
+    )
+    add_json_flag(status)
     status.set_defaults(func=_status)
-    destroy = actions.add_parser("destroy", help="stop both servers and delete their data")
+    destroy = add_command(
+        actions,
+        "destroy",
+        help="stop both servers and delete their data",
+        examples="etl local destroy && etl local up    # start again from empty servers",
+    )
     destroy.set_defaults(func=_destroy)
 
 
@@ -38,7 +66,7 @@ def _down(args) -> int:
 def _status(args) -> int:
     status = stack_from_env().status()
     if args.json:
-        print(json.dumps(status, indent=2))
+        print_json(status)
     else:
         _print_status(status)
     return 0 if all(s["running"] for s in status.values()) else 1

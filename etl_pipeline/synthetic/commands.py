@@ -3,27 +3,38 @@
 
 from __future__ import annotations
 
-import json
-
+from etl_pipeline.cli_support import Subparsers, add_command, print_json
 from etl_pipeline.settings import load_settings
 
 
-def register(subparsers) -> None:
-    synth = subparsers.add_parser(
+def register(subparsers: Subparsers) -> None:
+    synth = add_command(
+        subparsers,
         "synth",
         help="build the synthetic OpenDental source database (36 tables) or mutate it",
         description="Build the synthetic OpenDental source with the admin connection (SOURCE_ADMIN_USER). "
         "Scale 1.0 is a mid-size clinic (~35k patients, ~9.5M rows); 0.01 takes a second.",
+        examples="""
+etl synth --scale 0.05              # a small clinic, seed 42
+etl synth --scale 1 --seed 7        # a mid-size clinic; same seed, same database
+etl synth mutate --days 3           # three days of clinic work on it
+etl synth mutate --days 1 --json    # and the per-table counts
+""",
     )
     synth.add_argument("--scale", default="1.0", help="size relative to a mid-size clinic (default 1.0)")
     synth.add_argument("--seed", type=int, default=42, help="same seed, same database (default 42)")
     synth.set_defaults(func=_generate)
     actions = synth.add_subparsers(dest="action", metavar="ACTION")
-    mutate = actions.add_parser(
+    mutate = add_command(
+        actions,
         "mutate",
         help="simulate N days of clinic work (inserts, updates, hard and soft deletes)",
         description="Simulate N days of clinic work on the existing source. The simulated clock starts the "
         "day after the latest cursor value in the source; the wall clock does not matter.",
+        examples="""
+etl synth mutate --days 1
+etl synth mutate --days 30 --seed 8 --json | jq '.patient'
+""",
     )
     mutate.add_argument("--days", type=int, required=True, help="number of simulated days (1-366)")
     mutate.add_argument(
@@ -49,5 +60,5 @@ def _mutate(args) -> int:
 
     counts = mutate(admin_settings(load_settings()), args.days, args.seed, quiet=args.json)
     if args.json:
-        print(json.dumps(counts, indent=2))
+        print_json(counts)
     return 0

@@ -10,11 +10,14 @@ raw once, on its next incremental load.
 
 from __future__ import annotations
 
+from psycopg2.extensions import cursor
+
+from etl_pipeline.load.context import LoadContext
 from etl_pipeline.settings import STATE_SCHEMA
 from etl_pipeline.type_mapping import quote_ident
 
 # Primary-key bucket width of the delete reconciliation summary: narrow enough that scattered
-# deletes stream few keys, wide enough that the summaries stay small (1.5M keys: ~1,500 rows).
+# deletes stream few keys, wide enough that the summaries stay small (a row per BUCKET_KEYS keys).
 BUCKET_KEYS = 1024
 _U64 = (1 << 64) - 1  # MariaDB's BIT_XOR is unsigned, PostgreSQL's signed: compare the bits
 S = quote_ident(STATE_SCHEMA)
@@ -32,7 +35,7 @@ CREATE TABLE IF NOT EXISTS {S}.key_buckets (
 """
 
 
-def eligible(ctx) -> bool:
+def eligible(ctx: LoadContext) -> bool:
     """A single integer key with delete detection: the tables reconciled by buckets."""
     return bool(
         ctx.table.detect_deletes
@@ -41,12 +44,12 @@ def eligible(ctx) -> bool:
     )
 
 
-def forget(cur, table: str) -> None:
+def forget(cur: cursor, table: str) -> None:
     cur.execute(f"DELETE FROM {S}.key_buckets WHERE table_name = %s", (table,))
     cur.execute(f"DELETE FROM {S}.key_summaries WHERE table_name = %s", (table,))
 
 
-def recompute(cur, table: str, target: str, key: str) -> None:
+def recompute(cur: cursor, table: str, target: str, key: str) -> None:
     """The summary of raw's live keys now (after a full swap, or when none is kept yet)."""
     forget(cur, table)
     k = quote_ident(key)
@@ -71,19 +74,19 @@ def recompute(cur, table: str, target: str, key: str) -> None:
     )
 
 
-def ensure(cur, table: str, target: str, key: str) -> None:
+def ensure(cur: cursor, table: str, target: str, key: str) -> None:
     cur.execute(f"SELECT bucket_keys FROM {S}.key_summaries WHERE table_name = %s", (table,))
     row = cur.fetchone()
     if row is None or row[0] != BUCKET_KEYS:  # none kept yet, or kept at another width
         recompute(cur, table, target, key)
 
 
-def start_delta(cur) -> None:
+def start_delta(cur: cursor) -> None:
     """`_key_delta(k, sign)`: keys that became live (+1) or were marked deleted (-1) in this transaction."""
     cur.execute("CREATE TEMP TABLE _key_delta (k bigint NOT NULL, sign int NOT NULL) ON COMMIT DROP")
 
 
-def apply_delta(cur, table: str) -> None:
+def apply_delta(cur: cursor, table: str) -> None:
     cur.execute(
         f"""
         INSERT INTO {S}.key_buckets AS b (table_name, bucket, n, s, x)
@@ -97,18 +100,20 @@ def apply_delta(cur, table: str) -> None:
     cur.execute("TRUNCATE _key_delta")
 
 
-def live_keys(cur, table: str) -> int:
+def live_keys(cur: cursor, table: str) -> int:
     """How many keys are live in raw, from the kept summary."""
     cur.execute(f"SELECT COALESCE(sum(n), 0) FROM {S}.key_buckets WHERE table_name = %s", (table,))
-    return int(cur.fetchone()[0])
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
-def buckets(cur, table: str) -> dict[int, tuple[int, int, int]]:
+def buckets(cur: cursor, table: str) -> dict[int, tuple[int, int, int]]:
     cur.execute(f"SELECT bucket, n, s, x FROM {S}.key_buckets WHERE table_name = %s", (table,))
     return {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in cur.fetchall()}
 
 
-def recomputed(cur, target: str, key: str) -> dict[int, tuple[int, int, int]]:
+def recomputed(cur: cursor, target: str, key: str) -> dict[int, tuple[int, int, int]]:
     """The summary computed from raw itself (tests, and a check that the kept one is right)."""
     k = quote_ident(key)
     cur.execute(f"""

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from psycopg2.extensions import cursor
+
+from etl_pipeline.load.source import LiveColumn
 from etl_pipeline.settings import RAW_SCHEMA
 from etl_pipeline.type_mapping import is_widening, quote_ident
 
@@ -19,15 +24,25 @@ log = logging.getLogger(__name__)
 META_COLUMNS = ("_loaded_at", "_deleted_at")
 
 
+class RawColumn(Protocol):
+    """A column as raw has it: a source column, or one the source no longer has."""
+
+    @property
+    def target_name(self) -> str: ...
+
+    @property
+    def pg_type(self) -> str: ...
+
+
 def qualified(name: str) -> str:
     return f"{quote_ident(RAW_SCHEMA)}.{quote_ident(name)}"
 
 
-def ensure_raw_schema(cur) -> None:
+def ensure_raw_schema(cur: cursor) -> None:
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(RAW_SCHEMA)}")
 
 
-def raw_columns(cur, name: str) -> dict[str, str] | None:
+def raw_columns(cur: cursor, name: str) -> dict[str, str] | None:
     """{column: type as this module writes it} of raw.<name>, or None when the table does not exist."""
     cur.execute(
         """
@@ -54,7 +69,7 @@ def normalise_pg_type(formatted: str) -> str:
     return formatted
 
 
-def create_table_sql(name: str, columns, loaded_at_default: str | None = None) -> str:
+def create_table_sql(name: str, columns: Sequence[RawColumn], loaded_at_default: str | None = None) -> str:
     lines = [f"{quote_ident(c.target_name)} {c.pg_type}" for c in columns]
     default = f" DEFAULT {loaded_at_default}" if loaded_at_default else ""
     lines.append(f"_loaded_at timestamptz{default}")
@@ -66,10 +81,10 @@ def create_table_sql(name: str, columns, loaded_at_default: str | None = None) -
 class DriftPlan:
     """What the live source columns mean for an existing raw table."""
 
-    add: list = field(default_factory=list)  # LiveColumn
-    widen: list = field(default_factory=list)  # (LiveColumn, old pg type)
-    incompatible: list = field(default_factory=list)  # (LiveColumn, old pg type)
-    vanished: list = field(default_factory=list)  # raw column names
+    add: list[LiveColumn] = field(default_factory=list)
+    widen: list[tuple[LiveColumn, str]] = field(default_factory=list)  # (column, old pg type)
+    incompatible: list[tuple[LiveColumn, str]] = field(default_factory=list)  # (column, old pg type)
+    vanished: list[str] = field(default_factory=list)  # raw column names
 
     @property
     def needs_rebuild(self) -> bool:
@@ -81,7 +96,7 @@ class DriftPlan:
         return bool(self.add or self.widen or self.incompatible)
 
 
-def plan_drift(live, existing: dict[str, str]) -> DriftPlan:
+def plan_drift(live: Sequence[LiveColumn], existing: Mapping[str, str]) -> DriftPlan:
     plan = DriftPlan()
     live_names = {c.target_name for c in live}
     for col in live:
@@ -94,7 +109,7 @@ def plan_drift(live, existing: dict[str, str]) -> DriftPlan:
     return plan
 
 
-def apply_drift(cur, table: str, target: str, plan: DriftPlan) -> None:
+def apply_drift(cur: cursor, table: str, target: str, plan: DriftPlan) -> None:
     """Add new columns and widen types in place (inside the caller's transaction)."""
     for col in plan.add:
         log.info("%s: new source column %s added to raw", table, col.target_name)
@@ -115,7 +130,7 @@ def deleted_index_name(name: str) -> str:
     return f"{name}__deleted"
 
 
-def create_deleted_index(cur, name: str, pk: tuple[str, ...]) -> None:
+def create_deleted_index(cur: cursor, name: str, pk: tuple[str, ...]) -> None:
     """A partial index of the keys marked deleted: finding them costs as much as there are deletes."""
     cols = ", ".join(quote_ident(c) for c in pk)
     cur.execute(
@@ -124,20 +139,24 @@ def create_deleted_index(cur, name: str, pk: tuple[str, ...]) -> None:
     )
 
 
-def ensure_deleted_index(cur, name: str, pk: tuple[str, ...]) -> None:
+def ensure_deleted_index(cur: cursor, name: str, pk: tuple[str, ...]) -> None:
     """The partial index of deleted keys, built once for a raw table made before it existed."""
     cur.execute(
         "SELECT to_regclass(%s)", (f"{quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(name))}",)
     )
-    if cur.fetchone()[0] is None:
+    if _one(cur) is None:
         create_deleted_index(cur, name, pk)
 
 
-def add_missing_meta_columns(cur, table: str, name: str, existing: dict[str, str] | None) -> list[str]:
+def add_missing_meta_columns(
+    cur: cursor, table: str, name: str, existing: dict[str, str] | None
+) -> list[str]:
     """A raw table made elsewhere (a restore, a hand-made copy) may lack `_loaded_at`/`_deleted_at`:
     add them (inside the caller's transaction; `existing` is updated) and return their names. The
     caller then rebuilds the table with a full refresh, so every row gets its load time."""
-    lacking = [c for c in META_COLUMNS if existing is not None and c not in existing]
+    if existing is None:
+        return []
+    lacking = [c for c in META_COLUMNS if c not in existing]
     for column in lacking:
         cur.execute(f"ALTER TABLE {qualified(name)} ADD COLUMN {quote_ident(column)} timestamptz")
         existing[column] = "timestamptz"
@@ -151,7 +170,7 @@ def add_missing_meta_columns(cur, table: str, name: str, existing: dict[str, str
     return lacking
 
 
-def has_dependent_views(cur, name: str) -> bool:
+def has_dependent_views(cur: cursor, name: str) -> bool:
     cur.execute(
         """
         SELECT EXISTS (
@@ -161,10 +180,12 @@ def has_dependent_views(cur, name: str) -> bool:
            WHERE d.refobjid = %s::regclass AND r.ev_class <> d.refobjid)""",
         (qualified(name),),
     )
-    return cur.fetchone()[0]
+    return bool(_one(cur))
 
 
-def swap_in(cur, target: str, new: str, columns, pk: tuple[str, ...], had_old: bool) -> None:
+def swap_in(
+    cur: cursor, target: str, new: str, columns: Sequence[RawColumn], pk: tuple[str, ...], had_old: bool
+) -> None:
     """Make raw.<new> the content of raw.<target>, inside the caller's transaction.
 
     Without dependent views the tables are swapped by renames and the old one dropped; with views
@@ -196,3 +217,9 @@ def swap_in(cur, target: str, new: str, columns, pk: tuple[str, ...], had_old: b
             f"ALTER INDEX IF EXISTS {quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(new))} "
             f"RENAME TO {quote_ident(deleted_index_name(target))}"
         )
+
+
+def _one(cur: cursor) -> object:
+    row = cur.fetchone()
+    assert row is not None
+    return row[0]

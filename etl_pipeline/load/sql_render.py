@@ -1,7 +1,7 @@
 """The SELECT that makes MariaDB render each source row as one PostgreSQL COPY-text line.
 
 Python only joins bytes: every value is converted, escaped and NULL-marked by the source server,
-which is several times faster than decoding rows into Python objects and formatting them again.
+which costs far less than decoding rows into Python objects and formatting them again.
 Each column kind (from `etl_pipeline.type_mapping`) has one rendering:
 
 - text, enum, json, set: backslash, tab, newline and CR escaped for COPY; NUL characters removed
@@ -18,8 +18,8 @@ Each column kind (from `etl_pipeline.type_mapping`) has one rendering:
 The columns that need escaping are escaped together, not one by one: they are joined with the byte
 0xFF (NULL as 0xFE), the escapes run once over the joined bytes, and then 0xFF becomes the tab and
 0xFE `\\N`. Those two bytes never occur in UTF-8, and MariaDB stores no invalid UTF-8 in a text
-column (it turns such bytes into '?'). Five REPLACEs a row instead of five a column cut the source's
-CPU for procedurelog's 19 text columns by 40% (11% of the whole row). The line therefore lists the columns in
+column (it turns such bytes into '?'). Five REPLACEs a row instead of five a column keep the
+source's CPU down on tables with many text columns. The line therefore lists the columns in
 `line_columns` order, which the COPY column list must follow (`copy_column_list`).
 
 A row whose rendering exceeds the server's max_allowed_packet comes back NULL; the reader treats
@@ -28,6 +28,9 @@ that as an error instead of loading a wrong row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from etl_pipeline.load.source import LiveColumn
 from etl_pipeline.type_mapping import parse_column_type, quote_ident, quote_mysql_ident
 
 NULL_MARK = "'\\\\N'"  # SQL literal for the two characters \N
@@ -55,8 +58,7 @@ def as_utf8_bytes(col: str, charset: str | None) -> str:
 
 def _real_date(col: str) -> str:
     """True for a date PostgreSQL has: TO_DAYS is NULL for a zero date or a zero month or day, and below
-    366 in year 0. One function call instead of YEAR(), MONTH() and DAYOFMONTH(): 6% less source CPU
-    for procedurelog's seven date columns."""
+    366 in year 0 (one function call where YEAR(), MONTH() and DAYOFMONTH() would be three)."""
     return f"TO_DAYS({col}) >= 366"
 
 
@@ -93,7 +95,7 @@ _ESCAPED_KINDS = {"text", "enum", "json", "set"}
 _JOIN, _NULL_IN_JOIN = "X'FF'", "X'FE'"  # bytes that never occur in UTF-8
 
 
-def _plain_and_escaped(columns) -> tuple[list, list]:
+def _plain_and_escaped(columns: Sequence[LiveColumn]) -> tuple[list[LiveColumn], list[LiveColumn]]:
     """The columns that need no escaping, and those escaped together, each in table order."""
     return (
         [c for c in columns if c.kind not in _ESCAPED_KINDS],
@@ -101,21 +103,21 @@ def _plain_and_escaped(columns) -> tuple[list, list]:
     )
 
 
-def line_columns(columns) -> list:
+def line_columns(columns: Sequence[LiveColumn]) -> list[LiveColumn]:
     """The columns in the order the line renders them: those that need no escaping, then the others."""
     plain, escaped = _plain_and_escaped(columns)
     return plain + escaped
 
 
-def copy_column_list(columns) -> str:
+def copy_column_list(columns: Sequence[LiveColumn]) -> str:
     """The target column list of the COPY that reads these lines."""
     return ", ".join(quote_ident(c.target_name) for c in line_columns(columns))
 
 
-def line_expression(columns) -> str:
+def line_expression(columns: Sequence[LiveColumn]) -> str:
     """One binary string per row: the COPY-text line (without the newline)."""
     plain, escaped = _plain_and_escaped(columns)
-    rendered = [column_expression(c.name, c.source_type, c.kind, getattr(c, "nullable", True)) for c in plain]
+    rendered = [column_expression(c.name, c.source_type, c.kind, c.nullable) for c in plain]
     parts = [f"CONCAT_WS('\\t', {', '.join(rendered)})"] if rendered else []
     if escaped:
         parts.append(_escaped_together(escaped))
@@ -124,21 +126,21 @@ def line_expression(columns) -> str:
     return f"CAST(CONCAT({between.join(parts)}) AS BINARY)"
 
 
-def _escaped_together(columns) -> str:
+def _escaped_together(columns: Sequence[LiveColumn]) -> str:
     values = []
     for c in columns:
         value = _unescaped(c)
-        values.append(f"COALESCE({value}, {_NULL_IN_JOIN})" if getattr(c, "nullable", True) else value)
+        values.append(f"COALESCE({value}, {_NULL_IN_JOIN})" if c.nullable else value)
     joined = f"REPLACE(CONCAT_WS({_JOIN}, {', '.join(values)}), '\\0', '')"
     expr = f"REPLACE({copy_escape(joined)}, {_JOIN}, '\\t')"
-    if any(getattr(c, "nullable", True) for c in columns):
+    if any(c.nullable for c in columns):
         expr = f"REPLACE({expr}, {_NULL_IN_JOIN}, {NULL_MARK})"
     return expr
 
 
-def _unescaped(c) -> str:
+def _unescaped(c: LiveColumn) -> str:
     """A text-like column as UTF-8 bytes, not yet escaped (a set as a PostgreSQL array literal)."""
-    col, charset = quote_mysql_ident(c.name), getattr(c, "charset", None)
+    col, charset = quote_mysql_ident(c.name), c.charset
     if c.kind != "set":
         return as_utf8_bytes(col, charset)
     members = f"REPLACE(REPLACE({as_utf8_bytes(col, charset)}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"')"
@@ -152,7 +154,9 @@ def cursor_expression(name: str) -> str:
     return f"IF({_real_date(col)}, CAST({col} AS BINARY), NULL)"
 
 
-def select_lines_sql(table: str, columns, where: str = "", also: str | None = None) -> str:
+def select_lines_sql(
+    table: str, columns: Sequence[LiveColumn], where: str = "", also: str | None = None
+) -> str:
     """`also`: a time cursor column returned as text after the line (to take its maximum)."""
     extra = f", {cursor_expression(also)}" if also else ""
     sql = f"SELECT {line_expression(columns)}{extra} FROM {quote_mysql_ident(table)}"

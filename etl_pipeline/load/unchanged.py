@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 SKIP_ENGINES = ("MyISAM",)
 SAFETY_SECONDS = 2
@@ -35,7 +36,8 @@ class SourceMark:
     create_time: datetime | None = None
 
 
-def read_mark(src, table: str) -> SourceMark | None:
+def read_mark(src: Any, table: str) -> SourceMark | None:
+    # src: a MySQLdb connection (the driver has no type information)
     """The table's engine and last write time, and the source clock (session time zone +00:00)."""
     cur = src.cursor()
     try:

@@ -1,6 +1,7 @@
 """Full load of a 2M-row procedurelog-shaped table: our loader vs the native pipe vs pgloader.
 
     .venv/bin/python bench/bench_load_vs_native.py [--rows 2000000] [--repeat 3] [--keep]
+        [--driver mysqlclient|pymysql|both]
 
 Starts a scratch MariaDB + PostgreSQL (.local/scratch-3, ports 24336/26462), creates `procedurelog`
 with the synthetic generator's DDL (all 67 real columns), fills it with INSERT ... SELECT over
@@ -10,9 +11,10 @@ ways, in this one script so that the shared machine's load hits all three alike:
           building the primary key and the atomic swap)
   native  mariadb --batch --quick ... | psql -c "\\copy ..." into the same column definitions (no key)
   pgloader the Debian pgloader copying the table (creates its own table and indexes)
-Ours and the native pipe run --repeat rounds, alternating (a single pair swung from 0.93x to 1.14x
-with the machine's state); their medians are compared. Prints rows/s for each, our ratio to each, the
-per-round ratios, and our peak RSS.
+Ours and the native pipe run --repeat rounds, alternating (a single pair varies with the machine's
+state); their medians are compared. Prints rows/s for each, our ratio to each, the per-round ratios,
+and our peak RSS. `--driver` picks the source driver ours reads with (SOURCE_DRIVER); `both` runs ours
+once with each per round and adds PyMySQL's ratio to mysqlclient.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from etl_pipeline.db import connect_source, connect_target
+from etl_pipeline.db import AVAILABLE_DRIVERS, connect_source, connect_target
 from etl_pipeline.load.source import live_columns
 from etl_pipeline.local.stack import scratch_stack
 from etl_pipeline.schema.tables_config import ColumnConfig, TableConfig, table_to_dict
@@ -104,13 +106,13 @@ def table_config(admin: MySQLSettings) -> TableConfig:
     )
 
 
-def run_ours(env: dict, config_dir: Path) -> float:
-    """Seconds of our full load (a CLI subprocess)."""
+def run_ours(env: dict, config_dir: Path, driver: str) -> float:
+    """Seconds of our full load (a CLI subprocess) reading the source with `driver`."""
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", "procedurelog", "--full-refresh"],
         cwd=ROOT,
-        env={**os.environ, **env, "ETL_CONFIG_DIR": str(config_dir)},
+        env={**os.environ, **env, "ETL_CONFIG_DIR": str(config_dir), "SOURCE_DRIVER": driver},
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -167,6 +169,39 @@ def run_pgloader(source: MySQLSettings, target: PostgresSettings) -> float | Non
     return seconds
 
 
+def reset_target(target: PostgresSettings) -> None:
+    conn = connect_target(target)
+    with conn.cursor() as cur:
+        cur.execute("DROP SCHEMA IF EXISTS raw CASCADE; DROP SCHEMA IF EXISTS etl CASCADE")
+    conn.commit()
+    conn.close()
+
+
+def report(
+    n: int, ours_runs: dict[str, list[float]], native_runs: list[float], pgl: float | None, peak_kb: int
+) -> None:
+    native = statistics.median(native_runs)
+    print(f"medians of {len(native_runs)} rounds:")
+    for driver, runs in ours_runs.items():
+        ours = statistics.median(runs)
+        per_round = ", ".join(f"{b / a:.2f}" for a, b in zip(runs, native_runs, strict=True))
+        print(
+            f"ours ({driver:<11}) {ours:7.1f} s  {n / ours:10,.0f} rows/s  "
+            f"ratio ours/native {native / ours:.2f} (per round {per_round})"
+        )
+        if pgl:
+            print(f"{'':18}ratio ours/pgloader {pgl / ours:.2f}")
+    print(f"native             {native:7.1f} s  {n / native:10,.0f} rows/s")
+    if pgl:
+        print(f"pgloader           {pgl:7.1f} s  {n / pgl:10,.0f} rows/s")
+    if len(ours_runs) == 2:
+        mysqlclient_s, pymysql_s = (statistics.median(ours_runs[d]) for d in ("mysqlclient", "pymysql"))
+        print(
+            f"ours with pymysql loads at {mysqlclient_s / pymysql_s:.2f}x the speed of ours with mysqlclient"
+        )
+    print(f"peak RSS of our load {peak_kb / 1024:.0f} MB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
@@ -175,7 +210,14 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="rounds of ours + native (medians are compared)"
     )
+    parser.add_argument(
+        "--driver",
+        choices=(*AVAILABLE_DRIVERS, "both"),
+        default="mysqlclient",
+        help="source driver of our load (default mysqlclient); both: each, side by side",
+    )
     args = parser.parse_args()
+    drivers = [d for d in AVAILABLE_DRIVERS if args.driver in (d, "both")]
 
     stack = scratch_stack(SCRATCH_ID)
     env = stack.up()
@@ -205,29 +247,19 @@ def main() -> int:
             yaml.safe_dump({"tables": {"procedurelog": table_to_dict(table)}})
         )
 
-        ours_runs, native_runs = [], []
-        for round_no in range(1, args.repeat + 1):  # alternating, so that drift on the machine hits both
-            conn = connect_target(target)
-            with conn.cursor() as cur:  # a first load: no old table to carry history over from
-                cur.execute("DROP SCHEMA IF EXISTS raw CASCADE; DROP SCHEMA IF EXISTS etl CASCADE")
-            conn.commit()
-            conn.close()
-            ours_runs.append(run_ours(env, config_dir))
+        ours_runs: dict[str, list[float]] = {d: [] for d in drivers}
+        native_runs: list[float] = []
+        for round_no in range(1, args.repeat + 1):  # alternating, so that drift on the machine hits all
+            for driver in drivers:
+                reset_target(target)  # a first load: no old table to carry history over from
+                ours_runs[driver].append(run_ours(env, config_dir, driver))
             native_runs.append(run_native(source, target, table))
-            print(f"round {round_no}: ours {ours_runs[-1]:.1f} s, native {native_runs[-1]:.1f} s", flush=True)
+            ours_text = ", ".join(f"ours ({d}) {runs[-1]:.1f} s" for d, runs in ours_runs.items())
+            print(f"round {round_no}: {ours_text}, native {native_runs[-1]:.1f} s", flush=True)
         # the largest child so far: ours is the one Python process; the native pipe's clients are small
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         pgl = None if args.skip_pgloader else run_pgloader(admin, target)
-        n = args.rows
-        ours, native = statistics.median(ours_runs), statistics.median(native_runs)
-        print(f"medians of {args.repeat} rounds:")
-        print(f"ours      {ours:7.1f} s  {n / ours:10,.0f} rows/s  peak RSS {peak_kb / 1024:.0f} MB")
-        print(
-            f"native    {native:7.1f} s  {n / native:10,.0f} rows/s  ratio ours/native {native / ours:.2f} "
-            f"(goal >= 1.0; per round {', '.join(f'{b / a:.2f}' for a, b in zip(ours_runs, native_runs, strict=True))})"
-        )
-        if pgl:
-            print(f"pgloader  {pgl:7.1f} s  {n / pgl:10,.0f} rows/s  ratio ours/pgloader {pgl / ours:.2f}")
+        report(args.rows, ours_runs, native_runs, pgl, peak_kb)
     finally:
         if not args.keep:
             stack.destroy()

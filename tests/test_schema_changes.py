@@ -180,11 +180,12 @@ def test_malformed_previous_file_is_backed_up_and_replaced(source):
     assert len(load_tables_config(source.tables_yml).tables) == 12
 
 
-def test_cli_unreachable_source_exits_2_with_one_line(source):
+def test_cli_unreachable_source_exits_with_one_line(source):
     import os
     import subprocess
     import sys
 
+    from etl_pipeline.errors import EXIT_FAILURE
     from etl_pipeline.settings import PROJECT_ROOT
 
     analyze_schema(source)
@@ -206,7 +207,7 @@ def test_cli_unreachable_source_exits_2_with_one_line(source):
         cwd=PROJECT_ROOT,
         timeout=60,
     )
-    assert result.returncode == 2
+    assert result.returncode == EXIT_FAILURE  # a runtime failure, not a configuration error
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1
     assert error_lines[0].startswith(

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from etl_pipeline.errors import EXIT_CONFIG
 from etl_pipeline.schema.analyze import build_analysis, render_tables_yml
 from etl_pipeline.schema.introspect import SourceColumn, SourceIndex, SourceSchema, SourceTable
 from etl_pipeline.schema.overrides import Overrides
@@ -221,7 +222,7 @@ def test_cli_exit_codes(tables_yml, tmp_path):
     assert ok.returncode == 0 and "ok" in ok.stdout
     _edit(tables_yml, "cursor: DateTStamp", "cursor: DateTStmp", after="procedurelog:")
     bad = run("--file", str(tables_yml), "--overrides", str(empty_overrides))
-    assert bad.returncode == 1
+    assert bad.returncode == EXIT_CONFIG
     assert 'tables.procedurelog.cursor: unknown column "DateTStmp"' in bad.stdout
 
 

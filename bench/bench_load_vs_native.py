@@ -1,10 +1,10 @@
 """Full load of a 2M-row procedurelog-shaped table: our loader vs the native pipe vs pgloader.
 
     .venv/bin/python bench/bench_load_vs_native.py [--rows 2000000] [--repeat 3] [--keep]
-        [--driver mysqlclient|pymysql|both]
+        [--driver mysqlclient|pymysql|both] [--scratch-id 3]
 
-Starts a scratch MariaDB + PostgreSQL (.local/scratch-3, ports 24336/26462), creates `procedurelog`
-with the synthetic generator's DDL (all 67 real columns), fills it with INSERT ... SELECT over
+Starts a scratch MariaDB + PostgreSQL (.local/scratch-<id>, ports 24306/26432 + 10 * id), creates
+`procedurelog` with the synthetic generator's DDL (all 67 real columns), fills it with INSERT ... SELECT over
 seq_1_to_N (text notes with tabs/newlines/backslashes included), then loads the same table three
 ways, in this one script so that the shared machine's load hits all three alike:
   ours    python -m etl_pipeline.cli run --tables procedurelog --full-refresh (subprocess; includes
@@ -186,7 +186,7 @@ def report(
         ours = statistics.median(runs)
         per_round = ", ".join(f"{b / a:.2f}" for a, b in zip(runs, native_runs, strict=True))
         print(
-            f"ours ({driver:<11}) {ours:7.1f} s  {n / ours:10,.0f} rows/s  "
+            f"{f'ours ({driver})':<18} {ours:7.1f} s  {n / ours:10,.0f} rows/s  "
             f"ratio ours/native {native / ours:.2f} (per round {per_round})"
         )
         if pgl:
@@ -211,6 +211,9 @@ def main() -> int:
         "--repeat", type=int, default=3, help="rounds of ours + native (medians are compared)"
     )
     parser.add_argument(
+        "--scratch-id", type=int, default=SCRATCH_ID, help=f"scratch stack id (default {SCRATCH_ID})"
+    )
+    parser.add_argument(
         "--driver",
         choices=(*AVAILABLE_DRIVERS, "both"),
         default="mysqlclient",
@@ -219,7 +222,7 @@ def main() -> int:
     args = parser.parse_args()
     drivers = [d for d in AVAILABLE_DRIVERS if args.driver in (d, "both")]
 
-    stack = scratch_stack(SCRATCH_ID)
+    stack = scratch_stack(args.scratch_id)
     env = stack.up()
     try:
         source = MySQLSettings(

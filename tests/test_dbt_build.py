@@ -135,14 +135,27 @@ def test_missing_raw_table_fails_naming_the_source(marts):
     assert "etl_pipeline.cli run" in message and "\n" not in message
 
 
-def test_fresh_sources_pass_and_a_stale_one_fails_with_its_name(marts):
+def test_freshness_follows_the_load_state_not_the_rows(marts):
+    """Fresh means the table's load succeeded lately, however old its rows: a rarely edited table loaded
+    tonight is fresh, a table whose loads have failed for three days is stale."""
     ok = run_dbt(["source", "freshness"], settings=marts.settings, check=False)
     assert ok.ok, ok.output[-2000:]
+    # definition: every row written three days ago and not rewritten since, but loaded tonight
     marts.pg("update raw.definition set _loaded_at = _loaded_at - interval '3 days'")
+    # provider: its last successful load three days ago, tonight's failed
+    marts.pg(
+        "update etl.load_state set last_success_at = last_success_at - interval '3 days',"
+        " last_status = 'failed' where table_name = 'provider'"
+    )
     try:
         with pytest.raises(DbtError) as err:
             run_dbt(["source", "freshness"], settings=marts.settings)
     finally:
         marts.pg("update raw.definition set _loaded_at = _loaded_at + interval '3 days'")
-    assert "opendental.definition" in str(err.value)
-    assert "opendental.patient" not in str(err.value)
+        marts.pg(
+            "update etl.load_state set last_success_at = last_success_at + interval '3 days',"
+            " last_status = 'success' where table_name = 'provider'"
+        )
+    message = str(err.value)
+    assert "opendental.provider" in message
+    assert "opendental.definition" not in message and "opendental.patient" not in message

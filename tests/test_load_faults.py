@@ -16,7 +16,7 @@ import pytest
 import yaml
 from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
 
-from etl_pipeline.errors import ConnectionFailed
+from etl_pipeline.errors import ConfigError, ConnectionFailed
 from etl_pipeline.load import load_table, run, source, verify_table
 from etl_pipeline.load.source import SourceTableMissing
 from etl_pipeline.schema.tables_config import table_to_dict
@@ -145,5 +145,7 @@ def test_cli_run_status_verify(settings):
     assert [s["last_status"] for s in status if s["table_name"] == "f_cli"] == ["success"]
     assert cli("verify", "--deep").returncode == 0
     bad = cli("run", "--tables", "nope")
-    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "nope" in bad.stderr
+    assert (
+        bad.returncode == ConfigError.exit_code and bad.stderr.startswith("error: ") and "nope" in bad.stderr
+    )
     assert cli("run", "--dry-run").stdout.strip() == "would load f_cli (incremental)"

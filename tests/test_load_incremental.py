@@ -64,10 +64,15 @@ def test_full_then_incremental_with_updates_inserts_deletes(settings):
     assert pg_rows(settings, "SELECT _deleted_at, v FROM raw.inc_basic WHERE id = 51") == [(None, 7)]
     runs = pg_rows(
         settings,
-        "SELECT run_id, status, inserted, updated, deleted FROM etl.load_runs "
+        "SELECT run_id, status, inserted, updated, deleted, reason FROM etl.load_runs "
         "WHERE table_name = 'inc_basic' ORDER BY started_at",
     )
-    assert runs == [("r1", "success", 100, 0, 0), ("r2", "success", 5, 10, 3), ("r3", "success", 0, 1, 0)]
+    assert runs == [
+        ("r1", "success", 100, 0, 0, "first_load"),
+        ("r2", "success", 5, 10, 3, "saved_cursor"),
+        ("r3", "success", 0, 1, 0, "saved_cursor"),
+    ]
+    assert (first.to_dict()["reason"], third.to_dict()["reason"]) == ("first_load", "saved_cursor")
 
 
 def test_unchanged_rows_are_not_rewritten(settings):
@@ -145,7 +150,7 @@ def test_full_refresh_keeps_dependent_views_and_history(settings):
     pg_rows(settings, "CREATE VIEW public.inc_viewed_v AS SELECT id, v FROM raw.inc_viewed")
     admin_exec(settings, "DELETE FROM inc_viewed WHERE id = 7", "ALTER TABLE inc_viewed ADD COLUMN extra int")
     result = load_table(settings, t, "v1", full_refresh=True)
-    assert result.strategy == "full" and result.deleted == 1
+    assert (result.strategy, result.reason, result.deleted) == ("full", "forced", 1)
     assert pg_rows(settings, "SELECT count(*) FROM public.inc_viewed_v") == [(50,)]
     assert pg_rows(settings, "SELECT _deleted_at IS NOT NULL FROM raw.inc_viewed WHERE id = 7") == [(True,)]
     assert_parity(settings, t)
@@ -207,7 +212,8 @@ def test_schema_drift_at_load_time(settings, caplog):
     assert "no longer exists at the source" in caplog.text
     admin_exec(settings, "ALTER TABLE inc_drift MODIFY added int")  # text -> integer: incompatible
     result = load_table(settings, t, "d3")
-    assert result.strategy == "full" and "not a widening" in caplog.text
+    assert (result.strategy, result.reason) == ("full", "incompatible_type_change")
+    assert "column added changed from text to integer (not a widening)" in caplog.text
     assert pg_rows(settings, "SELECT note FROM raw.inc_drift WHERE id = 1") == [("n1",)]
     assert_parity(settings, t)
 
@@ -220,7 +226,8 @@ def test_table_without_primary_key_is_always_full(settings):
         "INSERT INTO inc_nopk VALUES (1, 'x'), (1, 'x'), (2, NULL)",
     )
     t = table_config(settings, "inc_nopk", pk=(), cursor=None, detect_deletes=False)
-    assert load_table(settings, t, "n0").strategy == "full"
+    first = load_table(settings, t, "n0")
+    assert (first.strategy, first.reason) == ("full", "no_primary_key")
     admin_exec(settings, "DELETE FROM inc_nopk WHERE a = 2")
     assert load_table(settings, t, "n1").strategy == "full"
     assert_parity(settings, t)

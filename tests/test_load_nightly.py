@@ -100,7 +100,12 @@ def test_unchanged_myisam_table_is_skipped_and_every_change_is_seen(settings):
     assert again.rows_read > 0  # the write lay too close to the first load: read (lookback) again
     time.sleep(2.1)
     skipped = load_table(settings, t, "k2")
-    assert (skipped.status, skipped.strategy, skipped.rows_read) == ("success", "incremental", 0)
+    assert (skipped.status, skipped.strategy, skipped.rows_read, skipped.reason) == (
+        "success",
+        "incremental",
+        0,
+        "unchanged",
+    )
     changes = [
         "UPDATE nt_skip SET v = v + 1 WHERE id = 5",  # value only, old cursor
         "DELETE FROM nt_skip WHERE id = 6",
@@ -248,7 +253,8 @@ def test_a_recreated_source_table_gets_a_full_refresh(settings):
         "INSERT INTO nt_restore (v, ts) SELECT seq, '2020-01-01 08:00:00' + INTERVAL seq MINUTE "
         "FROM seq_1_to_200",
     )
-    assert load_table(settings, t, "r2").strategy == "full"
+    restored = load_table(settings, t, "r2")
+    assert (restored.strategy, restored.reason) == ("full", "source_recreated")
     assert_parity(settings, t)
     assert load_table(settings, t, "r3").strategy == "incremental"
 
@@ -274,3 +280,18 @@ def test_record_nightly_run_creates_its_table_and_replaces_a_rerun(settings):
         ("n1", "success", {"tables": 1, "failed": 0}, [{"table": "a", "status": "success"}]),
         ("n2", "success", {"tables": 0}, []),
     ]
+
+
+def test_an_older_load_runs_table_gets_the_reason_column(settings):
+    from etl_pipeline.db import connect_target
+    from etl_pipeline.load.state import ensure_state_tables
+
+    pg_rows(settings, "ALTER TABLE etl.load_runs DROP COLUMN IF EXISTS reason")
+    conn = connect_target(settings.target)
+    try:
+        ensure_state_tables(conn)
+    finally:
+        conn.close()
+    t = make(settings, "nt_reason", rows=5)
+    load_table(settings, t, "o1")
+    assert pg_rows(settings, "SELECT reason FROM etl.load_runs WHERE run_id = 'o1'") == [("first_load",)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from etl_pipeline.db import connect_source, connect_target
-from etl_pipeline.load.source import live_columns
+from etl_pipeline.load.source import LiveColumn, live_columns
 from etl_pipeline.schema.tables_config import ColumnConfig, TableConfig
 from etl_pipeline.type_mapping import map_column_type
 
@@ -71,3 +71,19 @@ def drop_everywhere(settings, *names):
         pg_rows(settings, f'DROP TABLE IF EXISTS raw."{name.lower()}" CASCADE')
         if pg_rows(settings, "SELECT to_regclass('etl.load_state') IS NOT NULL")[0][0]:
             pg_rows(settings, "DELETE FROM etl.load_state WHERE table_name = %s", (name,))
+
+
+def offline_table(name, columns, pk=("id",), strategy="incremental", cursor="ts", **fields):
+    """(TableConfig, live columns) from {column: MySQL type}, without a server (decision and window tests)."""
+    live = [LiveColumn(col, source_type) for col, source_type in columns.items()]
+    config = TableConfig(
+        name=name,
+        target_name=name.lower(),
+        tier="small",
+        strategy=strategy,
+        columns=tuple(ColumnConfig(c.name, c.source_type, c.pg_type) for c in live),
+        primary_key=tuple(pk),
+        cursor=cursor,
+        **fields,
+    )
+    return config, live

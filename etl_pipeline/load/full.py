@@ -9,21 +9,34 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg2.extensions import cursor
 
 from etl_pipeline.db import connect_source
 from etl_pipeline.load import key_summary, raw
-from etl_pipeline.load.source import LineStream
+from etl_pipeline.load.context import LoadContext
+from etl_pipeline.load.result import LoadCounts
+from etl_pipeline.load.source import LineStream, LiveColumn
 from etl_pipeline.load.sql_render import copy_column_list, select_lines_sql
+from etl_pipeline.load.window import Window
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
 log = logging.getLogger(__name__)
 
 
 def load_full(
-    ctx, live, existing: dict | None, where: str = "", params=(), track_cursor: bool = False
-) -> dict:
-    """Returns counts {rows_read, inserted, updated, deleted, bytes, raw_rows, max_cursor}; `max_cursor`
-    is the largest cursor value read with `track_cursor`, else None."""
+    ctx: LoadContext,
+    live: Sequence[LiveColumn],
+    existing: dict[str, str] | None,
+    window: Window,
+    track_cursor: bool = False,
+) -> LoadCounts:
+    """Read `window` (every row, or up to a key) into a new table and swap it in; the counts carry
+    `raw_rows`, and with `track_cursor` `max_cursor`, the largest cursor value read."""
+    where, params = window.where()
     cur = ctx.pg.cursor()
     target, new = ctx.table.target_name, f"{ctx.table.target_name}__new"
     pk = ctx.pk_targets
@@ -62,7 +75,8 @@ def load_full(
             f"PRIMARY KEY ({pk_cols})"
         )
 
-    deleted, carried, columns = 0, 0, list(live)
+    deleted, carried = 0, 0
+    columns: list[LiveColumn | _Vanished] = list(live)
     if existing is not None and pk:
         deleted, carried, columns = _carry_over(cur, ctx, live, existing, new)
     raw_rows = stream.rows + carried
@@ -70,7 +84,7 @@ def load_full(
         _prepare_old_for_content_swap(cur, ctx, target, columns, existing)
     raw.swap_in(cur, target, new, columns, pk, had_old=existing is not None)
     # statistics first: they also tell the planner the pages are all-visible, so the key summary
-    # below reads the primary key index rather than the rows. A 7,500-row sample (target 25, not 100)
+    # below reads the primary key index rather than the rows. A small sample (statistics target 25)
     # gives dbt's planner null fractions and distinct counts enough for whole-table reads of raw.
     cur.execute("SET LOCAL default_statistics_target = 25")
     cur.execute(f"ANALYZE {raw.qualified(target)}")
@@ -80,33 +94,36 @@ def load_full(
     else:
         key_summary.forget(cur, ctx.table.name)
     log.debug("%s: key, carry-over, swap and analyze done at %.1f s", ctx.table.name, time.monotonic() - t0)
-    return {
-        "rows_read": stream.rows,
-        "inserted": stream.rows,
-        "updated": 0,
-        "deleted": deleted,
-        "bytes": stream.bytes,
-        "raw_rows": raw_rows,
-        "max_cursor": stream.max_value,
-    }
+    return LoadCounts(
+        rows_read=stream.rows,
+        inserted=stream.rows,
+        updated=0,
+        deleted=deleted,
+        bytes=stream.bytes,
+        raw_rows=raw_rows,
+        max_cursor=stream.max_value,
+    )
 
 
 READ_STREAMS = 2  # parallel source streams for big tables (the source renders rows on its CPUs)
 PARALLEL_MIN_KEYS = 200_000  # below this key range one stream is as fast
 
 
-def _key_range_parts(ctx, live, where: str, params, also: str | None = None):
+def _key_range_parts(
+    ctx: LoadContext, live: Sequence[LiveColumn], where: str, params: tuple[Any, ...], also: str | None = None
+) -> list[tuple[str, tuple[Any, ...]]] | None:
     """Split the read into primary-key ranges read in parallel, for a single integer key."""
     if len(ctx.pk_live) != 1 or ctx.pk_live[0].kind != "integer" or READ_STREAMS < 2:
         return None
     key = quote_mysql_ident(ctx.pk_live[0].name)
     src = connect_source(ctx.source_cfg)
     try:
-        low, high = _min_max(src, ctx.table.name, key)
+        bounds = _min_max(src, ctx.table.name, key)
     finally:
         src.close()
-    if low is None or high - low < PARALLEL_MIN_KEYS:
+    if bounds is None or bounds[1] - bounds[0] < PARALLEL_MIN_KEYS:
         return None
+    low, high = bounds
     step = (high - low) // READ_STREAMS + 1
     parts = []
     for i in range(READ_STREAMS):
@@ -121,15 +138,17 @@ def _key_range_parts(ctx, live, where: str, params, also: str | None = None):
     return parts
 
 
-def _min_max(src, table: str, key: str):
+def _min_max(src: Any, table: str, key: str) -> tuple[int, int] | None:
     cur = src.cursor()
     cur.execute(f"SELECT MIN({key}), MAX({key}) FROM {quote_mysql_ident(table)}")
     low, high = cur.fetchone()
     cur.close()
-    return (None, None) if low is None else (int(low), int(high))
+    return None if low is None else (int(low), int(high))
 
 
-def _carry_over(cur, ctx, live, existing: dict, new: str):
+def _carry_over(
+    cur: cursor, ctx: LoadContext, live: Sequence[LiveColumn], existing: dict[str, str], new: str
+) -> tuple[int, int, list[LiveColumn | _Vanished]]:
     """Keep rows (marked deleted) and vanished columns of the old table in the new one."""
     old = ctx.table.target_name
     live_types = {c.target_name: c.pg_type for c in live}
@@ -160,17 +179,28 @@ def _carry_over(cur, ctx, live, existing: dict, new: str):
             SELECT count(*) FILTER (WHERE fresh), count(*) FROM carried""",
             (ctx.load_ts, ctx.load_ts),
         )
-        deleted, carried = cur.fetchone()
-    columns = list(live) + [_Vanished(n, existing[n]) for n in vanished]
+        row = cur.fetchone()
+        assert row is not None
+        deleted, carried = int(row[0]), int(row[1])
+    columns: list[LiveColumn | _Vanished] = [*live, *(_Vanished(n, existing[n]) for n in vanished)]
     return deleted, carried, columns
 
 
+@dataclass(frozen=True)
 class _Vanished:
-    def __init__(self, name: str, pg_type: str):
-        self.target_name, self.pg_type = name, pg_type
+    """A raw column the source no longer has: kept, with no new values."""
+
+    target_name: str
+    pg_type: str
 
 
-def _prepare_old_for_content_swap(cur, ctx, target: str, columns, existing: dict) -> None:
+def _prepare_old_for_content_swap(
+    cur: cursor,
+    ctx: LoadContext,
+    target: str,
+    columns: Sequence[LiveColumn | _Vanished],
+    existing: dict[str, str],
+) -> None:
     """With dependent views the old table keeps its identity: give it the new columns first."""
     if not raw.has_dependent_views(cur, target):
         return

@@ -1,8 +1,8 @@
 """Incremental load: read the changed rows, merge them through a staging table, mark deletes.
 
-The window is `cursor >= last cursor - lookback AND cursor <= this run's upper bound`, the upper
-bound being the source clock minus one second taken before reading. For a time cursor the new
-cursor is the largest value among the rows read (taken in the same scan; see engine `_load`). Rows are merged with
+The rows read are a `window.Window` (after the saved cursor, up to a bound taken before reading);
+for a time cursor the new cursor is the largest value among the rows read, taken in the same scan
+(see `window.after_incremental`). Rows are merged with
 `INSERT ... ON CONFLICT DO UPDATE ... WHERE row IS DISTINCT FROM`, so re-read rows that did not
 change are not rewritten. Data, delete marks and the new cursor are committed in one transaction.
 
@@ -13,41 +13,38 @@ streamed for the anti-join (`mark_deletes`). The window read is the one scan of 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg2.extensions import cursor
+
 from etl_pipeline.db import connect_source
 from etl_pipeline.load import key_summary, raw
+from etl_pipeline.load.context import LoadContext
 from etl_pipeline.load.key_summary import _U64, BUCKET_KEYS
-from etl_pipeline.load.source import LineStream
+from etl_pipeline.load.result import LoadCounts
+from etl_pipeline.load.source import LineStream, LiveColumn
 from etl_pipeline.load.sql_render import copy_column_list, select_lines_sql
+from etl_pipeline.load.window import Window
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
 
-def read_window(ctx, state_cursor: str | None, upper):
-    """(where, params) of the rows this run reads; a None cursor means from the beginning."""
-    table = ctx.table
-    col = quote_mysql_ident(table.cursor)
-    if upper is None:  # the table is empty now: nothing to read (deletes are still reconciled)
-        return "1 = 0", ()
-    if ctx.key_cursor:
-        if state_cursor is None:
-            return f"{col} <= %s", (upper,)
-        return f"{col} > %s AND {col} <= %s", (int(state_cursor), upper)
-    if state_cursor is None:
-        return "", ()
-    return (
-        f"{col} >= %s - INTERVAL %s MINUTE AND {col} <= %s",
-        (state_cursor, int(table.lookback_minutes), upper),
-    )
-
-
-def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_cursor: bool = False) -> dict:
-    """Counts {rows_read, inserted, updated, deleted, bytes}; with `track_cursor` also `max_cursor`,
-    the largest cursor value among the rows read (None when none were read)."""
+def load_incremental(
+    ctx: LoadContext,
+    live: Sequence[LiveColumn],
+    existing: dict[str, str],
+    window: Window,
+    track_cursor: bool = False,
+) -> LoadCounts:
+    """Read `window`, merge it into raw and mark deletes; with `track_cursor` the counts carry
+    `max_cursor`, the largest cursor value among the rows read (None when none were read)."""
     cur = ctx.pg.cursor()
     plan = raw.plan_drift(live, existing)
     raw.apply_drift(cur, ctx.table.name, ctx.table.target_name, plan)
     target = raw.qualified(ctx.table.target_name)
     names = [c.target_name for c in live]
-    stream = stage_window(cur, ctx, live, target, state_cursor, upper, track_cursor)
+    stream = stage_window(cur, ctx, live, target, window, track_cursor)
     summary = key_summary.eligible(ctx)
     if summary:
         key_summary.ensure(cur, ctx.table.name, target, ctx.pk_targets[0])
@@ -61,21 +58,23 @@ def load_incremental(ctx, live, existing: dict, state_cursor: str, upper, track_
     deleted, key_bytes = 0, 0
     if ctx.table.detect_deletes and ctx.pk_targets:
         deleted, key_bytes = mark_deletes(cur, ctx, target)
-    return {
-        "rows_read": stream.rows,
-        "inserted": inserted,
-        "updated": updated,
-        "deleted": deleted,
-        "bytes": stream.bytes + key_bytes,
-        "max_cursor": stream.max_value,
-    }
+    return LoadCounts(
+        rows_read=stream.rows,
+        inserted=inserted,
+        updated=updated,
+        deleted=deleted,
+        bytes=stream.bytes + key_bytes,
+        max_cursor=stream.max_value,
+    )
 
 
-def stage_window(cur, ctx, live, target: str, state_cursor, upper, track_cursor: bool) -> LineStream:
+def stage_window(
+    cur: cursor, ctx: LoadContext, live: Sequence[LiveColumn], target: str, window: Window, track_cursor: bool
+) -> LineStream:
     """Read this run's window from the source into the temp table `_stage` (one scan of the source)."""
     cols = ", ".join(quote_ident(c.target_name) for c in live)
     cur.execute(f"CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA")
-    where, params = read_window(ctx, state_cursor, upper)
+    where, params = window.where()
     also = ctx.table.cursor if track_cursor else None
     stream = LineStream(
         ctx.source_cfg,
@@ -93,7 +92,7 @@ def stage_window(cur, ctx, live, target: str, state_cursor, upper, track_cursor:
     return stream
 
 
-def _note_revived(cur, ctx, target: str) -> None:
+def _note_revived(cur: cursor, ctx: LoadContext, target: str) -> None:
     """Staged keys marked deleted in raw: the merge makes them live again (its new keys it notes itself).
     Found through the partial index of deleted keys, so the cost follows the deletes, not the table."""
     raw.ensure_deleted_index(cur, ctx.table.target_name, ctx.pk_targets)
@@ -105,7 +104,12 @@ def _note_revived(cur, ctx, target: str) -> None:
 
 
 def merge(
-    cur, target: str, names: list[str], pk: tuple[str, ...], load_ts, note_inserted: bool = False
+    cur: cursor,
+    target: str,
+    names: list[str],
+    pk: tuple[str, ...],
+    load_ts: datetime,
+    note_inserted: bool = False,
 ) -> tuple[int, int]:
     """Upsert `_stage` into raw; (inserted, updated). `note_inserted`: add the new keys to `_key_delta`."""
     q = [quote_ident(n) for n in names]
@@ -136,10 +140,11 @@ def merge(
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged""",
         (load_ts,),
     )
-    return cur.fetchone()
+    inserted, updated = _row(cur)
+    return int(inserted), int(updated)
 
 
-def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
+def mark_deletes(cur: cursor, ctx: LoadContext, target: str) -> tuple[int, int]:
     """Primary-key reconciliation: mark raw rows whose key is gone from the source, unmark returned ones.
 
     For a single integer key (up to bigint) it narrows down first, reading no table whole:
@@ -189,7 +194,7 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
         {"INSERT INTO _key_delta (k, sign) SELECT k, -1 FROM marked" if summary else "SELECT count(*) FROM marked"}""",
         (ctx.load_ts,),
     )
-    deleted = cur.rowcount if summary else cur.fetchone()[0]
+    deleted = cur.rowcount if summary else int(_row(cur)[0])
     # A row restored at the source with its old change time is outside the read window: unmark it.
     cur.execute(f"""
         WITH restored AS (
@@ -203,8 +208,8 @@ def mark_deletes(cur, ctx, target: str) -> tuple[int, int]:
     return deleted, stream.bytes
 
 
-# The restored-key probe reads raw's deleted keys and looks each up at the source (a few µs a key);
-# the per-bucket count reads the source's key index once (~0.1 µs a row). Above this many deleted
+# The restored-key probe reads raw's deleted keys and looks each up at the source (a lookup a key);
+# the per-bucket count reads the source's key index once (far cheaper a row). Above this many deleted
 # keys, or one for every PROBE_ROWS_PER_KEY live rows if that is more, the probe gives way to
 # buckets compared by count, sum and xor.
 RESTORED_PROBE_MAX = 20_000
@@ -212,7 +217,7 @@ PROBE_ROWS_PER_KEY = 20
 PROBE_CHUNK = 2_000
 
 
-def nothing_vanished(cur, ctx, target: str) -> bool:
+def nothing_vanished(cur: cursor, ctx: LoadContext, target: str) -> bool:
     """True when no key that is live in raw has vanished at the source and no key marked deleted in
     raw is back, checked without scanning either table; False means "reconcile by buckets".
 
@@ -246,7 +251,7 @@ def nothing_vanished(cur, ctx, target: str) -> bool:
         src.close()
 
 
-def _source_keys_upto(scur, ctx, high: int | None) -> int:
+def _source_keys_upto(scur: Any, ctx: LoadContext, high: int | None) -> int:
     """How many keys <= `high` the source holds: its row count (MyISAM keeps it) unless keys above
     `high` exist, then a count over the key index."""
     if high is None:
@@ -261,14 +266,14 @@ def _source_keys_upto(scur, ctx, high: int | None) -> int:
     return int(count)
 
 
-def _high_live_key(cur, target: str, key_pg: str) -> int | None:
+def _high_live_key(cur: cursor, target: str, key_pg: str) -> int | None:
     """The largest key live in raw (its primary-key index read backwards)."""
     cur.execute(f"SELECT max({key_pg}) FROM {target} WHERE _deleted_at IS NULL")
-    high = cur.fetchone()[0]
+    high = _row(cur)[0]
     return None if high is None else int(high)
 
 
-def _deleted_keys_back(cur, scur, ctx, target: str) -> list[int] | None:
+def _deleted_keys_back(cur: cursor, scur: Any, ctx: LoadContext, target: str) -> list[int] | None:
     """The keys marked deleted in raw that exist at the source again (restored with an old cursor
     value, or re-inserted and not read yet); None when there are too many to look up."""
     key_pg = quote_ident(ctx.pk_targets[0])
@@ -287,7 +292,7 @@ def _deleted_keys_back(cur, scur, ctx, target: str) -> list[int] | None:
     return back
 
 
-def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
+def _differing_key_ranges(cur: cursor, ctx: LoadContext, target: str) -> list[tuple[int, int]]:
     """[(low, high)] key ranges whose live keys may differ between the source and raw.
 
     Per bucket of BUCKET_KEYS keys the source's count of keys up to raw's largest live key is compared
@@ -298,6 +303,8 @@ def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
     instead, which also shows restored keys (unless a vanished key in the same bucket balances all three).
     """
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
+    source: Mapping[int, object]  # per bucket: the key count, or (count, sum, xor)
+    raw_side: Mapping[int, object]
     src = connect_source(ctx.source_cfg)
     try:
         scur = src.cursor()
@@ -328,7 +335,9 @@ def _differing_key_ranges(cur, ctx, target: str) -> list[tuple[int, int]]:
 TOP_SHARES = (1 / 64, 1 / 8)
 
 
-def _bucket_counts_from_the_top(cur, scur, ctx, high: int | None):
+def _bucket_counts_from_the_top(
+    cur: cursor, scur: Any, ctx: LoadContext, high: int | None
+) -> tuple[dict[int, int], dict[int, int]]:
     """({bucket: source count}, {bucket: raw count}) for the buckets that may differ, up to `high`.
 
     Deletes are mostly of recent rows, which have the highest keys. So the source's per-bucket counts
@@ -370,3 +379,10 @@ def _bucket_range(bucket: int) -> tuple[int, int]:
     if bucket < 0:
         return (bucket - 1) * BUCKET_KEYS + 1, bucket * BUCKET_KEYS
     return -(BUCKET_KEYS - 1), BUCKET_KEYS - 1
+
+
+def _row(cur: cursor) -> tuple[Any, ...]:
+    """The one row of an aggregate query."""
+    row = cur.fetchone()
+    assert row is not None
+    return row

@@ -4,16 +4,23 @@
 same transaction as the table's data, so the state is never ahead of the data.
 `etl.source_marks`: per table, the source's last write time seen by the last successful load and the
 source clock before it read (see `unchanged`); written in the data transaction too.
-`etl.load_runs`: one row per table per run (counts, bytes, seconds, status, error class; never row
-values). The nightly report and anomaly checks read it.
+`etl.load_runs`: one row per table per run (counts, bytes, seconds, status, error class, the reason for
+full, incremental or skip; never row values). The nightly report and anomaly checks read it.
 `etl.nightly_runs`: one row per nightly run, its status, totals and per-table summary (see `nightly`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg2.extensions import connection, cursor
 
 from etl_pipeline.load import key_summary
+from etl_pipeline.load.result import TableLoadResult
+from etl_pipeline.load.unchanged import SourceMark
 from etl_pipeline.settings import STATE_SCHEMA
 from etl_pipeline.type_mapping import quote_ident
 
@@ -59,6 +66,7 @@ CREATE TABLE IF NOT EXISTS {S}.source_marks (
     checked_at    timestamp NOT NULL
 );
 ALTER TABLE {S}.source_marks ADD COLUMN IF NOT EXISTS create_time timestamp;
+ALTER TABLE {S}.load_runs ADD COLUMN IF NOT EXISTS reason text;
 """
 
 NIGHTLY_RUNS_DDL = f"""
@@ -75,17 +83,19 @@ CREATE TABLE IF NOT EXISTS {S}.nightly_runs (
 _LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parallel loaders
 
 
-def ensure_state_tables(conn) -> None:
+def ensure_state_tables(conn: connection) -> None:
     with conn.cursor() as cur:
+        # the newest column of each table stands for its whole DDL (ADD COLUMN IF NOT EXISTS above)
         cur.execute(
             f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'create_time' "
             f"AND attrelid = to_regclass('{STATE_SCHEMA}.source_marks')) "
-            f"AND to_regclass('{STATE_SCHEMA}.load_runs') IS NOT NULL "
+            f"AND EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'reason' "
+            f"AND attrelid = to_regclass('{STATE_SCHEMA}.load_runs')) "
             f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
             f"AND to_regclass('{STATE_SCHEMA}.key_summaries') IS NOT NULL "
             f"AND to_regnamespace('raw') IS NOT NULL"
         )
-        if cur.fetchone()[0]:  # the usual case: no DDL lock round trips for every table
+        if _one(cur):  # the usual case: no DDL lock round trips for every table
             conn.commit()
             return
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -95,30 +105,30 @@ def ensure_state_tables(conn) -> None:
     conn.commit()
 
 
-def read_state(cur, table: str) -> dict | None:
+@dataclass(frozen=True)
+class LoadState:
+    """A table's row of etl.load_state, as a load reads it."""
+
+    table_name: str
+    target_name: str
+    strategy: str | None
+    cursor_column: str | None
+    cursor_value: str | None  # the saved cursor's text (see `window`)
+    raw_rows: int | None
+    last_status: str | None
+
+
+def read_state(cur: cursor, table: str) -> LoadState | None:
     cur.execute(
         f"SELECT table_name, target_name, strategy, cursor_column, cursor_value, raw_rows, last_status "
         f"FROM {S}.load_state WHERE table_name = %s",
         (table,),
     )
     row = cur.fetchone()
-    if row is None:
-        return None
-    keys = (
-        "table_name",
-        "target_name",
-        "strategy",
-        "cursor_column",
-        "cursor_value",
-        "raw_rows",
-        "last_status",
-    )
-    return dict(zip(keys, row, strict=True))
+    return None if row is None else LoadState(*row)
 
 
-def read_mark(cur, table: str):
-    from etl_pipeline.load.unchanged import SourceMark
-
+def read_mark(cur: cursor, table: str) -> SourceMark | None:
     cur.execute(
         f"SELECT engine, update_time, checked_at, create_time FROM {S}.source_marks WHERE table_name = %s",
         (table,),
@@ -127,7 +137,7 @@ def read_mark(cur, table: str):
     return None if row is None else SourceMark(*row)
 
 
-def record_mark(cur, table: str, mark) -> None:
+def record_mark(cur: cursor, table: str, mark: SourceMark | None) -> None:
     """The source mark of a successful load; call inside the data transaction (None: forget it)."""
     if mark is None:
         cur.execute(f"DELETE FROM {S}.source_marks WHERE table_name = %s", (table,))
@@ -142,7 +152,15 @@ def record_mark(cur, table: str, mark) -> None:
     )
 
 
-def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows, cursor_column=None) -> None:
+def record_success(
+    cur: cursor,
+    result: TableLoadResult,
+    run_id: str,
+    started_at: datetime,
+    cursor_value: str | None,
+    raw_rows: int,
+    cursor_column: str | None = None,
+) -> None:
     """State + history for a successful load; call inside the data transaction."""
     cur.execute(
         f"""
@@ -161,7 +179,7 @@ def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows,
             "t": result.table,
             "target": result.target_name,
             "strategy": result.strategy,
-            "cursor": None if cursor_value is None else str(cursor_value),
+            "cursor": cursor_value,
             "raw_rows": raw_rows,
             "cursor_column": cursor_column,
             "run": run_id,
@@ -172,12 +190,12 @@ def record_success(cur, result, run_id: str, started_at, cursor_value, raw_rows,
     insert_run(cur, result, run_id, started_at)
 
 
-def insert_run(cur, result, run_id: str, started_at) -> None:
+def insert_run(cur: cursor, result: TableLoadResult, run_id: str, started_at: datetime) -> None:
     cur.execute(
         f"""
         INSERT INTO {S}.load_runs (run_id, table_name, strategy, started_at, finished_at, rows_read,
-               inserted, updated, deleted, bytes, seconds, status, error_class)
-        VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s)""",
+               inserted, updated, deleted, bytes, seconds, status, error_class, reason)
+        VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
         (
             run_id,
             result.table,
@@ -191,11 +209,12 @@ def insert_run(cur, result, run_id: str, started_at) -> None:
             result.seconds,
             result.status,
             result.error_class,
+            result.reason or None,
         ),
     )
 
 
-def record_failure(conn, result, run_id: str, started_at) -> None:
+def record_failure(conn: connection, result: TableLoadResult, run_id: str, started_at: datetime) -> None:
     """History + state for a failed load, in its own transaction (the data one was rolled back)."""
     with conn.cursor() as cur:
         insert_run(cur, result, run_id, started_at)
@@ -220,18 +239,20 @@ def record_failure(conn, result, run_id: str, started_at) -> None:
     conn.commit()
 
 
-def all_states(conn) -> list[dict]:
+def all_states(conn: connection) -> list[dict[str, Any]]:
     with conn.cursor() as cur:
         cur.execute(f"""
             SELECT s.table_name, s.target_name, s.strategy, s.cursor_column, s.cursor_value, s.raw_rows, s.last_status,
                    s.last_error_class, s.last_run_id, s.last_started_at, s.last_finished_at,
                    s.last_success_at, s.last_seconds
               FROM {S}.load_state s ORDER BY s.table_name""")
-        names = [d[0] for d in cur.description]
+        names = [d[0] for d in cur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def record_nightly_run(conn, run_id: str, status: str, totals: dict, tables: list[dict]) -> None:
+def record_nightly_run(
+    conn: connection, run_id: str, status: str, totals: dict[str, Any], tables: list[dict[str, Any]]
+) -> None:
     """The nightly run's summary, replacing an earlier one of the same run id; commits."""
     with conn.cursor() as cur:
         cur.execute(NIGHTLY_RUNS_DDL)
@@ -245,3 +266,10 @@ def record_nightly_run(conn, run_id: str, status: str, totals: dict, tables: lis
             (run_id, status, json.dumps(totals), json.dumps(tables)),
         )
     conn.commit()
+
+
+def _one(cur: cursor) -> Any:
+    """The single value of a one-row query."""
+    row = cur.fetchone()
+    assert row is not None
+    return row[0]

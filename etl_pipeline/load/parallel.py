@@ -1,0 +1,133 @@
+"""A run over many tables: the chosen tables loaded largest first, a few at a time.
+
+Each worker thread keeps one target connection for table after table (`WorkerConnections`). A
+failing table is recorded and reported in its result; the others still load.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from psycopg2.extensions import connection
+
+from etl_pipeline.db import connect_target
+from etl_pipeline.errors import ConfigError, EtlError
+from etl_pipeline.load import state
+from etl_pipeline.load.progress import progress_for
+from etl_pipeline.load.result import TableLoadResult
+from etl_pipeline.load.table import load_table
+from etl_pipeline.schema.tables_config import TableConfig, load_tables_config
+from etl_pipeline.settings import Settings
+
+
+def new_run_id() -> str:
+    return "manual__" + datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def select_tables(
+    settings: Settings, tables: Sequence[str] | None = None, tier: str | None = None
+) -> list[TableConfig]:
+    """The enabled tables (or the named ones), of one tier if given, largest first."""
+    config = load_tables_config(settings.tables_yml, settings.overrides_yml)
+    chosen = config.enabled_tables()
+    if tables:
+        unknown = [t for t in tables if t not in config.tables]
+        if unknown:
+            raise ConfigError(f"{settings.tables_yml}: no table(s) {', '.join(unknown)}")
+        chosen = [config.tables[t] for t in tables]
+    if tier:
+        chosen = [t for t in chosen if t.tier == tier]
+    return sorted(chosen, key=lambda t: (-t.estimated_rows, t.name))
+
+
+def run(
+    settings: Settings,
+    tables: Sequence[str] | None = None,
+    tier: str | None = None,
+    full_refresh: bool = False,
+    max_workers: int = 2,
+    run_id: str | None = None,
+    dry_run: bool = False,
+) -> list[TableLoadResult]:
+    """Load the chosen tables (all enabled by default), largest first, `max_workers` at a time.
+
+    A failing table is recorded and reported in its result; the others still load. `dry_run`: the
+    results say what would be loaded (status skipped), nothing is read.
+    """
+    chosen = select_tables(settings, tables, tier)
+    run_id = run_id or new_run_id()
+    if dry_run:
+        return [
+            TableLoadResult(table=t.name, strategy=t.strategy, status="skipped", target_name=t.target_name)
+            for t in chosen
+        ]
+    targets = WorkerConnections(settings)
+
+    with progress_for() as progress:
+
+        def one(table: TableConfig) -> TableLoadResult:
+            try:
+                with progress.table(table) as report:
+                    return load_table(
+                        settings, table, run_id, full_refresh, progress=report, pg=targets.get()
+                    )
+            except Exception as exc:
+                targets.discard()  # whatever failed may have been the connection itself
+                return TableLoadResult(
+                    table=table.name,
+                    strategy=table.strategy,
+                    status="failed",
+                    error_class=type(exc).__name__,
+                    target_name=table.target_name,
+                    message=str(exc) if isinstance(exc, EtlError) else type(exc).__name__,
+                )
+
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+                return list(pool.map(one, chosen))
+        finally:
+            targets.close_all()
+
+
+class WorkerConnections:
+    """One target connection per worker thread, reused for table after table (a PostgreSQL log-in
+    costs more than loading an unchanged table). `get` returns None when connecting fails, so that
+    `load_table` connects itself and records the failure as usual."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._local = threading.local()
+        self._opened: list[connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> connection | None:
+        pg: connection | None = getattr(self._local, "pg", None)
+        if pg is not None and not pg.closed:
+            return pg
+        pg = None
+        try:
+            pg = connect_target(self._settings.target)
+            state.ensure_state_tables(pg)
+        except Exception:
+            if pg is not None:
+                pg.close()
+            return None
+        self._local.pg = pg
+        with self._lock:
+            self._opened.append(pg)
+        return pg
+
+    def discard(self) -> None:
+        pg: connection | None = getattr(self._local, "pg", None)
+        self._local.pg = None
+        if pg is not None and not pg.closed:
+            pg.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            for pg in self._opened:
+                if not pg.closed:
+                    pg.close()

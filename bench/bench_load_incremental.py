@@ -44,8 +44,8 @@ def _timed(module, name: str, phase: str) -> None:
     setattr(module, name, wrapper)
 
 
-def _track_table(engine) -> None:
-    original = engine.load_table
+def _track_table(parallel) -> None:
+    original = parallel.load_table
 
     def wrapper(settings, table, *args, **kwargs):
         _current.table = table.name
@@ -56,18 +56,18 @@ def _track_table(engine) -> None:
             with _lock:
                 PHASES[table.name]["total"] += time.perf_counter() - t0
 
-    engine.load_table = wrapper
+    parallel.load_table = wrapper
 
 
 # (module, function, phase): the steps of a nightly table load, in the order they run.
 STEPS = [
-    ("engine", "connect_target", "connect target"),
+    ("table", "connect_target", "connect target"),
     ("state", "ensure_state_tables", "state DDL check"),
-    ("engine", "live_columns", "source columns"),
+    ("table", "live_columns", "source columns"),
     ("state", "read_state", "state read"),
     ("unchanged", "read_mark", "source mark (skip check)"),
-    ("engine", "source_clock_bound", "source clock"),
-    ("engine", "_upper_bound", "upper bound (key MAX)"),
+    ("table", "source_clock_bound", "source clock"),
+    ("table", "_upper_bound", "upper bound (key MAX)"),
     ("raw", "apply_drift", "drift"),
     ("incremental", "stage_window", "window read (source scan + COPY)"),
     ("key_summary", "ensure", "key summary check"),
@@ -77,17 +77,17 @@ STEPS = [
     ("incremental", "nothing_vanished", "delete check (counts)"),
     ("incremental", "_differing_key_ranges", "delete buckets (fallback)"),
     ("incremental", "mark_deletes", "deletes (all)"),
-    ("engine", "load_full", "full refresh (strategy full)"),
+    ("table", "load_full", "full refresh (strategy full)"),
     ("state", "record_success", "state + history rows"),
 ]
 NESTED = {"key summary: apply deltas"}  # also called inside "deletes (all)": not added twice below
 
 
 def instrument() -> None:
-    from etl_pipeline.load import engine, incremental, key_summary, raw, state, unchanged
+    from etl_pipeline.load import incremental, key_summary, parallel, raw, state, table, unchanged
 
     modules = {
-        "engine": engine,
+        "table": table,
         "incremental": incremental,
         "state": state,
         "raw": raw,
@@ -97,7 +97,10 @@ def instrument() -> None:
     for module, name, phase in STEPS:
         if hasattr(modules[module], name):
             _timed(modules[module], name, phase)
-    _track_table(engine)
+    missing = [f"{module}.{name}" for module, name, _ in STEPS if not hasattr(modules[module], name)]
+    if missing:  # a renamed step would silently drop out of the table below
+        raise SystemExit(f"bench_load_incremental: the loader has no {', '.join(missing)}: update STEPS")
+    _track_table(parallel)
 
 
 def print_phases(results) -> None:

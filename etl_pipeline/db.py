@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import psycopg2
 
-from etl_pipeline.errors import ConfigError, ConnectionFailed
+from etl_pipeline.errors import ConfigError, ConnectionFailed, EtlError
 from etl_pipeline.redact import redact
 from etl_pipeline.settings import SOURCE_DRIVERS, MySQLSettings, PostgresSettings
 
@@ -38,7 +38,7 @@ try:
     import pymysql.cursors
     from pymysql.constants import FIELD_TYPE
 except ImportError:
-    pymysql = None
+    pymysql = None  # type: ignore[assignment]
 
 SOURCE_SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION sql_mode = ''")
 TLS_MODES = ("REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
@@ -223,7 +223,9 @@ def _require_tls(conn: SourceConnection, cfg: MySQLSettings) -> None:
         )
 
 
-def connect_target(cfg: PostgresSettings, *, connect_timeout: int = 10, autocommit: bool = False):
+def connect_target(
+    cfg: PostgresSettings, *, connect_timeout: int = 10, autocommit: bool = False
+) -> psycopg2.extensions.connection:
     """A psycopg2 connection to the analytics database."""
     try:
         conn = psycopg2.connect(connect_timeout=connect_timeout, **cfg.connect_kwargs())
@@ -234,9 +236,17 @@ def connect_target(cfg: PostgresSettings, *, connect_timeout: int = 10, autocomm
     return conn
 
 
+def fetch_value(cur: psycopg2.extensions.cursor) -> Any:
+    """The single value of a query that returns one row (an aggregate, a lookup by key)."""
+    row = cur.fetchone()
+    if row is None:
+        raise EtlError("expected one row from the target, got none")
+    return row[0]
+
+
 def source_reason(exc: BaseException) -> str:
     """A source driver error as `(code) message`, secrets masked."""
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     if len(args) >= 2:
         return redact(f"({args[0]}) {args[1]}")
     return redact(str(exc) or type(exc).__name__)

@@ -93,6 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         max_workers=args.workers,
         run_id=run_id,
         dry_run=args.dry_run,
+        live_progress=not args.json,
     )
     failed = [r for r in results if r.status == "failed"]
     if args.json:

@@ -51,11 +51,13 @@ def run(
     max_workers: int = 2,
     run_id: str | None = None,
     dry_run: bool = False,
+    live_progress: bool = True,
 ) -> list[TableLoadResult]:
     """Load the chosen tables (all enabled by default), largest first, `max_workers` at a time.
 
     A failing table is recorded and reported in its result; the others still load. `dry_run`: the
-    results say what would be loaded (status skipped), nothing is read.
+    results say what would be loaded (status skipped), nothing is read. `live_progress=False` keeps
+    the progress to log lines even on a terminal (for output that a script reads).
     """
     chosen = select_tables(settings, tables, tier)
     run_id = run_id or new_run_id()
@@ -66,7 +68,7 @@ def run(
         ]
     targets = WorkerConnections(settings)
 
-    with progress_for() as progress:
+    with progress_for(live=live_progress) as progress:
 
         def one(table: TableConfig) -> TableLoadResult:
             try:

@@ -37,10 +37,10 @@ NAME_WIDTH = 24  # a live line is at most 78 characters wide, for an 80-column t
 MIN_RATE_SECONDS = 1.0
 
 
-def progress_for(stream: IO[str] | None = None) -> LiveProgress | PlainProgress:
-    """Live lines when `stream` (stderr by default) is a terminal, log lines otherwise."""
+def progress_for(stream: IO[str] | None = None, *, live: bool = True) -> LiveProgress | PlainProgress:
+    """Live lines when `stream` (stderr by default) is a terminal and `live`, log lines otherwise."""
     stream = stream or sys.stderr
-    if stream.isatty():
+    if live and stream.isatty():
         return LiveProgress(Console(file=stream, force_terminal=True))
     return PlainProgress()
 

@@ -10,11 +10,14 @@ faithful is pinned down by tests/test_load_types.py against values read directly
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from etl_pipeline.db import connect_source, connect_target
+from psycopg2.extensions import cursor
+
+from etl_pipeline.db import connect_source, connect_target, fetch_value
 from etl_pipeline.load import raw
-from etl_pipeline.load.source import LineStream, live_columns, scalar
+from etl_pipeline.load.source import LineStream, LiveColumn, live_columns, scalar
 from etl_pipeline.load.sql_render import copy_column_list, select_lines_sql
 from etl_pipeline.schema.tables_config import TableConfig
 from etl_pipeline.settings import Settings
@@ -71,7 +74,7 @@ def verify_table(settings: Settings, table: TableConfig, deep: bool = False) -> 
                     seconds=time.monotonic() - t0,
                 )
             cur.execute(f"SELECT count(*) FROM {target} WHERE _deleted_at IS NULL")
-            result = ParityResult(table.name, source_rows, cur.fetchone()[0], deep=deep)
+            result = ParityResult(table.name, source_rows, fetch_value(cur), deep=deep)
             by_name = {c.name.lower(): c for c in live}
             key_cols = [by_name[c.lower()] for c in table.primary_key if c.lower() in by_name]
             compare = live if (deep or not key_cols) else key_cols
@@ -86,7 +89,9 @@ def verify_table(settings: Settings, table: TableConfig, deep: bool = False) -> 
     return result
 
 
-def _compare(settings, cur, table, target, columns) -> tuple[int, int]:
+def _compare(
+    settings: Settings, cur: cursor, table: TableConfig, target: str, columns: Sequence[LiveColumn]
+) -> tuple[int, int]:
     cols = ", ".join(quote_ident(c.target_name) for c in columns)
     cur.execute(f"CREATE TEMP TABLE _parity ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA")
     stream = LineStream(settings.source, select_lines_sql(table.name, columns), (), table=table.name)
@@ -97,7 +102,7 @@ def _compare(settings, cur, table, target, columns) -> tuple[int, int]:
     stream.check()
     live_raw = f"(SELECT {cols} FROM {target} WHERE _deleted_at IS NULL)"
     cur.execute(f"SELECT count(*) FROM (SELECT {cols} FROM _parity EXCEPT ALL SELECT * FROM {live_raw} r) x")
-    missing = cur.fetchone()[0]
+    missing = fetch_value(cur)
     cur.execute(f"SELECT count(*) FROM (SELECT * FROM {live_raw} r EXCEPT ALL SELECT {cols} FROM _parity) x")
-    extra = cur.fetchone()[0]
+    extra = fetch_value(cur)
     return missing, extra

@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import MySQLdb
-
-from etl_pipeline.db import connect_source
+from etl_pipeline.db import SOURCE_OPERATIONAL_ERRORS, connect_source
 from etl_pipeline.settings import MySQLSettings
 
 
@@ -173,7 +171,7 @@ def _read_tables(cur: Cursor, database: str) -> dict[str, SourceTable]:
 def _json_columns(cur: Cursor, database: str) -> list[tuple[str, str]]:
     try:
         cur.execute(JSON_CHECKS_SQL, (database,))
-    except MySQLdb.OperationalError as exc:  # MySQL < 8.0.16: no CHECK_CONSTRAINTS (and a native json type)
+    except SOURCE_OPERATIONAL_ERRORS as exc:  # MySQL < 8.0.16: no CHECK_CONSTRAINTS (and a native json type)
         if "CHECK_CONSTRAINTS" in str(exc):
             return []
         raise

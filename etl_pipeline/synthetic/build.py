@@ -16,9 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import MySQLdb
-
-from etl_pipeline.db import connect_source
+from etl_pipeline.db import SOURCE_ERRORS, connect_source
 from etl_pipeline.errors import ConfigError, EtlError
 from etl_pipeline.settings import MySQLSettings
 from etl_pipeline.synthetic import ddl
@@ -109,7 +107,7 @@ def generate(admin_cfg: MySQLSettings, scale: float, seed: int = 42, *, out=None
     except BaseException as exc:
         _drop_quietly(cur, build)
         conn.close()
-        if isinstance(exc, MySQLdb.Error):
+        if isinstance(exc, SOURCE_ERRORS):
             raise EtlError(
                 f"building the synthetic source failed on {admin_cfg.display}: {exc.args[-1]}"
             ) from None
@@ -162,7 +160,7 @@ def _swap_in(cur, target: str, build: str) -> None:
 def _drop_quietly(cur, build: str) -> None:
     try:
         cur.execute(f"DROP DATABASE IF EXISTS {q(build)}")
-    except MySQLdb.Error:  # the server went away: nothing more we can clean up from here
+    except SOURCE_ERRORS:  # the server went away: nothing more we can clean up from here
         return
 
 

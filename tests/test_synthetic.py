@@ -11,7 +11,7 @@ import yaml
 
 from etl_pipeline.cli import main
 from etl_pipeline.db import connect_source
-from etl_pipeline.errors import ConfigError, ConnectionFailed, EtlError
+from etl_pipeline.errors import EXIT_CONFIG, ConfigError, ConnectionFailed, EtlError
 from etl_pipeline.settings import PROJECT_ROOT
 from etl_pipeline.synthetic import build as build_module
 from etl_pipeline.synthetic import generate, mutate
@@ -373,7 +373,7 @@ def test_mutate_cli_prints_json(built, capsys):
 def test_bad_scale_is_refused(admin, scale, capsys):
     with pytest.raises(ConfigError):
         generate(admin, scale)
-    assert main(["synth", "--scale", scale]) == 2
+    assert main(["synth", "--scale", scale]) == EXIT_CONFIG
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --scale")
 

@@ -313,3 +313,16 @@ def test_mutate_and_live_keep_working_after_an_upgrade(upgraded, cur):
     assert report.operations == report.planned_operations == 40
     assert dangling_foreign_keys(cur, DB) == {}
     assert broken_money_rules(cur, DB) == {}
+
+
+def test_the_cli_refuses_an_unknown_version_and_a_bad_rate_without_writing(admin, cur, capsys):
+    from etl_pipeline.cli import main
+    from etl_pipeline.errors import EXIT_CONFIG
+
+    cur.execute(f"USE {admin.database}")
+    before = columns(cur, admin.database)
+    assert main(["synth", "upgrade", "--to", "25.9"]) == EXIT_CONFIG
+    assert "known: 24.1, 24.2" in capsys.readouterr().err
+    assert main(["synth", "live", "--rate", "0", "--seconds", "1"]) == EXIT_CONFIG
+    assert "rate" in capsys.readouterr().err
+    assert columns(cur, admin.database) == before

@@ -147,11 +147,12 @@ def _build(cur, scale: float, seed: int, out) -> dict[str, int]:
 
 
 def _swap_in(cur, target: str, build: str) -> None:
-    """One RENAME TABLE: old tables out into the build database, new ones in."""
+    """One RENAME TABLE: every old table out into the build database (tables an upgrade added too: the
+    same seed gives the same database), the new ones in."""
     cur.execute(f"CREATE DATABASE IF NOT EXISTS {q(target)} CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci")
     cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (target,))
     existing = {row[0] for row in cur.fetchall()}
-    renames = [f"{q(target)}.{q(t)} TO {q(build)}.{q('_old_' + t)}" for t in ddl.TABLE_NAMES if t in existing]
+    renames = [f"{q(target)}.{q(t)} TO {q(build)}.{q('_old_' + t)}" for t in sorted(existing)]
     renames += [f"{q(build)}.{q(t)} TO {q(target)}.{q(t)}" for t in ddl.TABLE_NAMES]
     cur.execute("RENAME TABLE " + ", ".join(renames))
     cur.execute(f"DROP DATABASE {q(build)}")

@@ -159,3 +159,23 @@ def test_freshness_follows_the_load_state_not_the_rows(marts):
     message = str(err.value)
     assert "opendental.provider" in message
     assert "opendental.definition" not in message and "opendental.patient" not in message
+
+
+def test_a_model_reading_a_vanished_column_fails_naming_it_and_the_others_build(marts):
+    """After an upgrade renamed or dropped a column, raw keeps it (marked by the loader's comment); the
+    staging model that reads it must fail with its name and the column's, not build on stale NULLs."""
+    marts.pg("comment on column raw.procedurelog.toothnum is 'vanished at the source on 2026-12-01'")
+    try:
+        with pytest.raises(DbtError) as err:
+            run_dbt(
+                ["run", "--select", "stg_opendental__procedurelog", "stg_opendental__patient"],
+                settings=marts.settings,
+            )
+        passed = run_dbt(["run", "--select", "stg_opendental__patient"], settings=marts.settings)
+    finally:
+        marts.pg("comment on column raw.procedurelog.toothnum is null")
+    message = str(err.value)
+    assert "model stg_opendental__procedurelog reads column toothnum of raw.procedurelog" in message
+    assert "no longer exists at the source" in message
+    assert "view model staging.stg_opendental__patient" not in message  # built in the same run
+    assert passed.ok

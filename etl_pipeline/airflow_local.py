@@ -20,14 +20,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from etl_pipeline.dbt_steps import DEFAULT_DOCS_DIR
 from etl_pipeline.errors import EtlError
+from etl_pipeline.nightly_scheduling import DBT_POOL, EXTRACT_POOL
 from etl_pipeline.settings import PROJECT_ROOT, env_file_path, read_env_file
 
 DAGS_FOLDER = PROJECT_ROOT / "airflow" / "dags"
 DEFAULT_HOME = PROJECT_ROOT / ".local" / "airflow"
 POOLS = {
-    "extract_pool": (4, "table extraction tasks (etl_pipeline extract_* groups)"),
-    "dbt_pool": (4, "dbt tasks (Cosmos dbt_models group, freshness, docs)"),
+    EXTRACT_POOL: (4, "table extraction tasks (etl_pipeline extract_* groups)"),
+    DBT_POOL: (4, "dbt tasks (Cosmos dbt_models group, freshness, docs)"),
 }
 SETTINGS_KEYS = ("SOURCE_", "TARGET_", "ETL_", "SLACK_WEBHOOK_URL", "SMTP_", "NOTIFY_EMAIL")
 
@@ -40,9 +42,7 @@ def airflow_env(home: Path | None = None, extra: dict | None = None) -> dict[str
     """The environment every local Airflow command runs with."""
     home = Path(home or os.environ.get("AIRFLOW_HOME") or DEFAULT_HOME)
     extra = extra or {}
-    docs = Path(
-        extra.get("DBT_DOCS_DIR") or os.environ.get("DBT_DOCS_DIR") or PROJECT_ROOT / ".local" / "dbt-docs"
-    )
+    docs = Path(extra.get("DBT_DOCS_DIR") or os.environ.get("DBT_DOCS_DIR") or DEFAULT_DOCS_DIR)
     env = {
         key: value for key, value in read_env_file(env_file_path()).items() if key.startswith(SETTINGS_KEYS)
     }

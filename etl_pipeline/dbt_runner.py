@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_dental_models"
 DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
+DBT_MANIFEST = DBT_TARGET_DIR / "manifest.json"  # built by `make manifest`; Cosmos renders the DAG from it
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -56,8 +57,13 @@ def dbt_executable() -> str:
     return found
 
 
-def default_target(settings: Settings) -> str:
-    return os.environ.get("DBT_TARGET") or ("prod" if settings.environment == "prod" else "local")
+def default_target(settings: Settings | None = None) -> str:
+    """DBT_TARGET, else `prod` when ETL_ENVIRONMENT is prod, else `local`.
+
+    Without settings only the process environment is read (the DAG file at parse time, which must
+    not depend on a `.env` file)."""
+    environment = settings.environment if settings else os.environ.get("ETL_ENVIRONMENT")
+    return os.environ.get("DBT_TARGET") or ("prod" if environment == "prod" else "local")
 
 
 def dbt_env(settings: Settings | None = None) -> dict[str, str]:

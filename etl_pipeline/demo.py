@@ -77,8 +77,10 @@ def nightly_run(env: dict, label: str, conf: dict | None = None) -> float:
 
 def summary(runs: dict[str, float]) -> None:
     from etl_pipeline.db import connect_target
-    from etl_pipeline.nightly import docs_dir, tables_config
+    from etl_pipeline.dbt_steps import docs_dir
+    from etl_pipeline.schema.tables_config import TIERS
     from etl_pipeline.settings import load_settings
+    from etl_pipeline.tables_yml import tables_config
 
     settings = load_settings()
     config = tables_config(settings)
@@ -99,7 +101,7 @@ def summary(runs: dict[str, float]) -> None:
         per_tier.setdefault(table.tier, [0, 0])
         per_tier[table.tier][0] += 1
         per_tier[table.tier][1] += int(raw_rows.get(table.target_name, 0))
-    for tier in ("large", "medium", "small", "tiny"):
+    for tier in TIERS:
         count, rows = per_tier.get(tier, [0, 0])
         print(f"    {tier:<7} {count:>3} tables {rows:>12,} raw rows")
     for run_id, status, totals, tables in reversed(reports):

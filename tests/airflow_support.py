@@ -14,9 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
 
-from etl_pipeline.airflow_local import airflow, airflow_env, dags_test, prepare
+import pytest
 
-__all__ = ["SlackStandIn", "SmtpStandIn", "airflow", "airflow_home", "dags_test"]
+from etl_pipeline.airflow_local import DAGS_FOLDER, airflow, airflow_env, dags_test, prepare
+
+__all__ = ["SlackStandIn", "SmtpStandIn", "airflow", "airflow_home", "dags_test", "parse_dag"]
 
 
 def airflow_home(home: Path, extra: dict | None = None) -> dict:
@@ -24,6 +26,26 @@ def airflow_home(home: Path, extra: dict | None = None) -> dict:
     env = airflow_env(home, extra)
     prepare(env)
     return env
+
+
+def parse_dag(dag_id: str, home: Path, extra: dict | None = None):
+    """The DAG file `<dag_id>_dag.py` through Airflow's DagBag in this process, with the environment an
+    Airflow component gets (`extra` on top); refuses an import error. Returns the DAG.
+
+    PATH is left as it is: Cosmos reads the dbt executable from it once when imported and again when
+    it renders, and the two must agree (a test module may have imported Cosmos already)."""
+    mp = pytest.MonkeyPatch()
+    try:
+        for key, value in airflow_env(home, extra).items():
+            if key != "PATH":
+                mp.setenv(key, value)
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}_dag.py"))
+    finally:
+        mp.undo()
+    assert bag.import_errors == {}
+    return bag.dags[dag_id]
 
 
 class _LoopbackServer:

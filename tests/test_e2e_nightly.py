@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -71,38 +72,34 @@ def smtp():
 @pytest.fixture(scope="module")
 def nightly(settings, tmp_path_factory, slack, smtp):
     """Synthetic source + tables.yml + a migrated Airflow home; returns the Airflow environment."""
-    with open(os.devnull, "w") as quiet:
-        generate(settings.source_admin, SCALE, 5, out=quiet)
-    analyze = subprocess.run(
-        [sys.executable, "-m", "etl_pipeline.cli", "analyze-schema"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert analyze.returncode == 0, analyze.stderr[-2000:]
-    # a warehouse that has had a nightly load before (dbt's on-run-start wants every raw table)
-    load = subprocess.run(
-        [sys.executable, "-m", "etl_pipeline.cli", "run", "--full-refresh"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert load.returncode == 0, load.stderr[-2000:]
     base = tmp_path_factory.mktemp("nightly")
-    env = airflow_home(
-        base / "airflow",
-        {
-            "SLACK_WEBHOOK_URL": slack.url,
-            "DBT_DOCS_DIR": str(base / "docs"),
-            **smtp.env,
-            "NOTIFY_EMAIL_TO": "on-call@clinic.example",
-            "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
-            "ETL_DBT_RETRY_DELAY_SECONDS": "1",
-        },
+    extra = {
+        "SLACK_WEBHOOK_URL": slack.url,
+        "DBT_DOCS_DIR": str(base / "docs"),
+        **smtp.env,
+        "NOTIFY_EMAIL_TO": "on-call@clinic.example",
+        "ETL_EXTRACT_RETRY_DELAY_SECONDS": "1",
+        "ETL_DBT_RETRY_DELAY_SECONDS": "1",
+    }
+    # Airflow's metadata DB migrates in its own process while the source is built and loaded
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        migrated = pool.submit(airflow_home, base / "airflow", extra)
+        with open(os.devnull, "w") as quiet:
+            generate(settings.source_admin, SCALE, 5, out=quiet)
+        _cli("analyze-schema")
+        _cli("run", "--full-refresh")  # a warehouse loaded before: dbt's on-run-start wants every raw table
+        return migrated.result()
+
+
+def _cli(*args: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    return env
+    assert proc.returncode == 0, f"cli {' '.join(args)}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
 
 
 def _run(env, conf=None, slack=None):
@@ -137,9 +134,10 @@ def test_manual_run_of_some_tables_loads_them_and_builds_their_marts(settings, n
     (source_rows,) = mysql_admin(settings, "SELECT COUNT(*) FROM provider")[0]
     assert pg(settings, "SELECT COUNT(*) FROM raw.provider")[0][0] == source_rows > 0
     assert pg(settings, "SELECT COUNT(*) FROM marts.dim_provider")[0][0] > 0
-    # only the models downstream of these tables ran
-    assert "model stg_opendental__procedurelog does not depend on the tables of this run" in output
-    assert "model stg_opendental__provider does not depend" not in output
+    # only the models downstream of these tables ran: the others' tasks were skipped before they started
+    [skipped] = [line for line in output.splitlines() if "do not depend on the tables of this run" in line]
+    assert "stg_opendental__procedurelog" in skipped and "stg_opendental__provider" not in skipped
+    assert "starting task_id=dbt_models.stg_opendental__procedurelog.run" not in output
     assert os.path.exists(os.path.join(nightly["DBT_DOCS_DIR"], "index.html"))
     assert any(":white_check_mark:" in text and "Nightly ETL" in text for text in slack.texts())
     assert any(subject.startswith("[INFO]") and "Nightly ETL" in subject for subject in smtp.subjects())
@@ -178,6 +176,7 @@ def test_a_vanished_table_fails_alone_dbt_is_skipped_and_slack_is_told(settings,
     by_table = {t["table"]: t["status"] for t in tables}
     assert by_table == {"clinic": "success", "provider": "success", "recall": "failed"}
     assert '"dbt": "skipped"' in output
+    assert "starting task_id=dbt_models." not in output  # the closed gate skipped the group before it started
     [text] = [t for t in slack.texts() if "Nightly ETL" in t]
     assert "WARNING" in text and "table failed: recall" in text
     mail = smtp.messages[-1]
@@ -253,7 +252,7 @@ def test_the_source_tests_name_a_broken_raw_key(settings, nightly):
     is no longer unique fails it, naming the test. (The loader and `verify` keep raw keys unique, so
     the table is broken by hand here.)"""
     from etl_pipeline.dbt_runner import DbtError
-    from etl_pipeline.nightly import source_tests
+    from etl_pipeline.dbt_steps import source_tests
 
     assert source_tests(settings, ["provider"])["passed"] >= 2
     conn = connect_target(settings.target)
@@ -272,14 +271,7 @@ def test_the_source_tests_name_a_broken_raw_key(settings, nightly):
     finally:
         conn.rollback()
         conn.close()
-        repair = subprocess.run(
-            [sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", "provider", "--full-refresh"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert repair.returncode == 0, repair.stdout[-2000:]
+        _cli("run", "--tables", "provider", "--full-refresh")
 
 
 # --- leak grep over everything the Airflow runs above produced (kept last: it runs after them) ---

@@ -6,21 +6,14 @@ import subprocess
 import time
 
 import pytest
-
-from etl_pipeline.airflow_local import DAGS_FOLDER, airflow_env
-
-DAG_FILE = DAGS_FOLDER / "etl_pipeline_dag.py"
+from airflow_support import parse_dag
 
 
 @pytest.fixture(scope="module")
 def dag(tmp_path_factory):
     """The real file through Airflow's DagBag, with both databases on closed ports and subprocess
-    forbidden: parsing must neither connect nor run dbt."""
+    recorded: parsing must neither connect nor run dbt."""
     mp = pytest.MonkeyPatch()
-    for key, value in airflow_env(tmp_path_factory.mktemp("airflow")).items():
-        mp.setenv(key, value)
-    mp.setenv("SOURCE_PORT", "1")
-    mp.setenv("TARGET_PORT", "1")
     spawned = []
     real_popen_init = subprocess.Popen.__init__
 
@@ -29,17 +22,18 @@ def dag(tmp_path_factory):
         return real_popen_init(self, args, *a, **kw)
 
     mp.setattr(subprocess.Popen, "__init__", record)
-    from airflow.dag_processing.dagbag import DagBag
-
     started = time.monotonic()
-    bag = DagBag(dag_folder=str(DAG_FILE))
+    try:
+        parsed = parse_dag(
+            "etl_pipeline", tmp_path_factory.mktemp("airflow"), {"SOURCE_PORT": "1", "TARGET_PORT": "1"}
+        )
+    finally:
+        mp.undo()
     seconds = time.monotonic() - started
-    mp.undo()
-    assert bag.import_errors == {}
     # (platform.architecture() runs `file` on the interpreter: that one is harmless)
     assert not [a for a in spawned if "dbt" in str(a)], f"parsing the DAG ran dbt: {spawned}"
     assert seconds < 30, f"parsing took {seconds:.1f} s: something is connecting or running dbt"
-    return bag.dags["etl_pipeline"]
+    return parsed
 
 
 def test_schedule_timezone_and_limits(dag):
@@ -102,6 +96,7 @@ def test_task_groups_and_order(dag):
         "pipeline_success",
         "source_freshness",
         "source_tests",
+        "dbt_selection",
         "dbt_models",
         "docs_generate",
         "notify",
@@ -136,7 +131,10 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     # watcher mode: one producer runs `dbt build`; the model/test tasks read their results after it
     producer = dag.get_task("dbt_models.dbt_producer_watcher")
     assert dag.get_task("source_tests").upstream_task_ids == {"source_freshness"}
-    assert producer.upstream_task_ids == {"source_tests"} and producer.trigger_rule == "none_failed"
+    assert dag.get_task("dbt_selection").upstream_task_ids == {"source_tests"}
+    # a closed gate skips the whole group by propagation, before any of it starts
+    assert producer.upstream_task_ids == {"dbt_selection"}
+    assert producer.trigger_rule == "none_failed_min_one_success"
     assert "source:*" in producer.dbt_cmd_flags[producer.dbt_cmd_flags.index("--exclude") + 1]
     assert producer.retries == 0  # a second `dbt build` is never started: the model tasks retry alone
     # dbt in a child process: its threads never wait for this task's XCom writes
@@ -144,7 +142,7 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     consumers = [t for t in dbt_tasks if t.task_id.endswith((".run", ".test"))]
     roots = [t for t in consumers if producer.task_id in t.upstream_task_ids]
     assert roots and all(t.trigger_rule == "all_done_min_one_success" for t in roots)
-    assert all(t.trigger_rule == "none_failed" for t in consumers if t not in roots)
+    assert all(t.trigger_rule == "none_failed_min_one_success" for t in consumers if t not in roots)
     assert all(t in roots or t.upstream_task_ids & {c.task_id for c in consumers} for t in consumers)
     runs = [t for t in dbt_tasks if t.task_id.endswith(".run")]
     assert all(dag.get_task(t.task_id[:-4] + ".test").upstream_task_ids == {t.task_id} for t in runs)

@@ -1,5 +1,5 @@
 """The nightly steps as plain functions: conf checks, tables.yml age and environment, planning, the dbt
-selection from the manifest, the notification's severity and the email path."""
+selection from the manifest, failed-node detection, the notification's severity and the email path."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import yaml
 from airflow_support import SmtpStandIn
 
-from etl_pipeline import nightly, notify
+from etl_pipeline import cosmos_watcher, dbt_steps, nightly_checks, nightly_notify, nightly_plan, notify
 from etl_pipeline.errors import ConfigError, EtlError
 from etl_pipeline.settings import load_settings
 
@@ -62,7 +62,7 @@ def cfg(tmp_path, monkeypatch):
 
 
 def test_params_normalised_and_unknown_tables_named(cfg):
-    options = nightly.check_params({"tables": ["patient", "patient"], "max_workers": 3}, cfg)
+    options = nightly_checks.check_params({"tables": ["patient", "patient"], "max_workers": 3}, cfg)
     assert options == {
         "tables": ["patient"],
         "force_full_refresh": False,
@@ -70,50 +70,50 @@ def test_params_normalised_and_unknown_tables_named(cfg):
         "max_workers": 3,
     }
     with pytest.raises(ConfigError, match=r"unknown table\(s\) nosuch, other"):
-        nightly.check_params({"tables": ["patient", "nosuch", "other"]}, cfg)
+        nightly_checks.check_params({"tables": ["patient", "nosuch", "other"]}, cfg)
     with pytest.raises(ConfigError, match="max_workers"):
-        nightly.check_params({"max_workers": 40}, cfg)
+        nightly_checks.check_params({"max_workers": 40}, cfg)
 
 
 def test_tables_yml_age_warns_at_30_days_and_fails_at_90(cfg, tmp_path):
-    assert nightly.check_tables_config(cfg)["warnings"] == []
+    assert nightly_checks.check_tables_config(cfg)["warnings"] == []
     _write_tables_yml(tmp_path / "config", datetime.now(UTC) - timedelta(days=31))
-    assert "31 days old" in nightly.check_tables_config(cfg)["warnings"][0]
+    assert "31 days old" in nightly_checks.check_tables_config(cfg)["warnings"][0]
     _write_tables_yml(tmp_path / "config", datetime.now(UTC) - timedelta(days=90))
     with pytest.raises(ConfigError, match="generated 90 days ago"):
-        nightly.check_tables_config(cfg)
+        nightly_checks.check_tables_config(cfg)
 
 
 def test_tables_yml_of_another_environment_is_refused(cfg, tmp_path):
     _write_tables_yml(tmp_path / "config", datetime.now(UTC), environment="prod")
     with pytest.raises(ConfigError, match="metadata.environment is 'prod'"):
-        nightly.check_tables_config(cfg)
+        nightly_checks.check_tables_config(cfg)
 
 
 def test_missing_tables_yml_is_named(cfg):
     cfg.tables_yml.unlink()
     with pytest.raises(ConfigError, match="tables.yml"):
-        nightly.check_tables_config(cfg)
+        nightly_checks.check_tables_config(cfg)
 
 
 def test_plan_puts_every_table_in_its_tier_largest_first(cfg):
-    plan = nightly.plan_run(cfg, {"force_full_refresh": True, "max_workers": 3})
+    plan = nightly_plan.plan_run(cfg, {"force_full_refresh": True, "max_workers": 3})
     assert [i["table"] for i in plan["large"]] == ["securitylog", "procedurelog"]
     assert {i["slots"] for i in plan["large"]} == {3} and {i["slots"] for i in plan["tiny"]} == {0}
     assert all(i["full_refresh"] for items in plan.values() for i in items)
-    only = nightly.plan_run(cfg, {"tables": ["patient"]})
+    only = nightly_plan.plan_run(cfg, {"tables": ["patient"]})
     assert [i["table"] for items in only.values() for i in items] == ["patient"]
 
 
 def test_dbt_selection_follows_the_manifest_downstream():
-    models = nightly.dbt_models_for(["patient"])
+    models = dbt_steps.dbt_models_for(["patient"])
     assert "stg_opendental__patient" in models and "dim_patient" in models
     assert "stg_opendental__procedurelog" not in models
     # a relationships test runs only when both of its models are selected
-    provider = nightly.dbt_models_for(["provider"])
+    provider = dbt_steps.dbt_models_for(["provider"])
     assert "relationships_dim_patient_primary_provider_id__provider_id__ref_dim_provider_" not in provider
     assert {"dim_provider", "unique_dim_provider_provider_id"} <= provider
-    assert nightly.dbt_models_for(None) is None
+    assert dbt_steps.dbt_models_for(None) is None
 
 
 def test_failed_dbt_nodes_are_the_model_and_test_tasks_not_the_producer():
@@ -123,25 +123,22 @@ def test_failed_dbt_nodes_are_the_model_and_test_tasks_not_the_producer():
         "dbt_models.dim_clinic.run": "success",  # failed in the build, healed by its retry
         "dbt_models.fct_claim.run": "failed",
         "dbt_models.fct_claim.test": "upstream_failed",
-        "dbt_models.relationships_fct_claim_patient_id__test": "failed",
         "dbt_models.stg_opendental__clinic.test": "skipped",
         "dbt_models.dim_provider.run": None,
     }
-    assert nightly.failed_dbt_nodes(states) == [
-        "fct_claim.run",
-        "fct_claim.test",
-        "relationships_fct_claim_patient_id__test",
-    ]
-    assert nightly.failed_dbt_nodes({"dbt_models.dbt_producer_watcher": "failed"}) == []
+    assert cosmos_watcher.failed_nodes(states, "dbt_models") == ["fct_claim.run", "fct_claim.test"]
+    assert cosmos_watcher.failed_nodes({"dbt_models.dbt_producer_watcher": "failed"}, "dbt_models") == []
 
 
-def test_model_of_a_cosmos_task():
-    class Task:
-        select = "fqn:dbt_dental_models.staging.stg_opendental__patient"
-
-    assert nightly.model_of_task(Task()) == "stg_opendental__patient"
-    Task.select = "source:opendental.patient"
-    assert nightly.model_of_task(Task()) is None
+def test_tables_yml_checks_are_skipped_on_request_but_not_the_params(cfg):
+    cfg.tables_yml.write_text("not: [valid")
+    assert nightly_checks.check_tables_config(cfg, {"skip_validation": True}) == {
+        "skipped": True,
+        "warnings": [],
+    }
+    assert nightly_checks.drift_check(cfg, {"skip_validation": True}) == {"drift": False, "skipped": True}
+    with pytest.raises(ConfigError):
+        nightly_checks.check_tables_config(cfg, {"skip_validation": False})
 
 
 REPORT = {
@@ -182,15 +179,30 @@ REPORT = {
     ],
 )
 def test_severity_of_a_run(outcome, severity):
-    assert nightly.summarise(outcome)[0] == severity
+    assert nightly_notify.summarise(outcome)[0] == severity
 
 
 def test_notify_run_sends_then_fails_the_run_and_names_the_tables(caplog):
     with pytest.raises(EtlError, match=r"1 table\(s\) failed, dbt skipped \(recall\)"):
-        nightly.notify_run({"validation": {}, "report": REPORT, "dbt": "skipped"})
+        nightly_notify.notify_run(
+            run_id="r1", validation={}, drift=None, report=REPORT, freshness=None, docs=None
+        )
     line = next(r.getMessage() for r in caplog.records if "etl_notification" in r.getMessage())
     record = json.loads(line)
     assert record["severity"] == "WARNING" and record["summary"]["failed_tables"] == ["recall"]
+
+
+@pytest.mark.parametrize(
+    "report, docs, state",
+    [
+        ({"status": "success"}, {"docs_dir": "/d"}, "success"),
+        ({"status": "success"}, None, "failed"),  # loading succeeded, dbt did not reach the docs
+        ({"status": "failed"}, None, "skipped"),
+        (None, None, "skipped"),
+    ],
+)
+def test_dbt_state_from_the_report_and_the_docs(report, docs, state):
+    assert nightly_notify.dbt_state(report, docs) == state
 
 
 def _smtp_env(monkeypatch, stand_in, **extra):

@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
+from airflow_support import parse_dag
 
-from etl_pipeline.airflow_local import DAGS_FOLDER, airflow_env
-from etl_pipeline.nightly import check_params
+from etl_pipeline.nightly_checks import check_params
 from etl_pipeline.settings import PROJECT_ROOT, load_settings
 from etl_pipeline.synthetic import generate
 
@@ -78,15 +78,32 @@ def test_cli_commands_run_in_order(loaded_source):
 
 @pytest.fixture(scope="module")
 def dag(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    for key, value in airflow_env(tmp_path_factory.mktemp("airflow")).items():
-        mp.setenv(key, value)
-    from airflow.dag_processing.dagbag import DagBag
+    return parse_dag("etl_pipeline", tmp_path_factory.mktemp("airflow"))
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER / "etl_pipeline_dag.py"))
-    mp.undo()
-    assert bag.import_errors == {}
-    return bag.dags["etl_pipeline"]
+
+def runbook_steps() -> list[list[str]]:
+    """The task ids and groups named in each row of the runbook's step table, in order."""
+    table = RUNBOOK.read_text().split("| step | task(s) |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|") for line in table.splitlines()[2:]]
+    return [re.findall(r"`([^`]+)`", cells[2]) for cells in rows]
+
+
+def test_the_runbooks_steps_are_the_dags_tasks_in_order(dag):
+    steps = runbook_steps()
+    assert len(steps) == 6
+    groups = set(dag.task_group_dict)
+
+    def members(name: str) -> set[str]:
+        group = name.removesuffix(".*")
+        assert dag.has_task(name) or group in groups, f"NIGHTLY_RUN.md names {name}: not in the DAG"
+        return {name} if dag.has_task(name) else {t for t in dag.task_ids if t.startswith(f"{group}.")}
+
+    named = [set().union(*(members(name) for name in names)) for names in steps]
+    unnamed = set(dag.task_ids) - set().union(*named)
+    assert not unnamed, f"DAG tasks NIGHTLY_RUN.md does not mention: {sorted(unnamed)}"
+    for earlier, later in zip(named, named[1:], strict=False):
+        # each step starts right after the one before it
+        assert any(dag.get_task(t).upstream_task_ids & earlier for t in later), (earlier, later)
 
 
 def test_trigger_confs_pass_the_dag_params_and_the_table_check(loaded_source, dag):

@@ -38,10 +38,10 @@ def _hook(table, batch_no):
 source.batch_hook = _hook
 """
 CLI_MAIN = "from etl_pipeline.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-# what an Airflow try of the DAG's `load` task runs (etl_pipeline_dag.py: load -> nightly.extract_table)
+# what an Airflow try of the DAG's `load` task runs (nightly_plan.load_planned_table -> extract_table)
 TASK_MAIN = """
 import json
-from etl_pipeline.nightly import extract_table
+from etl_pipeline.nightly_plan import extract_table
 from etl_pipeline.settings import load_settings
 item, run_id = json.loads(sys.argv[1]), sys.argv[2]
 print(json.dumps(extract_table(load_settings(), item, run_id), default=str))

@@ -1,0 +1,150 @@
+"""The `validate` group of the nightly run: what must hold before anything is loaded.
+
+    check_params(params, settings)          trigger conf normalised; unknown table names refused by name
+    check_tables_config(settings, options)  tables.yml present, valid, same environment, fresh enough
+    check_connections(settings)             source (read-only user) and target answer
+    drift_check(settings, options)          live schema against tables.yml (reported, never fatal)
+
+`skip_validation` in the options skips the tables.yml and drift checks, never the connection check.
+
+The database drivers, the schema analysis and the validator are imported inside the steps that use them:
+the DAG file imports this module every time it is parsed, and they take seconds to import.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from etl_pipeline.errors import ConfigError
+from etl_pipeline.schema.tables_config import TableConfig
+from etl_pipeline.settings import Settings
+from etl_pipeline.tables_yml import tables_config
+
+log = logging.getLogger(__name__)
+
+STALE_WARN_DAYS = 30
+STALE_FAIL_DAYS = 90
+MAX_WORKERS = (1, 16)  # the trigger form's limits for `max_workers`
+DEFAULT_MAX_WORKERS = 5
+
+
+def check_params(params: dict, settings: Settings) -> dict:
+    """The run's options, normalised. Airflow's Param schema already checked the types and ranges;
+    table names can only be checked against tables.yml, at run time."""
+    tables = params.get("tables") or None
+    if tables is not None:
+        if not isinstance(tables, list) or not all(isinstance(t, str) and t for t in tables):
+            raise ConfigError('params.tables: expected a list of table names, e.g. ["patient"]')
+        unknown = sorted(set(tables) - set(tables_config(settings).tables))
+        if unknown:
+            raise ConfigError(
+                f"params.tables: unknown table(s) {', '.join(unknown)} (not in {settings.tables_yml})"
+            )
+    workers = params.get("max_workers", DEFAULT_MAX_WORKERS)
+    low, high = MAX_WORKERS
+    if not isinstance(workers, int) or isinstance(workers, bool) or not low <= workers <= high:
+        raise ConfigError(f"params.max_workers: expected an integer {low}-{high}, got {workers!r}")
+    return {
+        "tables": sorted(set(tables)) if tables else None,
+        "force_full_refresh": bool(params.get("force_full_refresh")),
+        "skip_validation": bool(params.get("skip_validation")),
+        "max_workers": workers,
+    }
+
+
+def check_tables_config(settings: Settings, options: dict | None = None, now: datetime | None = None) -> dict:
+    """tables.yml is there, valid, generated for this environment, and not older than 90 days."""
+    from etl_pipeline.schema.validate import validate_tables_config
+
+    if options and options.get("skip_validation"):
+        return {"skipped": True, "warnings": []}
+    errors = validate_tables_config(settings.tables_yml, settings.overrides_yml)
+    if errors:
+        more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise ConfigError("; ".join(str(e) for e in errors[:3]) + more)
+    config = tables_config(settings)
+    environment = config.metadata.get("environment")
+    if environment and environment != settings.environment:
+        raise ConfigError(
+            f"{settings.tables_yml}: metadata.environment is {environment!r} but this is "
+            f"{settings.environment!r} (ETL_ENVIRONMENT); run analyze-schema here"
+        )
+    age_days = _age_days(config.metadata.get("generated_at"), now or datetime.now(UTC), settings)
+    if age_days is not None and age_days >= STALE_FAIL_DAYS:
+        raise ConfigError(
+            f"{settings.tables_yml}: generated {age_days} days ago (limit {STALE_FAIL_DAYS}); "
+            "run analyze-schema (or the schema_analysis DAG)"
+        )
+    warnings = []
+    if age_days is not None and age_days >= STALE_WARN_DAYS:
+        warnings.append(f"tables.yml is {age_days} days old (fails at {STALE_FAIL_DAYS})")
+    for text in warnings:
+        log.warning(text)
+    return {"tables": len(config.enabled_tables()), "age_days": age_days, "warnings": warnings}
+
+
+def _age_days(generated_at: object, now: datetime, settings: Settings) -> int | None:
+    if not generated_at:
+        return None
+    try:
+        stamp = datetime.fromisoformat(str(generated_at))
+    except ValueError:
+        raise ConfigError(
+            f"{settings.tables_yml}: metadata.generated_at {generated_at!r} is not an ISO timestamp"
+        ) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return max(0, (now - stamp).days)
+
+
+def check_connections(settings: Settings) -> dict:
+    """Both ends answer (raises ConnectionFailed naming host/port/user otherwise)."""
+    from etl_pipeline.db import connect_target
+    from etl_pipeline.schema.workflow import check_source
+
+    source = check_source(settings)
+    pg = connect_target(settings.target)
+    try:
+        with pg.cursor() as cur:
+            cur.execute("SELECT current_setting('server_version')")
+            target_version = cur.fetchone()[0]
+    finally:
+        pg.close()
+    return {
+        "source_tables": source["tables"],
+        "source_version": source["server_version"],
+        "target_version": target_version,
+    }
+
+
+def drift_check(settings: Settings, options: dict | None = None) -> dict:
+    """Compare the live source structure with tables.yml. Drift is reported, not fatal: new tables
+    wait for the next analysis, changed ones are handled by the loader's rules (widen, full refresh)."""
+    from etl_pipeline.schema.analyze import run_analysis
+
+    if options and options.get("skip_validation"):
+        return {"drift": False, "skipped": True}
+    config = tables_config(settings)
+    live = run_analysis(settings).config
+    new = sorted(set(live.tables) - set(config.tables))
+    missing = sorted(set(config.tables) - set(live.tables))
+    changed = sorted(
+        name
+        for name in set(live.tables) & set(config.tables)
+        if _shape(live.tables[name]) != _shape(config.tables[name])
+    )
+    fingerprint_moved = config.metadata.get("schema_fingerprint") != live.metadata.get("schema_fingerprint")
+    drift = fingerprint_moved or bool(new or missing or changed)
+    if drift:
+        log.warning(
+            "schema drift against tables.yml: %d new, %d missing, %d changed table(s)",
+            len(new),
+            len(missing),
+            len(changed),
+        )
+    return {"drift": drift, "new_tables": new, "missing_tables": missing, "changed_tables": changed}
+
+
+def _shape(table: TableConfig) -> tuple:
+    return tuple((c.name, c.source_type, c.nullable) for c in table.columns), tuple(table.primary_key)

@@ -1,0 +1,116 @@
+"""The nightly run's notification: severity, counts and detail lines, sent through `notify`.
+
+    severity   INFO: everything loaded, parity clean, dbt built and tested, docs published
+               WARNING: some tables failed or mismatched, or dbt failed / was skipped
+               CRITICAL: validation failed (nothing loaded), no run report, or every table failed
+
+The details name tables, models and counts, never row values. Anything but INFO fails the `notify`
+task after sending, so the Airflow UI marks the night that needs attention.
+"""
+
+from __future__ import annotations
+
+from etl_pipeline.errors import EtlError
+from etl_pipeline.nightly_report import pipeline_success
+from etl_pipeline.notify import notify
+
+TITLE = "Nightly ETL"
+
+
+class NightlyError(EtlError):
+    """The nightly run was not a clean success; the message names what failed."""
+
+
+def dbt_state(report: dict | None, docs: dict | None) -> str:
+    """'success' once the docs were published (every model and test passed), 'failed' when loading
+    succeeded but dbt did not get that far, 'skipped' when loading was incomplete."""
+    if docs:
+        return "success"
+    return "failed" if pipeline_success(report) else "skipped"
+
+
+def summarise(outcome: dict) -> tuple[str, dict, list[str]]:
+    """Severity, summary counts and detail lines for a finished run (never row values).
+
+    outcome keys: run_id, validation (None when it failed), report (None when not built),
+    dbt ('success' | 'failed' | 'skipped' | 'not_run'), drift, freshness.
+    """
+    report = outcome.get("report") or {}
+    totals = report.get("totals") or {}
+    dbt = outcome.get("dbt") or "not_run"
+    failed = list(report.get("failed_tables") or [])
+    summary = {
+        "run_id": report.get("run_id") or outcome.get("run_id"),
+        "tables": totals.get("tables", 0),
+        "succeeded": totals.get("succeeded", 0),
+        "failed": totals.get("failed", 0),
+        "rows_read": totals.get("rows_read", 0),
+        "dbt": dbt,
+        "failed_tables": failed,
+    }
+    return _severity(outcome, report, dbt), summary, _details(outcome, report, dbt)
+
+
+def _severity(outcome: dict, report: dict, dbt: str) -> str:
+    failed = report.get("failed_tables")
+    if outcome.get("validation") is None or not report:
+        return "CRITICAL"
+    if failed and (report.get("totals") or {}).get("succeeded", 0) == 0:
+        return "CRITICAL"
+    if failed or report.get("parity_failed_tables") or dbt != "success":
+        return "WARNING"
+    return "INFO"
+
+
+def _details(outcome: dict, report: dict, dbt: str) -> list[str]:
+    details = []
+    if outcome.get("validation") is None:
+        details.append("validation failed: nothing was loaded (see the validate task log)")
+    elif not report:
+        details.append("no run report: extraction or reporting failed")
+    details += [f"table failed: {name}" for name in report.get("failed_tables") or []]
+    details += [f"parity mismatch: {name}" for name in report.get("parity_failed_tables") or []]
+    if dbt != "success":
+        details.append(f"dbt: {dbt}" + (" (loading was not complete)" if dbt == "skipped" else ""))
+    drift = outcome.get("drift") or {}
+    if drift.get("drift"):
+        details.append(
+            f"schema drift: {len(drift.get('new_tables', []))} new, "
+            f"{len(drift.get('missing_tables', []))} missing, "
+            f"{len(drift.get('changed_tables', []))} changed table(s); run analyze-schema"
+        )
+    details += (outcome.get("validation") or {}).get("warnings", [])
+    stale = (outcome.get("freshness") or {}).get("stale") or []
+    if stale:
+        details.append(f"stale sources: {', '.join(stale)}")
+    return details
+
+
+def notify_run(
+    *,
+    run_id: str,
+    validation: dict | None,
+    drift: dict | None,
+    report: dict | None,
+    freshness: dict | None,
+    docs: dict | None,
+) -> str:
+    """Send the run's notification from what the steps returned (None for a step that failed or was
+    skipped); raise after sending unless the run was a clean success, so the DAG run is marked failed."""
+    outcome = {
+        "run_id": run_id,
+        "validation": validation,
+        "drift": drift,
+        "report": report,
+        "freshness": freshness,
+        "dbt": dbt_state(report, docs),
+    }
+    severity, summary, details = summarise(outcome)
+    notify(TITLE, severity, summary, details)
+    if severity != "INFO":
+        names = summary["failed_tables"]
+        raise NightlyError(
+            f"nightly run {severity}: {summary['failed']} table(s) failed, dbt {summary['dbt']}"
+            + (f" ({', '.join(names[:10])})" if names else "")
+        )
+    return severity

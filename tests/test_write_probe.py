@@ -175,3 +175,20 @@ def test_stop_kills_a_write_still_waiting(admin, engine):
     assert report.count == done and report.interrupted == 1
     assert 0.9 <= report.interrupted_seconds < 30
     assert report.errors == {}
+
+
+def test_table_clock_follows_the_data_not_the_wall_clock(admin):
+    """The synthetic source's data is stamped years before today: clock="table" keeps the probe's stamps
+    on its clock (one second past the newest DateTStamp, advancing in real time)."""
+    newest = _scalar(admin, f"SELECT UNIX_TIMESTAMP(MAX(DateTStamp)) FROM {TABLE}")
+    probe = WriteProbe(admin, TABLE, interval_seconds=0.01, max_writes=10, clock="table")
+    with probe:
+        assert probe.wait(timeout=60)
+    stamps = _scalar(
+        admin,
+        f"SELECT CONCAT(MIN(UNIX_TIMESTAMP(DateTStamp)), ' ', MAX(UNIX_TIMESTAMP(DateTStamp)), ' ', COUNT(*)) "
+        f"FROM {TABLE} WHERE UNIX_TIMESTAMP(DateTStamp) > {int(newest)}",
+    )
+    low, high, rows = (float(v) for v in stamps.split())
+    assert rows == 10  # 5 updated rows and 5 inserted ones, nothing else is past the old newest value
+    assert newest + 1 <= low <= high <= newest + 1 + probe.report().seconds + 1

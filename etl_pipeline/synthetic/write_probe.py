@@ -1,8 +1,10 @@
 """A write probe: OpenDental-like single-row writes on a source table, each one timed.
 
-While the loader reads a table, OpenDental keeps writing to it. On MyISAM every write takes the table's
+While the loader reads a table, OpenDental keeps writing to it. On MyISAM an UPDATE takes the table's
 write lock and so waits for any read holding the read lock (a streaming SELECT holds it until its last
-row is sent); on InnoDB a plain read is a snapshot and takes no row locks. The probe measures what a
+row is sent); an INSERT does too unless the server can append it beside the readers (a concurrent
+insert: `concurrent_insert` on and no deleted rows in the data file, not under `LOCK TABLES ... READ`).
+On InnoDB a plain read is a snapshot and takes no row locks. The probe measures what a
 clinic would feel: on a connection of its own it alternates an UPDATE of one row's non-key column by
 primary key and an INSERT of one row, one write every `interval_seconds`, and records each write's
 wall time (almost all of it is the wait for the lock when something holds one).
@@ -13,7 +15,7 @@ wall time (almost all of it is the wait for the lock when something holds one).
 
 The writes are ordinary source writes, as OpenDental would make them: the UPDATE changes a text column
 (the `*Note` one if there is one) and so also bumps an `ON UPDATE CURRENT_TIMESTAMP` cursor, the
-INSERT copies a row picked at start under a new AUTO_INCREMENT key with the cursor set by the server.
+INSERT copies a row picked at start under a new AUTO_INCREMENT key with the cursor set by the server (see `clock`).
 A load sees them as it sees any other change. The probe stops after `max_writes` writes or
 `max_seconds`, whichever comes first, or on `stop()`; a write still blocked when `stop()` gives up
 waiting is killed and reported as interrupted (not in the percentiles).
@@ -37,6 +39,7 @@ from etl_pipeline.settings import MySQLSettings
 from etl_pipeline.type_mapping import quote_mysql_ident as q
 
 WriteKind = Literal["update", "insert"]
+Clock = Literal["server", "table"]
 # upper bounds (seconds) of the histogram's buckets, the last one open
 BUCKETS: tuple[tuple[str, float], ...] = (
     ("<10ms", 0.010),
@@ -69,7 +72,7 @@ class ProbeReport:
     inserts: int
     rows_updated: int  # rows the UPDATEs changed, as the server counted them
     rows_inserted: int
-    errors: dict[int, int]  # server error code -> writes that failed with it
+    errors: dict[int, int]  # server error code -> writes that failed with it (-1: the probe failed)
     interrupted: int  # writes still blocked when the probe was stopped (killed)
     interrupted_seconds: float  # the longest of those waits, so far as it went
     seconds: float  # the probe's running time
@@ -146,6 +149,7 @@ class _Statements:
     insert: str  # a copy of one row, literals rendered by the server
     update_keys: tuple[int, ...]
     width: int  # of the updated column
+    clock_base: float | None  # with clock="table": the epoch the writes' clock starts from
 
 
 @dataclass
@@ -162,6 +166,12 @@ class WriteProbe:
     `seed` picks the rows the UPDATEs change; `column` is the text column they change (default: a
     `*Note` column, else the first wide varchar that is neither a key nor indexed), to values starting
     with `marker`.
+
+    `clock="table"` is for a source whose data is not stamped by the wall clock (the synthetic one):
+    the writes' session `timestamp` continues from one second after the table's newest
+    `ON UPDATE CURRENT_TIMESTAMP` value, advancing in real time, so the cursor values they leave
+    follow the data's own clock (the one `synth mutate` and the loader's windows go by) instead of
+    jumping to today. With "server" (the default) the server stamps them with its NOW().
     """
 
     def __init__(
@@ -174,6 +184,7 @@ class WriteProbe:
         max_writes: int = 100_000,
         max_seconds: float = 3600.0,
         column: str | None = None,
+        clock: Clock = "server",
     ) -> None:
         if interval_seconds < 0 or max_writes < 1 or max_seconds <= 0:
             raise ConfigError(
@@ -186,6 +197,7 @@ class WriteProbe:
         self.max_writes = max_writes
         self.max_seconds = max_seconds
         self.column = column
+        self.clock = clock
         self._random = random.Random(seed)
         # the UPDATEs' values start with it: unique to this probe, so every UPDATE changes its row
         self.marker = f"wp-{secrets.token_hex(3)}-"
@@ -198,6 +210,7 @@ class WriteProbe:
         self._started = 0.0
         self._ended: float | None = None
         self._in_flight: float | None = None  # monotonic start of the write being waited on
+        self.failure: BaseException | None = None  # what ended the probe's thread, if not a bound
 
     # ------------------------------------------------------------------ public
 
@@ -313,6 +326,7 @@ class WriteProbe:
             insert=f"INSERT INTO {table} ({', '.join(q(c) for c in copied)}) VALUES ({literals})",
             update_keys=keys,
             width=width,
+            clock_base=self._clock_base(cur, columns) if self.clock == "table" else None,
         )
 
     def _update_column(self, columns: list[dict[str, Any]], key: str) -> tuple[str, int]:
@@ -352,7 +366,20 @@ class WriteProbe:
             found[int(cur.fetchone()[0])] = None
         return tuple(found)
 
+    def _clock_base(self, cur: Any, columns: list[dict[str, Any]]) -> float:
+        stamped = [c["name"] for c in columns if c["on_update"]]
+        if not stamped:
+            raise ConfigError(
+                f"write probe: {self.table} has no ON UPDATE timestamp column for clock='table'"
+            )
+        cur.execute(f"SELECT UNIX_TIMESTAMP(MAX({q(stamped[0])})) FROM {q(self.table)}")
+        (newest,) = cur.fetchone()
+        return float(newest if newest is not None else time.time()) + 1.0
+
     # ---------------------------------------------------------------- writing
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._started
 
     def _run(self, statements: _Statements) -> None:
         assert self._conn is not None
@@ -364,6 +391,9 @@ class WriteProbe:
                 if self._stop.wait(max(0.0, next_at - time.monotonic())) or time.monotonic() >= deadline:
                     break
                 next_at = time.monotonic() + self.interval_seconds
+                clock = None
+                if statements.clock_base is not None:
+                    clock = f"SET timestamp = {statements.clock_base + self._elapsed():.6f}"
                 kind: WriteKind = "update" if n % 2 == 0 else "insert"
                 if kind == "update":
                     key = statements.update_keys[(n // 2) % len(statements.update_keys)]
@@ -371,19 +401,28 @@ class WriteProbe:
                     sql, params = statements.update, (value, key)
                 else:
                     sql, params = statements.insert, None
-                if not self._write(cur, kind, sql, params):
+                if not self._write(cur, kind, sql, params, clock):
                     break
+        except BaseException as exc:  # reported, not lost in a thread nobody joins
+            with self._lock:
+                self.failure = exc
+                self._tally.errors[-1] += 1
         finally:
             with self._lock:
                 self._ended = time.monotonic()
             with contextlib.suppress(*SOURCE_ERRORS):
                 cur.close()
 
-    def _write(self, cur: Any, kind: WriteKind, sql: str, params: tuple[Any, ...] | None) -> bool:
-        """One timed write; False when the probe should stop (connection lost, or killed by stop())."""
+    def _write(
+        self, cur: Any, kind: WriteKind, sql: str, params: tuple[Any, ...] | None, clock: str | None
+    ) -> bool:
+        """One timed write (after `clock`, untimed: it takes no lock); False when the probe should
+        stop (connection lost, or killed by stop())."""
         t0 = time.monotonic()
-        self._in_flight = t0
         try:
+            if clock is not None:
+                cur.execute(clock)
+            t0 = self._in_flight = time.monotonic()
             cur.execute(sql, params)
             rows = cur.rowcount
         except SOURCE_ERRORS as exc:  # the code only: a driver's message may quote row values
@@ -419,13 +458,14 @@ class WriteProbe:
 
 
 COLUMNS_SQL = """
-SELECT c.COLUMN_NAME, c.DATA_TYPE, c.CHARACTER_MAXIMUM_LENGTH, c.COLUMN_KEY, c.EXTRA, c.ORDINAL_POSITION,
-       EXISTS (SELECT 1 FROM information_schema.STATISTICS s
-                WHERE s.TABLE_SCHEMA = c.TABLE_SCHEMA AND s.TABLE_NAME = c.TABLE_NAME
-                  AND s.COLUMN_NAME = c.COLUMN_NAME)
-  FROM information_schema.COLUMNS c
- WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = %s
- ORDER BY c.ORDINAL_POSITION
+SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, COLUMN_KEY, EXTRA, ORDINAL_POSITION
+  FROM information_schema.COLUMNS
+ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
+ ORDER BY ORDINAL_POSITION
+"""
+# apart from COLUMNS_SQL: as a correlated subquery it would materialise STATISTICS once per column
+INDEXED_SQL = """
+SELECT DISTINCT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
 """
 
 
@@ -434,8 +474,10 @@ def _columns(cur: Any, table: str) -> list[dict[str, Any]]:
     rows = cur.fetchall()
     if not rows:
         raise ConfigError(f"write probe: table {table!r} does not exist at the source")
+    cur.execute(INDEXED_SQL, (table,))
+    indexed = {_text(name) for (name,) in cur.fetchall()}
     columns = []
-    for name, data_type, width, column_key, extra, position, indexed in rows:
+    for name, data_type, width, column_key, extra, position in rows:
         extra_text = _text(extra).lower()
         columns.append(
             {
@@ -446,7 +488,7 @@ def _columns(cur: Any, table: str) -> list[dict[str, Any]]:
                 "auto_increment": "auto_increment" in extra_text,
                 "on_update": "on update" in extra_text,
                 "position": int(position),
-                "indexed": bool(indexed),
+                "indexed": _text(name) in indexed,
             }
         )
     return columns

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 
 from test_load_support import offline_table
 
+from etl_pipeline.load import raw
 from etl_pipeline.load.decide import Decision, Mode, Reason, decide
+from etl_pipeline.load.source import LiveColumn
 from etl_pipeline.load.state import LoadState
 from etl_pipeline.load.unchanged import SourceMark
 from etl_pipeline.load.window import cursor_of
@@ -132,7 +134,7 @@ def test_a_recreated_source_table_is_full_unless_its_shape_changed():
     # MyISAM's ALTER also makes a new CREATE_TIME: with a new column it is drift, read incrementally
     _, live = offline_table("t", COLUMNS)
     assert decision(mark=restored, raw=raw_of(live, drop=("v",))) == Decision(
-        Mode.INCREMENTAL, Reason.SAVED_CURSOR
+        Mode.INCREMENTAL, Reason.COLUMNS_ADDED, "column v integer added"
     )
 
 
@@ -141,3 +143,60 @@ def test_reasons_are_taken_in_order():
     assert decision(pk=(), cursor=None, forced=True, raw=None).reason is Reason.NO_PRIMARY_KEY
     assert decision(forced=True, raw=None).reason is Reason.FORCED
     assert decision(raw=None, previous=None, cursor=None).reason is Reason.FIRST_LOAD
+
+
+def test_new_source_columns_are_filled_for_every_row_and_never_skipped():
+    _, live = offline_table("t", COLUMNS)
+    got = decision(raw=raw_of(live, drop=("v",)), mark=UNCHANGED)
+    assert got == Decision(Mode.INCREMENTAL, Reason.COLUMNS_ADDED, "column v integer added")
+    assert got.backfills and not got.warns
+    assert got.message == (
+        "rows after the saved cursor, and the new columns filled for every row: column v integer added"
+    )
+    assert not decision().backfills
+
+
+def test_a_renamed_column_is_filled_like_an_added_one_with_a_warning():
+    columns = {"id": "bigint(20)", "memo": "varchar(100)", "v": "int(11)", "ts": "timestamp"}
+    _, live = offline_table("t", columns)
+    raw = raw_of(live, drop=("memo",))
+    raw = {
+        "id": raw["id"],
+        "note": "text",
+        **{k: t for k, t in raw.items() if k != "id"},
+    }  # note in memo's place
+    got = decision(columns=columns, raw=raw)
+    assert got == Decision(Mode.INCREMENTAL, Reason.COLUMN_RENAMED, "column note renamed to memo (note kept)")
+    assert got.backfills and got.warns
+
+
+def test_a_type_change_still_comes_before_new_columns():
+    columns = {**COLUMNS, "extra": "int(11)"}
+    _, live = offline_table("t", columns)
+    got = decision(columns=columns, raw=raw_of(live, drop=("extra",), v="text"))
+    assert (got.mode, got.reason) == (Mode.FULL, Reason.INCOMPATIBLE_TYPE_CHANGE)
+
+
+def rename_plan(raw_order, live_columns):
+    """raw.plan_drift on raw columns in `raw_order` (all text) and live varchar columns."""
+    live = [LiveColumn(n, "varchar(10)") for n in live_columns]
+    existing = dict.fromkeys(raw_order, "text") | {"_loaded_at": "timestamptz", "_deleted_at": "timestamptz"}
+    plan = raw.plan_drift(live, existing)
+    return [(old, new.target_name) for old, new in plan.renamed], [c.target_name for c in plan.add]
+
+
+def test_a_rename_is_told_from_drop_and_add_by_its_place_and_type():
+    # same place, same type: renamed
+    assert rename_plan(["a", "b", "c"], ["a", "x", "c"]) == ([("b", "x")], ["x"])
+    # the old one dropped, a new one at the end: drop and add
+    assert rename_plan(["a", "b", "c"], ["a", "c", "x"]) == ([], ["x"])
+    # columns dropped or added elsewhere do not hide a rename
+    assert rename_plan(["a", "b", "c", "d", "e"], ["a", "x", "c", "e", "f"]) == ([("b", "x")], ["x", "f"])
+    # the last column dropped and one added at the end looks like a rename, and is filled as one
+    assert rename_plan(["a", "b"], ["a", "x"]) == ([("b", "x")], ["x"])
+    # two candidates for the same place: cannot tell, drop and add
+    assert rename_plan(["a", "b", "c"], ["a", "x", "y", "c"]) == ([], ["x", "y"])
+    # another type in raw: not the same column
+    live = [LiveColumn("a", "int(11)"), LiveColumn("x", "int(11)")]
+    plan = raw.plan_drift(live, {"a": "integer", "b": "text"})
+    assert (plan.renamed, plan.vanished) == ([], ["b"])

@@ -2,7 +2,8 @@
 
 Everything happens in one PostgreSQL transaction: a crash or error at any point rolls back the new
 table and leaves the old one as it was. Rows of the old table that are not at the source any more
-are carried over with `_deleted_at` set, so delete history survives a rebuild.
+are carried over with `_deleted_at` set, so delete history survives a rebuild. The new table takes
+the old one's name by renames; the views on the old one are recreated on it (`raw.swap_in`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg2.extensions import cursor
 
 from etl_pipeline.db import connect_source
-from etl_pipeline.load import key_summary, raw
+from etl_pipeline.load import key_summary, raw, views
 from etl_pipeline.load.context import LoadContext
 from etl_pipeline.load.result import LoadCounts
 from etl_pipeline.load.source import LineStream, LiveColumn
@@ -41,6 +41,8 @@ def load_full(
     target, new = ctx.table.target_name, f"{ctx.table.target_name}__new"
     pk = ctx.pk_targets
     raw.ensure_raw_schema(cur)
+    if existing is not None:  # a view the swap could not recreate stops the load before the read
+        views.check_dependents(cur, raw.qualified(target))
     cur.execute(f"DROP TABLE IF EXISTS {raw.qualified(new)}")
     default = cur.mogrify("%s::timestamptz", (ctx.load_ts,)).decode()
     cur.execute(raw.create_table_sql(new, live, loaded_at_default=default))
@@ -59,7 +61,7 @@ def load_full(
         table=ctx.table.name,
         progress=ctx.progress,
         track_max=track_cursor,
-        parts=_key_range_parts(ctx, live, where, params, also),
+        parts=key_range_parts(ctx, live, where, params, also),
     )
     try:
         cur.copy_expert(f"COPY {raw.qualified(new)} ({cols}) FROM STDIN WITH (FREEZE)", stream, size=1 << 20)
@@ -76,13 +78,10 @@ def load_full(
         )
 
     deleted, carried = 0, 0
-    columns: list[LiveColumn | _Vanished] = list(live)
     if existing is not None and pk:
-        deleted, carried, columns = _carry_over(cur, ctx, live, existing, new)
+        deleted, carried = _carry_over(cur, ctx, live, existing, new)
     raw_rows = stream.rows + carried
-    if existing is not None:
-        _prepare_old_for_content_swap(cur, ctx, target, columns, existing)
-    raw.swap_in(cur, target, new, columns, pk, had_old=existing is not None)
+    raw.swap_in(cur, target, new, pk, had_old=existing is not None)
     # statistics first: they also tell the planner the pages are all-visible, so the key summary
     # below reads the primary key index rather than the rows. A small sample (statistics target 25)
     # gives dbt's planner null fractions and distinct counts enough for whole-table reads of raw.
@@ -109,7 +108,7 @@ READ_STREAMS = 2  # parallel source streams for big tables (the source renders r
 PARALLEL_MIN_KEYS = 200_000  # below this key range one stream is as fast
 
 
-def _key_range_parts(
+def key_range_parts(
     ctx: LoadContext, live: Sequence[LiveColumn], where: str, params: tuple[Any, ...], also: str | None = None
 ) -> list[tuple[str, tuple[Any, ...]]] | None:
     """Split the read into primary-key ranges read in parallel, for a single integer key."""
@@ -148,15 +147,15 @@ def _min_max(src: Any, table: str, key: str) -> tuple[int, int] | None:
 
 def _carry_over(
     cur: cursor, ctx: LoadContext, live: Sequence[LiveColumn], existing: dict[str, str], new: str
-) -> tuple[int, int, list[LiveColumn | _Vanished]]:
-    """Keep rows (marked deleted) and vanished columns of the old table in the new one."""
+) -> tuple[int, int]:
+    """Keep rows (marked deleted) and vanished columns of the old table in the new one; returns
+    (rows marked deleted now, rows carried over)."""
     old = ctx.table.target_name
     live_types = {c.target_name: c.pg_type for c in live}
-    vanished = [n for n in existing if n not in live_types and n not in raw.META_COLUMNS]
+    plan = raw.plan_drift(live, existing)
+    vanished = plan.vanished
+    raw.warn_vanished(ctx.table.name, plan)
     for name in vanished:
-        log.warning(
-            "%s: column %s no longer exists at the source; kept in raw (no new values)", ctx.table.name, name
-        )
         cur.execute(f"ALTER TABLE {raw.qualified(new)} ADD COLUMN {quote_ident(name)} {existing[name]}")
     common = [n for n, t in live_types.items() if existing.get(n) == t] + vanished
     join = " AND ".join(f"n.{quote_ident(c)} = o.{quote_ident(c)}" for c in ctx.pk_targets)
@@ -182,36 +181,4 @@ def _carry_over(
         row = cur.fetchone()
         assert row is not None
         deleted, carried = int(row[0]), int(row[1])
-    columns: list[LiveColumn | _Vanished] = [*live, *(_Vanished(n, existing[n]) for n in vanished)]
-    return deleted, carried, columns
-
-
-@dataclass(frozen=True)
-class _Vanished:
-    """A raw column the source no longer has: kept, with no new values."""
-
-    target_name: str
-    pg_type: str
-
-
-def _prepare_old_for_content_swap(
-    cur: cursor,
-    ctx: LoadContext,
-    target: str,
-    columns: Sequence[LiveColumn | _Vanished],
-    existing: dict[str, str],
-) -> None:
-    """With dependent views the old table keeps its identity: give it the new columns first."""
-    if not raw.has_dependent_views(cur, target):
-        return
-    for col in columns:
-        old_type = existing.get(col.target_name)
-        if old_type is None:
-            cur.execute(
-                f"ALTER TABLE {raw.qualified(target)} ADD COLUMN {quote_ident(col.target_name)} {col.pg_type}"
-            )
-        elif old_type != col.pg_type:
-            cur.execute(
-                f"ALTER TABLE {raw.qualified(target)} ALTER COLUMN {quote_ident(col.target_name)} "
-                f"TYPE {col.pg_type} USING NULL"
-            )
+    return deleted, carried

@@ -13,8 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import psycopg2
 from psycopg2.extensions import cursor
 
+from etl_pipeline.load import views
+from etl_pipeline.load.failure import LoadStepFailed, Where, explain
 from etl_pipeline.load.source import LiveColumn
 from etl_pipeline.settings import RAW_SCHEMA
 from etl_pipeline.type_mapping import is_widening, quote_ident
@@ -84,7 +87,8 @@ class DriftPlan:
     add: list[LiveColumn] = field(default_factory=list)
     widen: list[tuple[LiveColumn, str]] = field(default_factory=list)  # (column, old pg type)
     incompatible: list[tuple[LiveColumn, str]] = field(default_factory=list)  # (column, old pg type)
-    vanished: list[str] = field(default_factory=list)  # raw column names
+    vanished: list[str] = field(default_factory=list)  # raw column names (renamed ones included)
+    renamed: list[tuple[str, LiveColumn]] = field(default_factory=list)  # (old raw name, new column)
 
     @property
     def needs_rebuild(self) -> bool:
@@ -97,6 +101,7 @@ class DriftPlan:
 
 
 def plan_drift(live: Sequence[LiveColumn], existing: Mapping[str, str]) -> DriftPlan:
+    """`existing`: raw's columns in their table order (as `raw_columns` returns them)."""
     plan = DriftPlan()
     live_names = {c.target_name for c in live}
     for col in live:
@@ -106,24 +111,97 @@ def plan_drift(live: Sequence[LiveColumn], existing: Mapping[str, str]) -> Drift
         elif old != col.pg_type:
             (plan.widen if is_widening(old, col.pg_type) else plan.incompatible).append((col, old))
     plan.vanished = [n for n in existing if n not in live_names and n not in META_COLUMNS]
+    plan.renamed = _renamed(live, existing, plan.add, plan.vanished)
     return plan
 
 
+def _renamed(
+    live: Sequence[LiveColumn],
+    existing: Mapping[str, str],
+    added: Sequence[LiveColumn],
+    vanished: Sequence[str],
+) -> list[tuple[str, LiveColumn]]:
+    """Pairs (vanished raw column, new source column) that look like one column renamed: the same raw
+    type and the same place, between the same neighbours among the columns both sides have. A column
+    that matches more than one partner is taken as dropped and added (raw's rows are the same either
+    way: the new column is filled, the old one kept)."""
+    live_order = [c.target_name for c in live]
+    raw_order = [n for n in existing if n not in META_COLUMNS]
+    pairs = []
+    for old in vanished:
+        around_old = _neighbours(raw_order, old, keep=set(live_order))
+        for col in added:
+            if existing[old] != col.pg_type:
+                continue
+            if _neighbours(live_order, col.target_name, keep=set(raw_order)) == around_old:
+                pairs.append((old, col))
+    olds = [old for old, _ in pairs]
+    news = [col.target_name for _, col in pairs]
+    return [(old, col) for old, col in pairs if olds.count(old) == 1 and news.count(col.target_name) == 1]
+
+
+def _neighbours(order: Sequence[str], name: str, keep: set[str]) -> tuple[str | None, str | None]:
+    """The columns just before and after `name`, among `keep`."""
+    kept = [n for n in order if n in keep or n == name]
+    i = kept.index(name)
+    return (kept[i - 1] if i > 0 else None), (kept[i + 1] if i + 1 < len(kept) else None)
+
+
 def apply_drift(cur: cursor, table: str, target: str, plan: DriftPlan) -> None:
-    """Add new columns and widen types in place (inside the caller's transaction)."""
+    """Widen types in place and add new columns, inside the caller's transaction.
+
+    The views reading a widened column (and the views on them) are set aside around the change (see
+    `views`); a view the loader cannot recreate stops the load before anything is changed."""
+    if plan.widen:
+        with views.set_aside(cur, qualified(target), [c.target_name for c, _ in plan.widen]) as saved:
+            for col, old in plan.widen:
+                _widen(cur, table, target, col, old)
+        if saved:
+            log.info("%s: %d dependent view(s) recreated around the type change", table, len(saved))
     for col in plan.add:
         log.info("%s: new source column %s added to raw", table, col.target_name)
         cur.execute(
             f"ALTER TABLE {qualified(target)} ADD COLUMN {quote_ident(col.target_name)} {col.pg_type}"
         )
-    for col, old in plan.widen:
-        log.info("%s: column %s widened from %s to %s", table, col.target_name, old, col.pg_type)
+    warn_vanished(table, plan)
+
+
+def _widen(cur: cursor, table: str, target: str, col: LiveColumn, old: str) -> None:
+    log.info("%s: column %s widened from %s to %s", table, col.target_name, old, col.pg_type)
+    name = quote_ident(col.target_name)
+    try:
         cur.execute(
-            f"ALTER TABLE {qualified(target)} ALTER COLUMN {quote_ident(col.target_name)} "
-            f"TYPE {col.pg_type} USING {quote_ident(col.target_name)}::{col.pg_type}"
+            f"ALTER TABLE {qualified(target)} ALTER COLUMN {name} TYPE {col.pg_type} USING {name}::{col.pg_type}"
         )
+    except psycopg2.Error as exc:
+        where = Where(
+            table,
+            target,
+            columns={col.target_name: (col.source_type, col.pg_type)},
+            step=f"widening column {col.target_name} from {old} to {col.pg_type}",
+            column=col.target_name,
+        )
+        raise LoadStepFailed(explain(exc, where)) from exc
+
+
+def warn_vanished(table: str, plan: DriftPlan) -> None:
+    """The columns raw keeps though the source lost them (renamed ones say what they became)."""
+    renamed = dict(plan.renamed)
     for name in plan.vanished:
-        log.warning("%s: column %s no longer exists at the source; kept in raw (no new values)", table, name)
+        if name in renamed:
+            log.warning(
+                "%s: column %s was renamed to %s at the source (same type and place): %s is filled for "
+                "every row, %s kept in raw (no new values)",
+                table,
+                name,
+                renamed[name].target_name,
+                renamed[name].target_name,
+                name,
+            )
+        else:
+            log.warning(
+                "%s: column %s no longer exists at the source; kept in raw (no new values)", table, name
+            )
 
 
 def deleted_index_name(name: str) -> str:
@@ -170,53 +248,54 @@ def add_missing_meta_columns(
     return lacking
 
 
-def has_dependent_views(cur: cursor, name: str) -> bool:
-    cur.execute(
-        """
-        SELECT EXISTS (
-          SELECT 1
-            FROM pg_depend d
-            JOIN pg_rewrite r ON r.oid = d.objid
-           WHERE d.refobjid = %s::regclass AND r.ev_class <> d.refobjid)""",
-        (qualified(name),),
-    )
-    return bool(_one(cur))
+def swap_in(cur: cursor, target: str, new: str, pk: tuple[str, ...], had_old: bool) -> None:
+    """Make raw.<new> raw.<target> by renames, inside the caller's transaction.
 
-
-def swap_in(
-    cur: cursor, target: str, new: str, columns: Sequence[RawColumn], pk: tuple[str, ...], had_old: bool
-) -> None:
-    """Make raw.<new> the content of raw.<target>, inside the caller's transaction.
-
-    Without dependent views the tables are swapped by renames and the old one dropped; with views
-    (dbt) depending on raw.<target>, its contents are replaced (TRUNCATE + INSERT) so the views stay
-    valid. Readers see either the old table or the new one, never a partial one.
+    The views depending on the old table are set aside and recreated on the new one (see `views`), and
+    the old table's grants and comments are given to the new one. Readers see the old table or the new
+    one (they wait on the locks), never a partial one or a missing view.
     """
-    pkey_name = f"{target}_pkey"
     if not had_old:
         cur.execute(f"ALTER TABLE {qualified(new)} RENAME TO {quote_ident(target)}")
-    elif not has_dependent_views(cur, target):
-        old = f"{target}__old"
-        cur.execute(f"DROP TABLE IF EXISTS {qualified(old)}")
-        cur.execute(f"ALTER TABLE {qualified(target)} RENAME TO {quote_ident(old)}")
-        cur.execute(f"ALTER TABLE {qualified(new)} RENAME TO {quote_ident(target)}")
-        cur.execute(f"DROP TABLE {qualified(old)}")
     else:
-        names = [c.target_name for c in columns] + list(META_COLUMNS)
-        cols = ", ".join(quote_ident(n) for n in names)
-        cur.execute(f"TRUNCATE {qualified(target)}")
-        cur.execute(f"INSERT INTO {qualified(target)} ({cols}) SELECT {cols} FROM {qualified(new)}")
-        cur.execute(f"DROP TABLE {qualified(new)}")
-        return
+        old = f"{target}__old"
+        with views.set_aside(cur, qualified(target)):
+            cur.execute(f"DROP TABLE IF EXISTS {qualified(old)}")
+            cur.execute(f"ALTER TABLE {qualified(target)} RENAME TO {quote_ident(old)}")
+            cur.execute(f"ALTER TABLE {qualified(new)} RENAME TO {quote_ident(target)}")
+            _carry_grants_and_comments(cur, old, target)
+            cur.execute(f"DROP TABLE {qualified(old)}")
     if pk:
         cur.execute(
             f"ALTER INDEX {quote_ident(RAW_SCHEMA)}.{quote_ident(new + '_pkey')} "
-            f"RENAME TO {quote_ident(pkey_name)}"
+            f"RENAME TO {quote_ident(target + '_pkey')}"
         )
         cur.execute(
             f"ALTER INDEX IF EXISTS {quote_ident(RAW_SCHEMA)}.{quote_ident(deleted_index_name(new))} "
             f"RENAME TO {quote_ident(deleted_index_name(target))}"
         )
+
+
+def _carry_grants_and_comments(cur: cursor, old: str, new: str) -> None:
+    """Grants (table and column) and comments (table and columns) of raw.<old>, given to raw.<new>."""
+    new_columns = raw_columns(cur, new) or {}
+    for grant in views.grants_of(cur, qualified(old)):
+        if grant.column is None or grant.column in new_columns:
+            cur.execute(grant.sql(qualified(new)))
+    cur.execute("SELECT obj_description(%s::regclass, 'pg_class')", (qualified(old),))
+    comment = _one(cur)
+    if comment is not None:
+        cur.execute(f"COMMENT ON TABLE {qualified(new)} IS %s", (comment,))
+    cur.execute(
+        """
+        SELECT o.attname, col_description(o.attrelid, o.attnum)
+          FROM pg_attribute o JOIN pg_attribute n ON n.attrelid = %s::regclass AND n.attname = o.attname
+         WHERE o.attrelid = %s::regclass AND o.attnum > 0 AND NOT o.attisdropped
+           AND col_description(o.attrelid, o.attnum) IS NOT NULL""",
+        (qualified(new), qualified(old)),
+    )
+    for column, text in cur.fetchall():
+        cur.execute(f"COMMENT ON COLUMN {qualified(new)}.{quote_ident(column)} IS %s", (text,))
 
 
 def _one(cur: cursor) -> object:

@@ -3,7 +3,9 @@
 `load_table` asks `decide` for a full refresh, an incremental load or a skip, reads the rows of a
 `window.Window` with `full` or `incremental`, and commits raw, the saved cursor and the history row
 in one PostgreSQL transaction, so the state is never ahead of the data. A failure is recorded in
-`etl.load_runs` before it is re-raised (so an Airflow task is marked failed).
+`etl.load_runs` before it is re-raised (so an Airflow task is marked failed), with a message that
+names the table, the column and types where there are some, and what to do (`failure`). New source
+columns are filled for every row in the load that first sees them (`backfill`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 from psycopg2.extensions import connection
 
 from etl_pipeline.db import connect_source, connect_target
-from etl_pipeline.errors import ConfigError, EtlError
-from etl_pipeline.load import raw, state, unchanged
+from etl_pipeline.errors import ConfigError
+from etl_pipeline.load import backfill, failure, raw, state, unchanged
 from etl_pipeline.load.context import LoadContext, Progress
 from etl_pipeline.load.decide import Decision, Mode, decide
 from etl_pipeline.load.full import load_full
@@ -28,6 +30,7 @@ from etl_pipeline.load.result import LoadCounts, TableLoadResult
 from etl_pipeline.load.source import LiveColumn, live_columns, scalar, source_clock_bound, source_upper_bound
 from etl_pipeline.load.unchanged import SourceMark
 from etl_pipeline.load.window import (
+    AnyWindow,
     Cursor,
     CursorValue,
     after_full,
@@ -68,17 +71,20 @@ def load_table(
 
     `pg`: an open target connection whose state tables are known to exist, reused across tables (`run`
     passes one per worker); it is left committed or rolled back, never closed. Without it the load
-    opens and closes its own.
+    opens and closes its own. The exception re-raised carries the message recorded (read it with
+    `failure.message_of`): the table, column and types where there are some, and what to do.
     """
     started = datetime.now(UTC)
     t0 = time.monotonic()
     result = TableLoadResult(table=table.name, strategy=table.strategy, target_name=table.target_name)
     own = pg is None
+    ctx: LoadContext | None = None
     try:
         if pg is None:
             pg = connect_target(settings.target)
             state.ensure_state_tables(pg)
-        outcome = _load(LoadContext(settings, table, pg, started, progress=progress), full_refresh, result)
+        ctx = LoadContext(settings, table, pg, started, progress=progress)
+        outcome = _load(ctx, full_refresh, result)
         result.strategy = outcome.strategy
         result.set_counts(outcome.counts)
         result.seconds = round(time.monotonic() - t0, 3)
@@ -104,7 +110,9 @@ def load_table(
     except BaseException as exc:
         result.status = "failed"
         result.error_class = type(exc).__name__
-        result.message = str(exc) if isinstance(exc, EtlError) else f"{type(exc).__name__}"
+        where = ctx.where() if ctx is not None else failure.Where(table.name, table.target_name)
+        result.message = failure.explain(exc, where)
+        failure.attach(exc, result.message)
         result.seconds = round(time.monotonic() - t0, 3)
         _record_failure(settings, pg, result, run_id, started)
         raise
@@ -119,6 +127,7 @@ def _load(ctx: LoadContext, full_refresh: bool, result: TableLoadResult) -> Outc
     src = connect_source(ctx.settings.source)
     try:
         live = _live_columns(src, table)
+        ctx.live = live
         by_name = {c.name.lower(): c for c in live}
         ctx.pk_live = _key_columns(table, by_name)
         cursor = cursor_of(table, by_name)
@@ -126,6 +135,7 @@ def _load(ctx: LoadContext, full_refresh: bool, result: TableLoadResult) -> Outc
             existing = raw.raw_columns(cur, table.target_name)
             previous = state.read_state(cur, table.name)
             previous_mark = state.read_mark(cur, table.name)
+            ctx.raw_types = dict(existing or {})
             lacking = raw.add_missing_meta_columns(cur, table.name, table.target_name, existing)
         mark = unchanged.read_mark(src, table.name)  # before reading: see `unchanged`
         decision = decide(
@@ -160,9 +170,31 @@ def _load(ctx: LoadContext, full_refresh: bool, result: TableLoadResult) -> Outc
     # incremental: decide saw a raw table, a cursor and a saved cursor value
     assert cursor is not None and existing is not None and previous is not None and previous.cursor_value
     window = incremental_window(cursor, previous.cursor_value, upper, table.lookback_minutes)
-    counts = load_incremental(ctx, live, existing, window, track_cursor=cursor.tracked)
+    counts = _incremental(ctx, live, existing, window, cursor.tracked, decision.backfills)
     saved = after_incremental(cursor, previous.cursor_value, counts.max_cursor, upper)
     return Outcome(counts, saved, table.strategy, mark, (previous.raw_rows or 0) + counts.inserted, decision)
+
+
+def _incremental(
+    ctx: LoadContext,
+    live: list[LiveColumn],
+    existing: dict[str, str],
+    window: AnyWindow,
+    tracked: bool,
+    backfills: bool,
+) -> LoadCounts:
+    """The incremental load; with `backfills` the new source columns are added to raw with their
+    defaults before it and filled for every row raw holds after it (see `backfill`)."""
+    if not backfills:
+        return load_incremental(ctx, live, existing, window, track_cursor=tracked)
+    ctx.step = "adding the new columns to raw"
+    filling = backfill.prepare(ctx, raw.plan_drift(live, existing).add, existing)
+    ctx.step = ""
+    counts = load_incremental(ctx, live, existing, window, track_cursor=tracked)
+    ctx.step = "filling the new columns of every row raw holds"
+    counts = backfill.fill(ctx, filling, counts)
+    ctx.step = ""
+    return counts
 
 
 def _live_columns(src: Any, table: TableConfig) -> list[LiveColumn]:
@@ -200,12 +232,7 @@ def _upper_bound(src: Any, table: TableConfig, cursor: Cursor | None) -> CursorV
 def _record_failure(
     settings: Settings, pg: connection | None, result: TableLoadResult, run_id: str, started: datetime
 ) -> None:
-    log.error(
-        "%s: load failed (%s)%s",
-        result.table,
-        result.error_class,
-        f": {result.message}" if result.message and result.message != result.error_class else "",
-    )
+    log.error("%s: load failed (%s): %s", result.table, result.error_class, result.message)
     conn = None
     try:
         if pg is not None and not pg.closed:

@@ -10,21 +10,37 @@ A driver that is not installed is simply not offered.
 Every source session runs with `time_zone = '+00:00'` (timestamp columns come back in UTC) and
 `sql_mode = ''` (OpenDental's own setting, so zero dates read back as they are stored). Failures
 become `ConnectionFailed` with host, port and user named and the password never shown.
+
+Neither end can make a load wait forever. Source sessions have the driver's read and write timeouts
+(SOURCE_READ_TIMEOUT, SOURCE_WRITE_TIMEOUT) and TCP keepalives. Target sessions have
+statement_timeout, lock_timeout and idle_in_transaction_session_timeout set by the server and
+keepalives (see `settings.PostgresSettings.connect_kwargs`); and since an answer the server sends can
+still be lost on the way (a stalled proxy or firewall keeps the TCP connection open), every statement,
+COPY and commit on a target connection is watched from the client too: a statement not answered
+within statement_timeout + TARGET_STALL_TIMEOUT, or a COPY PostgreSQL takes no data for
+TARGET_STALL_TIMEOUT, has its socket shut down and raises `TargetStalled`. A target error is rewritten
+by `redact.redact_error` before it leaves the cursor, so no log or traceback quotes a row value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import socket
 import ssl
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import psycopg2
+import psycopg2.extensions
 
 from etl_pipeline.errors import ConfigError, ConnectionFailed, EtlError
-from etl_pipeline.redact import redact
+from etl_pipeline.redact import redact, redact_error
 from etl_pipeline.settings import SOURCE_DRIVERS, MySQLSettings, PostgresSettings
 
 try:
@@ -111,7 +127,14 @@ def _common_kwargs(cfg: MySQLSettings) -> dict[str, Any]:
         "password": cfg.password,
         "database": cfg.database,
         "charset": "utf8mb4",
+        # whole seconds: mysqlclient takes unsigned ints
+        "read_timeout": _whole_seconds(cfg.read_timeout),
+        "write_timeout": _whole_seconds(cfg.write_timeout),
     }
+
+
+def _whole_seconds(seconds: float) -> int:
+    return max(1, math.ceil(seconds))
 
 
 def _tls_context(mode: str, ca: str | None) -> ssl.SSLContext:
@@ -175,24 +198,55 @@ def source_error_code(exc: BaseException) -> int | None:
 
 
 def connect_source(
-    cfg: MySQLSettings, *, streaming: bool = False, connect_timeout: int = 10
+    cfg: MySQLSettings, *, streaming: bool = False, connect_timeout: float | None = None
 ) -> SourceConnection:
-    """A source connection with `cfg.driver`. `streaming=True` gives unbuffered (server-side) cursors."""
+    """A source connection with `cfg.driver`. `streaming=True` gives unbuffered (server-side) cursors.
+    `connect_timeout` (seconds) defaults to SOURCE_CONNECT_TIMEOUT; it also bounds the server's greeting."""
     driver = source_driver(cfg)
     kwargs = driver.connect_kwargs(cfg)
-    kwargs["connect_timeout"] = connect_timeout
+    limit = _whole_seconds(cfg.connect_timeout if connect_timeout is None else connect_timeout)
+    kwargs["connect_timeout"] = limit
+    if driver.name == "pymysql":  # PyMySQL reads the greeting with its read timeout: bound it like a connect
+        kwargs["read_timeout"] = min(kwargs["read_timeout"], limit)
     if streaming:
         kwargs["cursorclass"] = driver.streaming_cursor
     try:
         conn = driver.module.connect(**kwargs)
     except SOURCE_ERRORS as exc:
         raise ConnectionFailed(f"cannot connect to source {cfg.display}: {source_reason(exc)}") from None
+    if driver.name == "pymysql":
+        conn._read_timeout = _whole_seconds(cfg.read_timeout)
+    _keepalive(_source_socket(conn))
     _require_tls(conn, cfg)
     cur = conn.cursor()
     for statement in SOURCE_SESSION_SQL:
         cur.execute(statement)
     cur.close()
     return conn
+
+
+def _source_socket(conn: Any) -> int | None:
+    """The file descriptor of a source connection's socket (mysqlclient has fileno(), PyMySQL a socket)."""
+    if hasattr(conn, "fileno"):
+        return int(conn.fileno())
+    sock = getattr(conn, "_sock", None)
+    return sock.fileno() if sock is not None else None
+
+
+def _keepalive(fd: int | None) -> None:
+    """TCP keepalives on a socket: a peer that vanished is noticed in about two minutes of silence."""
+    if fd is None or fd < 0:
+        return
+    sock = socket.socket(fileno=fd)
+    try:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6)):
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    finally:
+        sock.detach()  # the driver owns the descriptor
 
 
 def source_tls(conn: SourceConnection) -> tuple[str, str] | None:
@@ -224,16 +278,176 @@ def _require_tls(conn: SourceConnection, cfg: MySQLSettings) -> None:
 
 
 def connect_target(
-    cfg: PostgresSettings, *, connect_timeout: int = 10, autocommit: bool = False
+    cfg: PostgresSettings, *, connect_timeout: float | None = None, autocommit: bool = False
 ) -> psycopg2.extensions.connection:
-    """A psycopg2 connection to the analytics database."""
+    """A psycopg2 connection to the analytics database, its statements watched (see the module)."""
+    kwargs = cfg.connect_kwargs()
+    if connect_timeout is not None:
+        kwargs["connect_timeout"] = max(1, round(connect_timeout))
     try:
-        conn = psycopg2.connect(connect_timeout=connect_timeout, **cfg.connect_kwargs())
+        conn = psycopg2.connect(connection_factory=TargetConnection, cursor_factory=TargetCursor, **kwargs)
     except psycopg2.Error as exc:
         reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         raise ConnectionFailed(f"cannot connect to target {cfg.display}: {reason}") from None
+    conn.settings = cfg
     conn.autocommit = autocommit
     return conn
+
+
+class TargetStalled(EtlError):
+    """The target stopped answering (or stopped taking a COPY's data); its connection was closed."""
+
+
+class TargetConnection(psycopg2.extensions.connection):
+    """A target connection whose statements, COPYs and commits are watched (see `_watched`).
+
+    `loading`: the table a load holds this connection for (set by `load.table_lock`), named in errors."""
+
+    settings: PostgresSettings | None = None
+    loading: str | None = None
+
+    def commit(self) -> None:
+        with _watched(self, "to a COMMIT"):
+            super().commit()
+
+    def rollback(self) -> None:
+        with _watched(self, "to a ROLLBACK"):
+            super().rollback()
+
+
+class TargetCursor(psycopg2.extensions.cursor):
+    """A cursor of a `TargetConnection`: each call watched, each error stripped of row values."""
+
+    def execute(self, query: Any, vars: Any = None) -> None:
+        with _watched(self.connection, "to a statement"):
+            super().execute(query, vars)
+
+    def executemany(self, query: Any, vars_list: Any) -> None:
+        with _watched(self.connection, "to a statement"):
+            super().executemany(query, vars_list)
+
+    def copy_expert(self, sql: Any, file: Any, size: int = 8192) -> None:
+        table = getattr(file, "table", None)
+        with _watched(self.connection, "during a COPY", table=table) as watch:
+            if hasattr(file, "read"):
+                file = _WatchedFile(file, watch)
+            super().copy_expert(sql, file, size)
+
+
+@dataclass
+class _Watch:
+    """One call on a target connection, and when it is declared hung."""
+
+    conn: Any
+    what: str
+    limit: float  # seconds the current wait may last
+    deadline: float
+    table: str | None = None
+    fired: bool = False
+    waited: float = 0.0  # how long it had waited when it fired
+
+    def extend(self, seconds: float) -> None:
+        self.limit, self.deadline = seconds, time.monotonic() + seconds
+
+    def fire(self) -> None:
+        """Shut the socket down: the call blocked in libpq returns with an error at once."""
+        self.fired, self.waited = True, self.limit
+        try:
+            sock = socket.socket(fileno=self.conn.fileno())
+        except (OSError, psycopg2.Error):
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()
+
+
+class _Watchdog:
+    """One daemon thread checking the watched calls of every target connection a few times a second."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, _Watch] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: _Watch) -> None:
+        with self._lock:
+            self._by_id[id(watch)] = watch
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="target-watchdog")
+                self._thread.start()
+
+    def remove(self, watch: _Watch) -> None:
+        with self._lock:
+            self._by_id.pop(id(watch), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.1)
+            now = time.monotonic()
+            with self._lock:
+                due = [w for w in self._by_id.values() if not w.fired and w.deadline <= now]
+            for watch in due:
+                watch.fire()
+
+
+_WATCHDOG = _Watchdog()
+
+
+@contextmanager
+def _watched(conn: Any, what: str, table: str | None = None) -> Iterator[_Watch]:
+    """Run one call on `conn` under the watchdog; a psycopg2 error leaving it is redacted, and one
+    caused by the watchdog becomes `TargetStalled`."""
+    cfg: PostgresSettings | None = getattr(conn, "settings", None)
+    limit = math.inf if cfg is None else cfg.statement_timeout + cfg.stall_timeout
+    watch = _Watch(conn, what, limit, time.monotonic() + limit, table or getattr(conn, "loading", None))
+    _WATCHDOG.add(watch)
+    try:
+        yield watch
+    except psycopg2.Error as exc:
+        if watch.fired:
+            raise TargetStalled(_stalled_message(watch, cfg)) from None
+        exc.args = (redact_error(exc),)
+        raise
+    finally:
+        _WATCHDOG.remove(watch)
+
+
+def _stalled_message(watch: _Watch, cfg: PostgresSettings | None) -> str:
+    where = f"{watch.table}: " if watch.table else ""
+    target = f"target {cfg.display}" if cfg is not None else "the target"
+    return (
+        f"{where}{target} hung: no answer for {watch.waited:g} s {watch.what} (TARGET_STALL_TIMEOUT"
+        f"{', past TARGET_STATEMENT_TIMEOUT' if watch.what != 'during a COPY' else ''}); the connection "
+        "was closed and nothing of this load was committed. Check the network path to PostgreSQL and re-run."
+    )
+
+
+@dataclass
+class _WatchedFile:
+    """The data of a COPY: while PostgreSQL is being sent a chunk (outside `read`), it must take it
+    within the stall timeout; while `read` waits for the source, the source's own timeouts apply."""
+
+    file: IO[bytes]
+    watch: _Watch
+    stall: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg: PostgresSettings | None = getattr(self.watch.conn, "settings", None)
+        self.stall = math.inf if cfg is None else cfg.stall_timeout
+        self._after_eof = self.watch.limit  # the server answers the finished COPY like a statement
+        self.watch.extend(self.stall)
+
+    def read(self, size: int = -1) -> bytes:
+        self.watch.extend(math.inf)
+        data = self.file.read(size)
+        self.watch.extend(self.stall if data else self._after_eof)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
 
 
 def fetch_value(cur: psycopg2.extensions.cursor) -> Any:

@@ -15,6 +15,15 @@ Target (analytics, PostgreSQL):
     TARGET_URL  postgresql://user:password@host:port/database?sslmode=verify-full&sslrootcert=/ca.pem
     or the parts: TARGET_HOST, TARGET_PORT, TARGET_DATABASE, TARGET_USER, TARGET_PASSWORD,
     TARGET_SSLMODE, TARGET_SSLROOTCERT (CA file for sslmode verify-ca / verify-full)
+Timeouts (seconds; a load never waits forever on either end) and the MyISAM read chunks:
+    SOURCE_CONNECT_TIMEOUT (10), SOURCE_READ_TIMEOUT (600: the longest the source may send nothing
+    while a statement runs), SOURCE_WRITE_TIMEOUT (60), SOURCE_CHUNK_ROWS (50000) and
+    SOURCE_CHUNK_SECONDS (0.25): rows and seconds one statement of a chunked MyISAM read aims at
+    TARGET_CONNECT_TIMEOUT (10), TARGET_STATEMENT_TIMEOUT (21600), TARGET_LOCK_TIMEOUT (300),
+    TARGET_IDLE_TIMEOUT (1800: idle_in_transaction_session_timeout, ends a dead loader's session),
+    TARGET_STALL_TIMEOUT (300: a COPY PostgreSQL takes no data for, or a statement it does not answer
+    this long past statement_timeout, is hung: the connection is closed), TARGET_TABLE_LOCK_WAIT (600:
+    how long a load waits for another load of the same table to finish)
 Other:
     ETL_ENVIRONMENT (local | staging | prod), ETL_CONFIG_DIR (tables.yml, overrides, reports)
 
@@ -88,6 +97,11 @@ class MySQLSettings:
     ssl_ca: str | None = None
     ssl_mode: str | None = None
     driver: SourceDriver = "mysqlclient"
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+    write_timeout: float = 60.0
+    chunk_rows: int = 50_000
+    chunk_seconds: float = 0.25
 
     @property
     def url(self) -> URL:
@@ -115,6 +129,12 @@ class PostgresSettings:
     password: str = field(repr=False)
     sslmode: str | None = None
     sslrootcert: str | None = None
+    connect_timeout: float = 10.0
+    statement_timeout: float = 6 * 3600.0
+    lock_timeout: float = 300.0
+    idle_timeout: float = 1800.0
+    stall_timeout: float = 300.0
+    table_lock_wait: float = 600.0
 
     @property
     def url(self) -> URL:
@@ -139,6 +159,24 @@ class PostgresSettings:
             "user": self.user,
             "password": self.password,
             "application_name": "etl_pipeline",
+            "connect_timeout": max(1, round(self.connect_timeout)),
+            # server-side limits for this session, so no statement or lock wait runs unbounded, and a
+            # session whose client vanished mid-transaction (its locks with it) ends on its own
+            "options": " ".join(
+                f"-c {name}={int(seconds * 1000)}"
+                for name, seconds in (
+                    ("statement_timeout", self.statement_timeout),
+                    ("lock_timeout", self.lock_timeout),
+                    ("idle_in_transaction_session_timeout", self.idle_timeout),
+                )
+            ),
+            # a dead peer is noticed by TCP: keepalives on an idle connection, and data left
+            # unacknowledged for the stall timeout closes it
+            "keepalives": 1,
+            "keepalives_idle": 60,
+            "keepalives_interval": 10,
+            "keepalives_count": 6,
+            "tcp_user_timeout": int(self.stall_timeout * 1000),
         }
         if self.sslmode:
             kwargs["sslmode"] = self.sslmode
@@ -180,6 +218,29 @@ def _port(key: str, raw: str | int) -> int:
     if not 0 < port < 65536:
         raise ConfigError(f"{key}={port} is outside 1-65535")
     return port
+
+
+def _seconds(env: Mapping[str, str], key: str, default: float) -> float:
+    """A positive number of seconds from `key`, or the default when it is unset."""
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise ConfigError(f"{key}={raw!r} must be more than 0 seconds")
+    return value
+
+
+def _count(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{key}={raw!r} is not a whole number above 0")
+    return int(raw)
 
 
 def _ssl_mode(key: str, raw: str | None) -> str | None:
@@ -282,6 +343,11 @@ def _source(env: Mapping[str, str]) -> MySQLSettings:
             _origin(parts, "SOURCE", "SSL_MODE"), _part(env, parts, "SOURCE", "SSL_MODE") or None
         ),
         driver=_source_driver(env, parts),
+        connect_timeout=_seconds(env, "SOURCE_CONNECT_TIMEOUT", 10.0),
+        read_timeout=_seconds(env, "SOURCE_READ_TIMEOUT", 600.0),
+        write_timeout=_seconds(env, "SOURCE_WRITE_TIMEOUT", 60.0),
+        chunk_rows=_count(env, "SOURCE_CHUNK_ROWS", 50_000),
+        chunk_seconds=_seconds(env, "SOURCE_CHUNK_SECONDS", 0.25),
     )
 
 
@@ -295,6 +361,12 @@ def _target(env: Mapping[str, str]) -> PostgresSettings:
         password=_part(env, parts, "TARGET", "PASSWORD"),
         sslmode=_part(env, parts, "TARGET", "SSLMODE") or None,
         sslrootcert=_part(env, parts, "TARGET", "SSLROOTCERT") or None,
+        connect_timeout=_seconds(env, "TARGET_CONNECT_TIMEOUT", 10.0),
+        statement_timeout=_seconds(env, "TARGET_STATEMENT_TIMEOUT", 6 * 3600.0),
+        lock_timeout=_seconds(env, "TARGET_LOCK_TIMEOUT", 300.0),
+        idle_timeout=_seconds(env, "TARGET_IDLE_TIMEOUT", 1800.0),
+        stall_timeout=_seconds(env, "TARGET_STALL_TIMEOUT", 300.0),
+        table_lock_wait=_seconds(env, "TARGET_TABLE_LOCK_WAIT", 600.0),
     )
 
 

@@ -3,6 +3,7 @@ updates during extraction, no rewrite of unchanged rows, dependent views, append
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
@@ -36,6 +37,10 @@ def next_second():
 def assert_parity(settings, table):
     parity = verify_table(settings, table, deep=True)
     assert parity.ok, parity
+
+
+def saved_cursor(settings, name):
+    return pg_rows(settings, "SELECT cursor_value FROM etl.load_state WHERE table_name = %s", (name,))[0][0]
 
 
 def test_full_then_incremental_with_updates_inserts_deletes(settings):
@@ -174,7 +179,14 @@ def test_append_only_reads_beyond_last_key(settings):
     load_table(settings, t, "a0")
     admin_exec(settings, "INSERT INTO inc_append SELECT seq, seq FROM seq_101_to_130")
     result = load_table(settings, t, "a1")
-    assert (result.strategy, result.rows_read, result.inserted) == ("append_only", 30, 30)
+    # the window re-reads the last lookback_keys (1000) keys below the saved one: all 100, unchanged
+    assert (result.strategy, result.rows_read, result.inserted, result.updated) == ("append_only", 130, 30, 0)
+    assert saved_cursor(settings, "inc_append") == "130"
+    narrow = dataclasses.replace(t, lookback_keys=10)
+    admin_exec(settings, "INSERT INTO inc_append SELECT seq, seq FROM seq_131_to_140")
+    result = load_table(settings, narrow, "a2")
+    assert (result.rows_read, result.inserted, result.updated) == (20, 10, 0)  # keys 121-140
+    assert saved_cursor(settings, "inc_append") == "140"
     assert_parity(settings, t)
 
 

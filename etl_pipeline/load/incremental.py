@@ -9,11 +9,19 @@ change are not rewritten. Data, delete marks and the new cursor are committed in
 Deletes cost what they find, not what the table holds: key counts and raw's deleted keys usually
 show that nothing vanished (`nothing_vanished`); otherwise per-bucket key counts narrow the keys
 streamed for the anti-join (`mark_deletes`). The window read is the one scan of the source table.
+
+Before the read the window's lower end is moved down where the source calls for it (`window.reread`):
+the last `lookback_keys` keys of an append_only table, and the hour a DATETIME cursor's clock was set
+back. An append_only table's keys are then checked against the source (`append_only.reconcile`):
+purged keys are marked deleted, keys that appeared below the window are loaded (`late_rows`).
+Source reads go through `read_plan.window_stream` (MyISAM in key-range chunks, InnoDB one snapshot).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,11 +31,22 @@ from etl_pipeline.db import connect_source
 from etl_pipeline.load import key_summary, raw
 from etl_pipeline.load.context import LoadContext
 from etl_pipeline.load.key_summary import _U64, BUCKET_KEYS
+from etl_pipeline.load.read_plan import window_stream
 from etl_pipeline.load.result import LoadCounts
-from etl_pipeline.load.source import LineStream, LiveColumn
-from etl_pipeline.load.sql_render import copy_column_list, select_lines_sql
-from etl_pipeline.load.window import Window
+from etl_pipeline.load.source import LineStream, LiveColumn, clock_fell_back
+from etl_pipeline.load.sql_render import copy_column_list
+from etl_pipeline.load.window import AnyWindow, Window, reread, saved_value
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IncrementalCounts(LoadCounts):
+    """`late_rows`: append_only rows below the saved key that earlier loads had not read (committed
+    after higher keys were read), loaded now; they are among `inserted`."""
+
+    late_rows: int = 0
 
 
 def load_incremental(
@@ -44,6 +63,8 @@ def load_incremental(
     raw.apply_drift(cur, ctx.table.name, ctx.table.target_name, plan)
     target = raw.qualified(ctx.table.target_name)
     names = [c.target_name for c in live]
+    saved = saved_value(window)
+    window = _reread(ctx, window)
     stream = stage_window(cur, ctx, live, target, window, track_cursor)
     summary = key_summary.eligible(ctx)
     if summary:
@@ -52,20 +73,56 @@ def load_incremental(
         _note_revived(cur, ctx, target)
     else:
         key_summary.forget(cur, ctx.table.name)
-    inserted, updated = merge(cur, target, names, ctx.pk_targets, ctx.load_ts, note_inserted=summary)
+    late_below = saved if window.kind == "key" and isinstance(saved, int) else None
+    inserted, updated, late = merge(
+        cur, target, names, ctx.pk_targets, ctx.load_ts, note_inserted=summary, late_below=late_below
+    )
     if summary:
         key_summary.apply_delta(cur, ctx.table.name)
     deleted, key_bytes = 0, 0
-    if ctx.table.detect_deletes and ctx.pk_targets:
+    if window.kind == "key" and summary:
+        from etl_pipeline.load import append_only  # builds on this module's merge and key check
+
+        check = append_only.reconcile(cur, ctx, live, target, window)
+        deleted, key_bytes = check.deleted, check.bytes
+        inserted, updated, late = inserted + check.inserted, updated + check.updated, late + check.inserted
+    elif ctx.table.detect_deletes and ctx.pk_targets:
         deleted, key_bytes = mark_deletes(cur, ctx, target)
-    return LoadCounts(
+    if late:
+        log.info(
+            "%s: %d row(s) below the saved key read late (committed after higher keys)", ctx.table.name, late
+        )
+    return IncrementalCounts(
         rows_read=stream.rows,
         inserted=inserted,
         updated=updated,
         deleted=deleted,
         bytes=stream.bytes + key_bytes,
         max_cursor=stream.max_value,
+        late_rows=late,
     )
+
+
+def _reread(ctx: LoadContext, window: AnyWindow) -> AnyWindow:
+    """The window with its lower end moved down by the key lookback, or by a fall-back of the source's
+    clock since the saved DATETIME cursor (see `window`)."""
+    if window.kind == "key":
+        return reread(window, lookback_keys=ctx.table.lookback_keys)
+    saved = saved_value(window)
+    if window.kind != "datetime" or window.empty or not isinstance(saved, datetime):
+        return window
+    src = connect_source(ctx.source_cfg)
+    try:
+        shift = clock_fell_back(src, saved)
+    finally:
+        src.close()
+    if shift:
+        log.info(
+            "%s: the source clock was set back %s since the saved cursor: window widened",
+            ctx.table.name,
+            shift,
+        )
+    return reread(window, clock_shift=shift)
 
 
 def stage_window(
@@ -76,14 +133,7 @@ def stage_window(
     cur.execute(f"CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA")
     where, params = window.where()
     also = ctx.table.cursor if track_cursor else None
-    stream = LineStream(
-        ctx.source_cfg,
-        select_lines_sql(ctx.table.name, live, where, also=also),
-        params,
-        table=ctx.table.name,
-        progress=ctx.progress,
-        track_max=track_cursor,
-    )
+    stream = window_stream(ctx, live, where, params, also=also, track_max=track_cursor, progress=ctx.progress)
     try:
         cur.copy_expert(f"COPY _stage ({copy_column_list(live)}) FROM STDIN", stream, size=1 << 20)
     finally:
@@ -110,8 +160,10 @@ def merge(
     pk: tuple[str, ...],
     load_ts: datetime,
     note_inserted: bool = False,
-) -> tuple[int, int]:
-    """Upsert `_stage` into raw; (inserted, updated). `note_inserted`: add the new keys to `_key_delta`."""
+    late_below: int | None = None,
+) -> tuple[int, int, int]:
+    """Upsert `_stage` into raw; (inserted, updated, inserted at or below `late_below`: keys that were
+    missing below the saved key). `note_inserted`: add the new keys to `_key_delta`."""
     q = [quote_ident(n) for n in names]
     pk_q = ", ".join(quote_ident(c) for c in pk)
     non_pk = [quote_ident(n) for n in names if n not in pk]
@@ -137,11 +189,12 @@ def merge(
                 ON CONFLICT ({pk_q}) DO UPDATE SET {sets}
                 WHERE {changed}
             RETURNING (xmax = 0) AS inserted, t.{quote_ident(pk[0])} AS k){noted}
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged""",
-        (load_ts,),
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+               count(*) FILTER (WHERE inserted AND k <= %s) FROM merged""",
+        (load_ts, late_below),
     )
-    inserted, updated = _row(cur)
-    return int(inserted), int(updated)
+    inserted, updated, late = _row(cur)
+    return int(inserted), int(updated), int(late)
 
 
 def mark_deletes(cur: cursor, ctx: LoadContext, target: str) -> tuple[int, int]:
@@ -168,9 +221,7 @@ def mark_deletes(cur: cursor, ctx: LoadContext, target: str) -> tuple[int, int]:
     key_col = quote_mysql_ident(ctx.pk_live[0].name)
     where = " OR ".join(f"{key_col} BETWEEN {lo} AND {hi}" for lo, hi in ranges) if ranges else ""
     cur.execute(f"CREATE TEMP TABLE _keys ON COMMIT DROP AS SELECT {pk_q} FROM {target} WITH NO DATA")
-    stream = LineStream(
-        ctx.source_cfg, select_lines_sql(ctx.table.name, ctx.pk_live, where), (), table=ctx.table.name
-    )
+    stream = window_stream(ctx, ctx.pk_live, where, ())
     try:
         cur.copy_expert(f"COPY _keys ({copy_column_list(ctx.pk_live)}) FROM STDIN", stream, size=1 << 20)
     finally:
@@ -217,7 +268,7 @@ PROBE_ROWS_PER_KEY = 20
 PROBE_CHUNK = 2_000
 
 
-def nothing_vanished(cur: cursor, ctx: LoadContext, target: str) -> bool:
+def nothing_vanished(cur: cursor, ctx: LoadContext, target: str, floor: int | None = None) -> bool:
     """True when no key that is live in raw has vanished at the source and no key marked deleted in
     raw is back, checked without scanning either table; False means "reconcile by buckets".
 
@@ -236,7 +287,8 @@ def nothing_vanished(cur: cursor, ctx: LoadContext, target: str) -> bool:
     guarantees at all: raw then lacks that row itself, which `verify` shows and a full refresh
     repairs). A row written during the run is read by a later window, and from then on the count
     shows the vanished key: a delete hidden this way is marked by a later run, not lost. On a source
-    that is quiet during the load, equal counts are exact.
+    that is quiet during the load, equal counts are exact. `floor`: raw's deleted keys below it are
+    known to stay gone (an append_only table's purged keys) and are not looked up.
     """
     key_pg = quote_ident(ctx.pk_targets[0])
     high = _high_live_key(cur, target, key_pg)
@@ -246,23 +298,23 @@ def nothing_vanished(cur: cursor, ctx: LoadContext, target: str) -> bool:
         scur = src.cursor()
         if _source_keys_upto(scur, ctx, high) != live:
             return False
-        return _deleted_keys_back(cur, scur, ctx, target) == []
+        return _deleted_keys_back(cur, scur, ctx, target, floor) == []
     finally:
         src.close()
 
 
 def _source_keys_upto(scur: Any, ctx: LoadContext, high: int | None) -> int:
-    """How many keys <= `high` the source holds: its row count (MyISAM keeps it) unless keys above
-    `high` exist, then a count over the key index."""
+    """How many keys <= `high` the source holds: its row count (MyISAM keeps it) less the keys above
+    `high` (the few written since: a short range of the key index), in one statement so both counts
+    see the same rows."""
     if high is None:
         return 0
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
     table_my = quote_mysql_ident(ctx.table.name)
-    scur.execute(f"SELECT COUNT(*), MAX({key_my}) FROM {table_my}")
-    count, top = scur.fetchone()
-    if top is not None and int(top) > high:
-        scur.execute(f"SELECT COUNT(*) FROM {table_my} WHERE {key_my} <= %s", (high,))
-        (count,) = scur.fetchone()
+    scur.execute(
+        f"SELECT COUNT(*) - (SELECT COUNT(*) FROM {table_my} WHERE {key_my} > %s) FROM {table_my}", (high,)
+    )
+    (count,) = scur.fetchone()
     return int(count)
 
 
@@ -273,14 +325,18 @@ def _high_live_key(cur: cursor, target: str, key_pg: str) -> int | None:
     return None if high is None else int(high)
 
 
-def _deleted_keys_back(cur: cursor, scur: Any, ctx: LoadContext, target: str) -> list[int] | None:
+def _deleted_keys_back(
+    cur: cursor, scur: Any, ctx: LoadContext, target: str, floor: int | None = None
+) -> list[int] | None:
     """The keys marked deleted in raw that exist at the source again (restored with an old cursor
-    value, or re-inserted and not read yet); None when there are too many to look up."""
+    value, or re-inserted and not read yet); None when there are too many to look up. Keys below
+    `floor` are not looked up."""
     key_pg = quote_ident(ctx.pk_targets[0])
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
     raw.ensure_deleted_index(cur, ctx.table.target_name, ctx.pk_targets)
     limit = max(RESTORED_PROBE_MAX, key_summary.live_keys(cur, ctx.table.name) // PROBE_ROWS_PER_KEY)
-    cur.execute(f"SELECT {key_pg} FROM {target} WHERE _deleted_at IS NOT NULL LIMIT {limit + 1}")
+    above = "" if floor is None else f" AND {key_pg} >= {int(floor)}"
+    cur.execute(f"SELECT {key_pg} FROM {target} WHERE _deleted_at IS NOT NULL{above} LIMIT {limit + 1}")
     keys = [int(k) for (k,) in cur.fetchall()]
     if len(keys) > limit:
         return None
@@ -292,7 +348,9 @@ def _deleted_keys_back(cur: cursor, scur: Any, ctx: LoadContext, target: str) ->
     return back
 
 
-def _differing_key_ranges(cur: cursor, ctx: LoadContext, target: str) -> list[tuple[int, int]]:
+def _differing_key_ranges(
+    cur: cursor, ctx: LoadContext, target: str, floor: int | None = None
+) -> list[tuple[int, int]]:
     """[(low, high)] key ranges whose live keys may differ between the source and raw.
 
     Per bucket of BUCKET_KEYS keys the source's count of keys up to raw's largest live key is compared
@@ -301,6 +359,7 @@ def _differing_key_ranges(cur: cursor, ctx: LoadContext, target: str) -> list[tu
     are added. Equal counts in a bucket mean equal key sets for the reason given in `nothing_vanished`.
     When raw holds too many deleted keys to look them up, buckets are compared by count, sum and xor
     instead, which also shows restored keys (unless a vanished key in the same bucket balances all three).
+    `floor`: as in `nothing_vanished`.
     """
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
     source: Mapping[int, object]  # per bucket: the key count, or (count, sum, xor)
@@ -308,7 +367,7 @@ def _differing_key_ranges(cur: cursor, ctx: LoadContext, target: str) -> list[tu
     src = connect_source(ctx.source_cfg)
     try:
         scur = src.cursor()
-        back = _deleted_keys_back(cur, scur, ctx, target)
+        back = _deleted_keys_back(cur, scur, ctx, target, floor)
         if back is None:
             scur.execute(f"""
                 SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*), SUM({key_my}), BIT_XOR({key_my})

@@ -36,12 +36,25 @@ CREATE TABLE IF NOT EXISTS {S}.key_buckets (
 
 
 def eligible(ctx: LoadContext) -> bool:
-    """A single integer key with delete detection: the tables reconciled by buckets."""
+    """A single integer key with delete detection, or an append_only table read by its key (its purges
+    and late keys are found by buckets, see `append_only`): the tables reconciled by buckets."""
+    table = ctx.table
+    by_key = table.strategy == "append_only" and tuple(table.primary_key) == (table.cursor,)
     return bool(
-        ctx.table.detect_deletes
+        (table.detect_deletes or by_key)
         and len(ctx.pk_live) == 1
         and ctx.pk_live[0].pg_type in ("smallint", "integer", "bigint")
     )
+
+
+def lowest_live_key(cur: cursor, table: str) -> int | None:
+    """The lowest key raw may hold live: the start of the lowest bucket of the kept summary."""
+    cur.execute(f"SELECT min(bucket) FROM {S}.key_buckets WHERE table_name = %s", (table,))
+    row = cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    bucket = int(row[0])
+    return bucket * BUCKET_KEYS if bucket > 0 else (bucket - 1) * BUCKET_KEYS + 1
 
 
 def forget(cur: cursor, table: str) -> None:

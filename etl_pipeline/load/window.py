@@ -7,14 +7,31 @@ lower bound; `where()` renders the MySQL condition and its parameters from it.
 
 | cursor kind                      | lower end (incremental)        | upper end                              |
 |----------------------------------|--------------------------------|----------------------------------------|
-| key: append_only's integer key   | open at the saved key          | closed at MAX(key), taken before       |
+| key: append_only's integer key   | open at saved - lookback_keys  | closed at MAX(key), taken before       |
 | datetime, timestamp              | closed at saved - lookback     | closed at the source clock - 1 s       |
 | date                             | closed at saved - lookback     | closed at min(MAX(cursor), clock - 1 s)|
 
 A full load has no lower end (and no upper end but for a key cursor). Rows tied at the saved
 value are read again by a closed lower end, which is what the lookback is for: a second can
 receive more rows after a load read it. The upper end is fixed before the read, so rows written
-during the read are left to the next window.
+during the read are left to the next window. `incremental_window` builds the window from the saved
+cursor; `reread` then moves its lower end down for what only the source can tell:
+
+- Keys (`lookback_keys`): on InnoDB a transaction can commit key 11 after key 12 was committed and
+  read, so the key window re-reads the last `lookback_keys` keys below the saved one; a key that
+  was missing there and has appeared since is loaded (a late row). Re-read rows that did not change
+  are not rewritten by the merge. Keys that commit later than that are found by the append-only
+  key check (see `append_only`).
+- The clock falling back (DATETIME cursors): DATETIME values are the server's local wall time,
+  which repeats an hour when the clocks fall back (America/Chicago 2026-11-01 01:00-02:00 happens
+  twice). The loader guarantees no row is missed there whatever `lookback_minutes` is: when the
+  source zone's UTC offset now is smaller than at the saved cursor (or two hours before it), the
+  lower end moves down by the difference (`source.clock_fell_back`), so rows stamped in the repeated
+  hour after a load that read its first pass are read. The saved cursor never moves back (a row of
+  the second pass stamped below it is still read, as the lookback reaches it), so for a day after
+  the change each load re-reads up to an hour more. Not covered: loads more than half a year apart,
+  where a fall-back and the next spring-forward cancel out. TIMESTAMP cursors are read in UTC and
+  never repeat.
 
 The saved cursor (`etl.load_state.cursor_value`) is text: the key in decimal, a time as
 'YYYY-MM-DD HH:MM:SS[.ffffff]'. How it moves after a load is in `after_incremental` and
@@ -108,6 +125,7 @@ class Window(Generic[V]):
     upper: V | None = None
     upper_end: End = "closed"
     lookback: timedelta = timedelta(0)  # already taken off `lower`
+    lookback_keys: int = 0  # already taken off `lower` (a key cursor)
     empty: bool = False  # the source table was empty when the upper bound was read: nothing to read
 
     def where(self) -> tuple[str, tuple[V, ...]]:
@@ -168,6 +186,46 @@ def incremental_window(
         upper=_time(upper),
         lookback=lookback,
     )
+
+
+def reread(window: AnyWindow, *, lookback_keys: int = 0, clock_shift: timedelta = timedelta(0)) -> AnyWindow:
+    """`window` with its lower end moved down (see the module): by `lookback_keys` keys for a key
+    cursor, by `clock_shift` (the source clock fell back) for a time cursor. An empty window, or one
+    without a lower end, stays as it is."""
+    if window.empty or window.lower is None:
+        return window
+    if window.kind == "key" and lookback_keys > 0:
+        keys: Window[int] = Window(
+            window.column,
+            window.kind,
+            lower=_key(window.lower) - lookback_keys,
+            lower_end=window.lower_end,
+            upper=None if window.upper is None else _key(window.upper),
+            upper_end=window.upper_end,
+            lookback_keys=window.lookback_keys + lookback_keys,
+        )
+        return keys
+    if window.kind in ("datetime", "timestamp", "date") and clock_shift > timedelta(0):
+        times: Window[datetime] = Window(
+            window.column,
+            window.kind,
+            lower=_time(window.lower) - clock_shift,
+            lower_end=window.lower_end,
+            upper=None if window.upper is None else _time(window.upper),
+            upper_end=window.upper_end,
+            lookback=window.lookback + clock_shift,
+        )
+        return times
+    return window
+
+
+def saved_value(window: AnyWindow) -> CursorValue | None:
+    """The saved cursor a lookback was taken from (the lower end plus what was taken off it)."""
+    if window.lower is None:
+        return None
+    if window.kind == "key":
+        return _key(window.lower) + window.lookback_keys
+    return _time(window.lower) + window.lookback
 
 
 def _key(value: CursorValue) -> int:

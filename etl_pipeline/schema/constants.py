@@ -19,6 +19,9 @@ STRATEGIES: Final[tuple[Strategy, ...]] = get_args(Strategy)
 CURSOR_STRATEGIES: Final[frozenset[Strategy]] = frozenset({"incremental", "append_only"})
 
 DEFAULT_LOOKBACK_MINUTES: Final = 60
+# append_only: keys below the saved key read again, for InnoDB transactions that commit a key after
+# higher ones were read (thousands of keys allocated meanwhile would be an hours-long transaction)
+DEFAULT_LOOKBACK_KEYS: Final = 1000
 DEFAULT_MAX_TABLE_LOSS: Final = 0.10  # analyze-schema refuses a tables.yml that lost more tables
 
 

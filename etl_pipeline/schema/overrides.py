@@ -10,7 +10,12 @@
       someaddon: {enabled: false}
       claimproc: {strategy: incremental, cursor: SecDateTEdit, lookback_minutes: 180}
 
-Table keys: enabled, tier, strategy, cursor, lookback_minutes, detect_deletes, exclude_columns, note.
+      securitylog: {lookback_keys: 5000, chunk_rows: 20000}
+
+Table keys: enabled, tier, strategy, cursor, lookback_minutes, detect_deletes, exclude_columns, note,
+lookback_keys (append_only: keys below the saved key read again each load, for late InnoDB commits;
+default 1000), chunk_rows (rows per statement when a MyISAM table is read in key-range chunks;
+default SOURCE_CHUNK_ROWS). The last two are not written to tables.yml: they apply at read time.
 Overrides are merged by `analyze-schema` (so tables.yml shows the merged result and is safe to use on
 its own) and again by `load_tables_config(..., overrides_path)` at read time (so an edit takes effect
 on the next nightly run without re-analysis); merging twice gives the same result.
@@ -59,6 +64,8 @@ TABLE_KEYS: KeySpec = {
     "detect_deletes": (frozenset({BOOL}), False),
     "exclude_columns": (NAMES, False),
     "note": (frozenset({STR}), False),
+    "lookback_keys": (frozenset({INT}), False),
+    "chunk_rows": (frozenset({INT}), False),
 }
 
 
@@ -71,6 +78,8 @@ class TableOverride(TypedDict, total=False):
     detect_deletes: bool
     exclude_columns: list[str]
     note: str
+    lookback_keys: int
+    chunk_rows: int
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,10 @@ def read_overrides(root: Node | None, reader: NodeReader) -> tuple[dict[str, Any
         reader.one_of(values, items, "tier", TIERS, path)
         reader.one_of(values, items, "strategy", STRATEGIES, path)
         _not_negative(values, items, "lookback_minutes", path, reader)
+        _not_negative(values, items, "lookback_keys", path, reader)
+        if "chunk_rows" in values and values["chunk_rows"] < 1:
+            reader.error(items["chunk_rows"][1], f"{path}.chunk_rows", "must be at least 1")
+            del values["chunk_rows"]
         tables[name] = TableEntry(key_node, items, cast(TableOverride, values))  # values follow TABLE_KEYS
     return defaults, tables
 
@@ -178,7 +191,11 @@ def _apply_to_table(
     where = f"overrides: tables.{table.name}"
     known = {c.name.lower(): c.name for c in table.columns}
     problems: list[str] = []
-    changes: dict[str, Any] = {k: v for k, v in entry.items() if k in ("enabled", "tier", "detect_deletes")}
+    changes: dict[str, Any] = {
+        k: v
+        for k, v in entry.items()
+        if k in ("enabled", "tier", "detect_deletes", "lookback_keys", "chunk_rows")
+    }
     if "strategy" in entry:
         changes.update(_strategy_changes(table, entry, default_lookback))
     if "cursor" in entry:

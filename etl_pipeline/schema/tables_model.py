@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from etl_pipeline.schema.constants import DEFAULT_LOOKBACK_MINUTES, Strategy, Tier, is_strategy, is_tier
+from etl_pipeline.schema.constants import (
+    DEFAULT_LOOKBACK_KEYS,
+    DEFAULT_LOOKBACK_MINUTES,
+    Strategy,
+    Tier,
+    is_strategy,
+    is_tier,
+)
 from etl_pipeline.type_mapping import map_column_type, target_identifier
 
 
@@ -47,6 +54,10 @@ class TableConfig:
     enabled: bool = True
     estimated_rows: int = 0
     excluded_columns: tuple[str, ...] = ()
+    # append_only: keys below the saved key read again each load (see load.window); overrides only
+    lookback_keys: int = DEFAULT_LOOKBACK_KEYS
+    # rows per statement of a chunked (MyISAM) read; None: SOURCE_CHUNK_ROWS (see load.read_plan); overrides only
+    chunk_rows: int | None = None
 
     @property
     def loaded_columns(self) -> tuple[ColumnConfig, ...]:
@@ -107,11 +118,14 @@ def table_from_dict(name: str, data: Mapping[str, Any]) -> TableConfig:
         enabled=bool(data.get("enabled", True)),
         estimated_rows=int(data.get("estimated_rows", 0)),
         excluded_columns=tuple(data.get("excluded_columns") or ()),
+        lookback_keys=int(data.get("lookback_keys", DEFAULT_LOOKBACK_KEYS)),
+        chunk_rows=int(data["chunk_rows"]) if data.get("chunk_rows") else None,
     )
 
 
 def table_to_dict(table: TableConfig) -> dict[str, Any]:
-    """The entry tables.yml stores for a table (keys in the file's order)."""
+    """The entry tables.yml stores for a table (keys in the file's order). `lookback_keys` and
+    `chunk_rows` are not stored: they come from the overrides, merged again at read time."""
     return {
         "target_name": table.target_name,
         "enabled": table.enabled,

@@ -191,8 +191,9 @@ def clock_fell_back(conn: SourceConnection, saved: datetime) -> timedelta:
     cur.execute("SET time_zone = @@global.time_zone")
     try:
         earlier = saved - timedelta(hours=2)
+        # now as UNIX_TIMESTAMP() itself: NOW()'s wall time may be the ambiguous one
         cur.execute(
-            "SELECT UNIX_TIMESTAMP(%s), UNIX_TIMESTAMP(%s), UNIX_TIMESTAMP(NOW()), NOW()", (earlier, saved)
+            "SELECT UNIX_TIMESTAMP(%s), UNIX_TIMESTAMP(%s), UNIX_TIMESTAMP(), NOW()", (earlier, saved)
         )
         at_earlier, at_saved, at_now, now = cur.fetchone()
     finally:

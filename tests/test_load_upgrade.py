@@ -5,14 +5,19 @@ before the window included, and the saved cursor moves by tonight's window only.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
+import time
 from datetime import datetime
 
 import pytest
 from test_load_support import admin_exec, drop_everywhere, pg_rows, source_rows, table_config
 
 from etl_pipeline.db import connect_target
-from etl_pipeline.load import failure, load_table, source, verify_table
+from etl_pipeline.load import failure, load_table, run, select_tables, source, verify_table
+from etl_pipeline.schema.analyze import analyze_source, render_tables_yml
+from etl_pipeline.synthetic import ddl, generate
+from etl_pipeline.synthetic.upgrade import upgrade
 
 OLD_ROWS = 200
 # rows stamped years before any window: only a backfill reaches them
@@ -209,7 +214,7 @@ def test_a_value_raw_cannot_hold_names_column_and_types_never_the_value(settings
     t = make_failing(settings, "up_badtext")
     wrong_mapping(monkeypatch, "varchar(100)", "integer")
     exc, message = failed_load(settings, t, "e1", caplog)
-    assert SECRET in str(exc)  # the server's own report quotes the value: it is not passed on
+    assert SECRET in exc.diag.context  # the server's own report quotes the value: it is not passed on
     assert message == (
         "up_badtext: a value read from the source could not be stored in raw's type, column note "
         "(source type varchar(100), raw type integer), while copying the source's rows into "
@@ -271,3 +276,92 @@ def test_a_widening_postgres_refuses_names_the_column_and_both_types(settings, c
         "(FeatureNotSupported, SQLSTATE 0A000)."
     )
     assert load_table(settings, t, "p2").status == "success"  # once the policy is gone
+
+
+# ---------------------------------------------------------------- the simulated OpenDental upgrade
+
+UPGRADE_VIEWS = """
+CREATE SCHEMA IF NOT EXISTS stg_upgrade;
+CREATE VIEW stg_upgrade.stg_appointment AS
+with source as (select * from raw.appointment where _deleted_at is null),
+renamed as (select aptnum as appointment_id, ishygiene = 1 as is_hygiene, provbartext from source)
+select * from renamed;
+CREATE VIEW stg_upgrade.stg_procedurelog AS
+select procnum as procedure_id, baseunits as base_units, drugqty as drug_qty
+  from raw.procedurelog where _deleted_at is null;
+CREATE VIEW public.upgrade_hygiene AS
+select count(*) filter (where is_hygiene) as hygiene from stg_upgrade.stg_appointment;
+COMMENT ON VIEW public.upgrade_hygiene IS 'a user''s view on a staging view';
+"""
+# (table, added column, its default in raw) of the upgrade's NOT NULL DEFAULT columns
+DEFAULTED = [
+    ("patient", "preferredpronoun", 0),
+    ("definition", "itemextra", ""),
+    ("paysplit", "isinterestsplit", 0),
+    ("clinic", "smsfromnumber", ""),
+]
+
+
+def upgrade_views(settings):
+    return pg_rows(
+        settings,
+        "SELECT c.oid::regclass::text, pg_get_viewdef(c.oid), obj_description(c.oid, 'pg_class') "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'stg_upgrade' OR c.relname = 'upgrade_hygiene' ORDER BY 1",
+    )
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_after_synth_upgrade_one_load_of_every_table_leaves_raw_equal_to_the_source(settings, seed):
+    fresh_source(settings, seed)
+    full = run(settings, max_workers=2, run_id=f"upg{seed}-full")
+    assert [r.table for r in full if r.status != "success"] == []
+    pg_rows(settings, UPGRADE_VIEWS)
+    views = upgrade_views(settings)
+    report = upgrade(settings.source_admin, seed=seed)
+    assert report.steps == ["24.1", "24.2"]
+    settings.tables_yml.write_text(render_tables_yml(analyze_source(settings)))  # the two new tables
+    time.sleep(1.1)  # a load reads up to the second before the source clock
+    after = run(settings, max_workers=2, run_id=f"upg{seed}-after")
+    assert [(r.table, r.message) for r in after if r.status != "success"] == []
+    reasons = {r.table: r.reason for r in after}
+    assert (reasons["appointment"], reasons["procedurelog"], reasons["patient"]) == (
+        "column_renamed",
+        "columns_added",
+        "columns_added",
+    )
+    assert (reasons["erxlog"], reasons["apptreminderrule"]) == ("first_load", "first_load")
+    tables = select_tables(settings)
+    bad = [p for p in (verify_table(settings, t, deep=True) for t in tables) if not p.ok]
+    assert bad == []
+    assert upgrade_views(settings) == views
+    by_name = {t.name: t for t in tables}
+    for table, column, default in DEFAULTED:
+        cursor = by_name[table].cursor
+        # rows stamped years before the newest (a table read in full has no cursor: none counted)
+        old = (
+            f"{cursor} < (SELECT max({cursor}) FROM raw.{table}) - interval '2 years'" if cursor else "false"
+        )
+        old_rows, not_default = pg_rows(
+            settings,
+            f"SELECT count(*) FILTER (WHERE {old}), count(*) FILTER (WHERE {column} IS DISTINCT FROM %s) "
+            f"FROM raw.{table} WHERE _deleted_at IS NULL",
+            (default,),
+        )[0]
+        assert not_default == 0 and (old_rows > 0 or not cursor), (table, column, old_rows)
+    assert {by_name[t].strategy for t in ("patient", "paysplit")} == {"incremental"}
+    assert pg_rows(settings, "SELECT count(*) FROM raw.procedurelog WHERE externalnote IS NOT NULL") == [(0,)]
+    renamed = pg_rows(
+        settings, "SELECT count(*) FROM raw.appointment WHERE providerbartext IS DISTINCT FROM provbartext"
+    )
+    assert renamed == [(0,)]  # the renamed column holds every row's value; the old one is kept
+
+
+def fresh_source(settings, seed):
+    leftovers = [name for (name,) in source_rows(settings, "SHOW TABLES") if name not in ddl.TABLE_NAMES]
+    if leftovers:  # other tests' tables, and the tables an earlier upgrade added
+        admin_exec(settings, "DROP TABLE " + ", ".join(f"`{name}`" for name in leftovers))
+    generate(settings.source_admin, scale=0.01, seed=seed, out=io.StringIO())
+    pg_rows(settings, "DROP SCHEMA IF EXISTS raw CASCADE; DROP SCHEMA IF EXISTS etl CASCADE")
+    pg_rows(settings, "DROP SCHEMA IF EXISTS stg_upgrade CASCADE")
+    settings.tables_yml.write_text(render_tables_yml(analyze_source(settings)))

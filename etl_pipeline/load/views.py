@@ -94,13 +94,15 @@ class _Me:
 
 
 # Views (and materialized views) depending on the relation, through any chain of views: a view's
-# _RETURN rule depends on what it reads. A view's depth is its longest chain to the relation, so
+# _RETURN rule depends on what it reads (a rule of a table is not followed: PostgreSQL's own error
+# then says what is in the way). A view's depth is its longest chain to the relation, so
 # creating by depth creates every view after the views it reads.
 _DEPENDENTS_SQL = """
 WITH RECURSIVE dependents(oid, depth) AS (
     SELECT r.ev_class, 1
       FROM pg_depend d
       JOIN pg_rewrite r ON r.oid = d.objid
+      JOIN pg_class c ON c.oid = r.ev_class AND c.relkind IN ('v', 'm')
      WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
        AND d.refobjid = %(rel)s::regclass AND r.ev_class <> d.refobjid
        AND (%(columns)s::text[] IS NULL OR d.refobjsubid IN (
@@ -111,6 +113,7 @@ WITH RECURSIVE dependents(oid, depth) AS (
       FROM dependents v
       JOIN pg_depend d ON d.refobjid = v.oid AND d.refclassid = 'pg_class'::regclass
       JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+      JOIN pg_class c ON c.oid = r.ev_class AND c.relkind IN ('v', 'm')
      WHERE r.ev_class <> v.oid AND v.depth < 64
 )
 SELECT oid, max(depth) FROM dependents GROUP BY oid ORDER BY max(depth), oid

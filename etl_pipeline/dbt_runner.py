@@ -25,6 +25,8 @@ from etl_pipeline.settings import PROJECT_ROOT, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+DBT_PROJECT_NAME = "dbt_dental_models"  # `name:` in dbt_project.yml
+DBT_PROFILE = "dbt_dental_models"  # its profile in profiles.yml
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_dental_models"
 DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 DBT_MANIFEST = DBT_TARGET_DIR / "manifest.json"  # built by `make manifest`; Cosmos renders the DAG from it
@@ -112,6 +114,9 @@ def run_dbt(
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
+        # named as Cosmos names it: dbt reuses its partial-parse state only when profile and target match
+        "--profile",
+        DBT_PROFILE,
         "--target",
         target or default_target(settings),
     ]

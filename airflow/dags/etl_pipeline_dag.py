@@ -47,7 +47,13 @@ from etl_pipeline.cosmos_watcher import (
     failed_dbt_nodes,
     skip_unselected_models,
 )
-from etl_pipeline.dbt_runner import DBT_MANIFEST, DBT_PROJECT_DIR, default_target
+from etl_pipeline.dbt_runner import (
+    DBT_MANIFEST,
+    DBT_PROFILE,
+    DBT_PROJECT_DIR,
+    DBT_PROJECT_NAME,
+    default_target,
+)
 from etl_pipeline.nightly_notify import notify_run
 from etl_pipeline.nightly_scheduling import (
     CONNECTION_RETRIES,
@@ -97,11 +103,11 @@ DBT_GATE = dbt_gate("pipeline_success", DBT_MANIFEST)
 PROJECT_CONFIG = ProjectConfig(
     dbt_project_path=DBT_PROJECT_DIR,
     manifest_path=DBT_MANIFEST,
-    project_name="dbt_dental_models",
+    project_name=DBT_PROJECT_NAME,
     install_dbt_deps=False,
 )
 PROFILE_CONFIG = ProfileConfig(
-    profile_name="dbt_dental_models",
+    profile_name=DBT_PROFILE,
     target_name=default_target(),
     profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
 )

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg2
 from psycopg2.extensions import cursor
 
 from etl_pipeline.db import connect_source
@@ -106,6 +107,9 @@ def fill(ctx: LoadContext, backfill: Backfill, counts: LoadCounts) -> LoadCounts
     )
     try:
         cur.copy_expert(f"COPY _backfill ({copy_column_list(read)}) FROM STDIN", stream, size=1 << 20)
+    except psycopg2.Error:
+        stream.check()  # the reader's own error (the source failed or hung) says more than the aborted COPY
+        raise
     finally:
         stream.close()
     stream.check()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg2
 from psycopg2.extensions import cursor
 
 from etl_pipeline.db import connect_source
@@ -65,6 +66,9 @@ def load_full(
     )
     try:
         cur.copy_expert(f"COPY {raw.qualified(new)} ({cols}) FROM STDIN WITH (FREEZE)", stream, size=1 << 20)
+    except psycopg2.Error:
+        stream.check()  # the reader's own error (the source failed or hung) says more than the aborted COPY
+        raise
     finally:
         stream.close()
     stream.check()

@@ -345,9 +345,12 @@ class _Watch:
     table: str | None = None
     fired: bool = False
     waited: float = 0.0  # how long it had waited when it fired
+    reader_error: BaseException | None = None  # what a COPY's data source raised
+    since: float = field(default_factory=time.monotonic)  # the last progress (the call's start, a COPY chunk)
 
     def extend(self, seconds: float) -> None:
-        self.limit, self.deadline = seconds, time.monotonic() + seconds
+        self.since = time.monotonic()
+        self.limit, self.deadline = seconds, self.since + seconds
 
     def fire(self) -> None:
         """Shut the socket down: the call blocked in libpq returns with an error at once."""
@@ -407,12 +410,26 @@ def _watched(conn: Any, what: str, table: str | None = None) -> Iterator[_Watch]
     try:
         yield watch
     except psycopg2.Error as exc:
-        if watch.fired:
+        if watch.fired or _timed_out(exc, watch, cfg):
             raise TargetStalled(_stalled_message(watch, cfg)) from None
+        if watch.reader_error is not None:  # psycopg2 wraps what a COPY's read() raised: raise it itself
+            raise watch.reader_error from None
         exc.args = (redact_error(exc),)
         raise
     finally:
         _WATCHDOG.remove(watch)
+
+
+def _timed_out(exc: psycopg2.Error, watch: _Watch, cfg: PostgresSettings | None) -> bool:
+    """The connection broke (no server report) after a stall timeout's silence: TCP's own user timeout
+    (set to the stall timeout, see `settings`) closed it before the watchdog did."""
+    if exc.pgcode is not None or cfg is None:
+        return False
+    silent = time.monotonic() - watch.since
+    if silent < 0.9 * cfg.stall_timeout:
+        return False
+    watch.waited = round(silent, 1)
+    return True
 
 
 def _stalled_message(watch: _Watch, cfg: PostgresSettings | None) -> str:
@@ -421,7 +438,7 @@ def _stalled_message(watch: _Watch, cfg: PostgresSettings | None) -> str:
     return (
         f"{where}{target} hung: no answer for {watch.waited:g} s {watch.what} (TARGET_STALL_TIMEOUT"
         f"{', past TARGET_STATEMENT_TIMEOUT' if watch.what != 'during a COPY' else ''}); the connection "
-        "was closed and nothing of this load was committed. Check the network path to PostgreSQL and re-run."
+        "was closed (its open transaction is lost). Check the network path to PostgreSQL, then re-run."
     )
 
 
@@ -442,7 +459,11 @@ class _WatchedFile:
 
     def read(self, size: int = -1) -> bytes:
         self.watch.extend(math.inf)
-        data = self.file.read(size)
+        try:
+            data = self.file.read(size)
+        except BaseException as exc:
+            self.watch.reader_error = exc
+            raise
         self.watch.extend(self.stall if data else self._after_eof)
         return data
 

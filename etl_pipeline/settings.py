@@ -161,13 +161,19 @@ class PostgresSettings:
             "application_name": "etl_pipeline",
             "connect_timeout": max(1, round(self.connect_timeout)),
             # server-side limits for this session, so no statement or lock wait runs unbounded, and a
-            # session whose client vanished mid-transaction (its locks with it) ends on its own
+            # session whose client vanished mid-transaction (its locks with it) ends on its own: idle,
+            # by the idle timeout; waiting on a COPY's data (no timeout applies there), by the server's
+            # keepalives and TCP user timeout on its end of the connection
             "options": " ".join(
-                f"-c {name}={int(seconds * 1000)}"
-                for name, seconds in (
-                    ("statement_timeout", self.statement_timeout),
-                    ("lock_timeout", self.lock_timeout),
-                    ("idle_in_transaction_session_timeout", self.idle_timeout),
+                f"-c {name}={value}"
+                for name, value in (
+                    ("statement_timeout", int(self.statement_timeout * 1000)),
+                    ("lock_timeout", int(self.lock_timeout * 1000)),
+                    ("idle_in_transaction_session_timeout", int(self.idle_timeout * 1000)),
+                    ("tcp_keepalives_idle", 60),
+                    ("tcp_keepalives_interval", 10),
+                    ("tcp_keepalives_count", 6),
+                    ("tcp_user_timeout", int(self.stall_timeout * 1000)),
                 )
             ),
             # a dead peer is noticed by TCP: keepalives on an idle connection, and data left

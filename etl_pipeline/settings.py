@@ -18,7 +18,7 @@ Target (analytics, PostgreSQL):
 Timeouts (seconds; a load never waits forever on either end) and the MyISAM read chunks:
     SOURCE_CONNECT_TIMEOUT (10), SOURCE_READ_TIMEOUT (600: the longest the source may send nothing
     while a statement runs), SOURCE_WRITE_TIMEOUT (60), SOURCE_CHUNK_ROWS (50000) and
-    SOURCE_CHUNK_SECONDS (0.25): rows and seconds one statement of a chunked MyISAM read aims at
+    SOURCE_CHUNK_SECONDS (0.2): rows and seconds one statement of a chunked MyISAM read aims at
     TARGET_CONNECT_TIMEOUT (10), TARGET_STATEMENT_TIMEOUT (21600), TARGET_LOCK_TIMEOUT (300),
     TARGET_IDLE_TIMEOUT (1800: idle_in_transaction_session_timeout, ends a dead loader's session),
     TARGET_STALL_TIMEOUT (300: a COPY PostgreSQL takes no data for, or a statement it does not answer
@@ -101,7 +101,7 @@ class MySQLSettings:
     read_timeout: float = 600.0
     write_timeout: float = 60.0
     chunk_rows: int = 50_000
-    chunk_seconds: float = 0.25
+    chunk_seconds: float = 0.2
 
     @property
     def url(self) -> URL:
@@ -353,7 +353,7 @@ def _source(env: Mapping[str, str]) -> MySQLSettings:
         read_timeout=_seconds(env, "SOURCE_READ_TIMEOUT", 600.0),
         write_timeout=_seconds(env, "SOURCE_WRITE_TIMEOUT", 60.0),
         chunk_rows=_count(env, "SOURCE_CHUNK_ROWS", 50_000),
-        chunk_seconds=_seconds(env, "SOURCE_CHUNK_SECONDS", 0.25),
+        chunk_seconds=_seconds(env, "SOURCE_CHUNK_SECONDS", 0.2),
     )
 
 

@@ -206,3 +206,93 @@ def test_a_url_password_never_appears_in_messages_or_logs(monkeypatch, tmp_path,
         logger.info("the password is %s / %s", HARD_PASSWORD, ENCODED)
     for text in (*messages, caplog.text, redact(f"dsn {ENCODED} {HARD_PASSWORD}")):
         assert HARD_PASSWORD not in text and ENCODED not in text
+
+
+# --- database errors without row values (redact_error; target cursors rewrite their errors with it) ---
+
+SECRET_VALUE = "PATIENT-SECRET-123"
+
+
+def test_a_copy_error_of_a_target_cursor_keeps_names_and_drops_the_value(settings):
+    import io
+    import traceback
+
+    import psycopg2
+
+    conn = connect_target(settings.target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE red_copy (id int, amount int)")
+            with pytest.raises(psycopg2.errors.InvalidTextRepresentation) as failed:
+                cur.copy_expert("COPY red_copy FROM STDIN", io.BytesIO(f"1\t{SECRET_VALUE}\n".encode()))
+    finally:
+        conn.close()
+    shown = "".join(traceback.format_exception(failed.value))
+    assert SECRET_VALUE not in shown and SECRET_VALUE not in repr(failed.value)
+    assert str(failed.value) == (
+        'InvalidTextRepresentation (SQLSTATE 22P02): invalid input syntax for type integer: "<value>" '
+        "[COPY red_copy line 1 column amount]"
+    )
+    assert failed.value.pgcode == "22P02"  # what callers branch on is untouched
+
+
+def test_a_constraint_error_drops_its_detail_line(settings):
+    import psycopg2
+
+    conn = connect_target(settings.target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE red_check (note text CHECK (note NOT LIKE 'PATIENT-%'))")
+            with pytest.raises(psycopg2.errors.CheckViolation) as failed:
+                cur.execute("INSERT INTO red_check VALUES (%s)", (SECRET_VALUE,))
+    finally:
+        conn.close()
+    assert str(failed.value).startswith(
+        'CheckViolation (SQLSTATE 23514): new row for relation "red_check" violates check constraint '
+        '"red_check_note_check" [table pg_temp_'
+    )
+    assert SECRET_VALUE not in str(failed.value) and "Failing row" not in str(failed.value)
+    assert 'violates check constraint "red_check_note_check"' in str(failed.value)
+
+
+@pytest.mark.parametrize("driver", AVAILABLE_DRIVERS)
+def test_a_source_error_quoting_a_value_is_redacted(settings, driver):
+    import dataclasses
+
+    from etl_pipeline.db import SOURCE_ERRORS
+    from etl_pipeline.redact import redact_error
+
+    conn = connect_source(dataclasses.replace(settings.source_admin, driver=driver))
+    try:
+        cur = conn.cursor()
+        cur.execute("CREATE TEMPORARY TABLE red_src (v int)")
+        cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
+        with pytest.raises(SOURCE_ERRORS) as failed:
+            cur.execute(f"INSERT INTO red_src VALUES ('{SECRET_VALUE}')")
+    finally:
+        conn.close()
+    assert SECRET_VALUE in str(failed.value)  # the driver's own text quotes it
+    shown = redact_error(failed.value)
+    assert SECRET_VALUE not in shown
+    assert shown.endswith(
+        "(1366): Incorrect integer value: '<value>' for column `opendental`.`red_src`.`v` at row 1"
+    )
+
+
+def test_mask_values_keeps_quoted_names_and_masks_quoted_values():
+    from etl_pipeline.redact import mask_values
+
+    assert mask_values('column "note" of relation "patient" does not exist') == (
+        'column "note" of relation "patient" does not exist'
+    )
+    assert (
+        mask_values("Duplicate entry 'Smith-1950' for key 'PRIMARY'")
+        == "Duplicate entry '<value>' for key 'PRIMARY'"
+    )
+    assert mask_values('value "12345678901" is out of range for type integer') == (
+        'value "<value>" is out of range for type integer'
+    )
+    assert mask_values('invalid byte sequence for encoding "UTF8": 0xe9 0x20') == (
+        'invalid byte sequence for encoding "UTF8": <value>'
+    )
+    assert mask_values('column "Jane Doe" does not exist') == 'column "<value>" does not exist'  # not a name

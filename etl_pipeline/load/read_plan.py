@@ -28,7 +28,7 @@ from typing import Any
 
 from etl_pipeline.db import connect_source
 from etl_pipeline.load.context import LoadContext, Progress
-from etl_pipeline.load.source import KeyChunks, LineStream, LiveColumn, Part
+from etl_pipeline.load.source import CHUNK_GROWTH, KeyChunks, LineStream, LiveColumn, Part
 from etl_pipeline.load.sql_render import select_lines_sql
 from etl_pipeline.type_mapping import quote_mysql_ident
 
@@ -172,7 +172,8 @@ def _chunks(
     rows = chunk_rows(ctx)
     span = shape.high - shape.low + 1 if shape.high is not None and shape.low is not None else shape.rows
     keys_per_row = span / max(shape.rows, 1)
-    width = max(1, int(rows * max(keys_per_row, 1.0)))
+    # the first range an eighth of the target: its time is not known yet; the next ones grow to it
+    width = max(1, int(rows / CHUNK_GROWTH * max(keys_per_row, 1.0)))
     # the key range last, so the statement's last two parameters are each chunk's bounds
     cond = f"{quote_mysql_ident(key)} BETWEEN %s AND %s"
     sql = select_lines_sql(ctx.table.name, live, _and(where, cond), also=also)

@@ -254,6 +254,7 @@ class LineStream:
         self.rows = 0
         self.bytes = 0
         self.chunks = 0
+        self.slowest_chunk = 0.0  # seconds of the longest chunk statement (KeyChunks parts)
         self._batches = 0
         self._local = threading.local()  # per reader thread: when it last received data
         self.max_value: bytes | None = None
@@ -326,6 +327,7 @@ class LineStream:
             self._local.last_data = time.monotonic()
             with self._lock:
                 self.chunks += 1
+                self.slowest_chunk = max(self.slowest_chunk, elapsed)
             for start in range(0, len(rows), BATCH_ROWS):
                 self._emit(rows[start : start + BATCH_ROWS])
             width = next_width(width, len(rows), elapsed, part.rows, part.seconds)

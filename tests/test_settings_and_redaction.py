@@ -89,6 +89,21 @@ HARD_PASSWORD = "p@ss:w/rd%41-x"  # every character a URL must encode, and a %41
 ENCODED = "p%40ss%3Aw%2Frd%2541-x"
 
 
+TIMEOUT_SETTINGS = (
+    "SOURCE_CONNECT_TIMEOUT",
+    "SOURCE_READ_TIMEOUT",
+    "SOURCE_WRITE_TIMEOUT",
+    "SOURCE_CHUNK_ROWS",
+    "SOURCE_CHUNK_SECONDS",
+    "TARGET_CONNECT_TIMEOUT",
+    "TARGET_STATEMENT_TIMEOUT",
+    "TARGET_LOCK_TIMEOUT",
+    "TARGET_IDLE_TIMEOUT",
+    "TARGET_STALL_TIMEOUT",
+    "TARGET_TABLE_LOCK_WAIT",
+)
+
+
 def _url_settings(monkeypatch, tmp_path, **env):
     monkeypatch.setenv("ETL_ENV_FILE", str(tmp_path / "none.env"))
     for key in (
@@ -98,6 +113,7 @@ def _url_settings(monkeypatch, tmp_path, **env):
         "SOURCE_SSL_MODE",
         "SOURCE_SSL_CA",
         "TARGET_SSLMODE",
+        *TIMEOUT_SETTINGS,
     ):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
@@ -171,6 +187,9 @@ def test_target_url_and_separate_password(monkeypatch, tmp_path):
             {"TARGET_URL": "postgresql+asyncpg://u@h/db"},
             "TARGET_URL: driver 'asyncpg' is not one of psycopg2",
         ),
+        ({"SOURCE_READ_TIMEOUT": "ten"}, "SOURCE_READ_TIMEOUT='ten' is not a number of seconds"),
+        ({"TARGET_LOCK_TIMEOUT": "0"}, "TARGET_LOCK_TIMEOUT='0' must be more than 0 seconds"),
+        ({"SOURCE_CHUNK_ROWS": "-5"}, "SOURCE_CHUNK_ROWS='-5' is not a whole number above 0"),
     ],
 )
 def test_bad_connection_settings_are_config_errors_naming_the_setting(monkeypatch, tmp_path, env, message):
@@ -296,3 +315,36 @@ def test_mask_values_keeps_quoted_names_and_masks_quoted_values():
         'invalid byte sequence for encoding "UTF8": <value>'
     )
     assert mask_values('column "Jane Doe" does not exist') == 'column "<value>" does not exist'  # not a name
+
+
+def test_timeouts_and_chunks_have_defaults_and_reach_the_drivers(monkeypatch, tmp_path):
+    from etl_pipeline.db import mysqlclient_kwargs
+
+    defaults = _url_settings(monkeypatch, tmp_path)
+    assert (defaults.source.read_timeout, defaults.source.write_timeout, defaults.source.chunk_rows) == (
+        600,
+        60,
+        50_000,
+    )
+    assert (defaults.target.statement_timeout, defaults.target.lock_timeout) == (6 * 3600, 300)
+    s = _url_settings(
+        monkeypatch,
+        tmp_path,
+        SOURCE_READ_TIMEOUT="2.5",
+        SOURCE_WRITE_TIMEOUT="7",
+        SOURCE_CHUNK_ROWS="1000",
+        TARGET_STATEMENT_TIMEOUT="120",
+        TARGET_LOCK_TIMEOUT="30",
+        TARGET_IDLE_TIMEOUT="90",
+        TARGET_STALL_TIMEOUT="20",
+        TARGET_TABLE_LOCK_WAIT="5",
+    )
+    kwargs = mysqlclient_kwargs(s.source)
+    assert (kwargs["read_timeout"], kwargs["write_timeout"], s.source.chunk_rows) == (3, 7, 1000)
+    pg = s.target.connect_kwargs()
+    assert pg["options"].split(" -c ")[:3] == [
+        "-c statement_timeout=120000",
+        "lock_timeout=30000",
+        "idle_in_transaction_session_timeout=90000",
+    ]
+    assert (pg["keepalives"], pg["tcp_user_timeout"], s.target.table_lock_wait) == (1, 20000, 5)

@@ -203,6 +203,8 @@ class LocalStack:
     def _start_mariadb(self, binaries: dict[str, str], creds: dict[str, str]) -> None:
         p = self.paths
         p.mariadb_dir.mkdir(parents=True, exist_ok=True)
+        # its own temporary directory: the machine's /tmp cleaners remove MariaDB's open #sql files
+        (p.mariadb_dir / "tmp").mkdir(exist_ok=True)
         if not (p.mariadb_data / "mysql").is_dir():
             shutil.rmtree(p.mariadb_data, ignore_errors=True)
             _run(
@@ -220,6 +222,7 @@ class LocalStack:
             binaries["mariadbd"],
             "--no-defaults",
             f"--datadir={p.mariadb_data}",
+            f"--tmpdir={p.mariadb_dir / 'tmp'}",
             f"--port={self.mariadb_port}",
             "--bind-address=127.0.0.1",
             f"--socket={p.mariadb_socket}",

@@ -34,7 +34,9 @@ def test_a_refused_row_value_appears_in_no_log_message_or_state_row(settings, ca
         load_table(settings, t, "r1")
     printed = "".join(traceback.format_exception(failed.value))
     message = failure.message_of(failed.value)
-    runs = pg_rows(settings, "SELECT r::text FROM etl.load_runs r WHERE run_id = 'r1'")
+    runs = pg_rows(
+        settings, "SELECT r::text FROM etl.load_runs r WHERE run_id = 'r1' AND table_name = 'red_load'"
+    )
     states = pg_rows(settings, "SELECT s::text FROM etl.load_state s WHERE table_name = 'red_load'")
     assert len(runs) == 1 and "failed" in runs[0][0] and "CheckViolation" in runs[0][0]
     for text in (printed, message, caplog.text, runs[0][0], states[0][0], repr(failed.value)):

@@ -26,6 +26,8 @@ Timeouts (seconds; a load never waits forever on either end) and the MyISAM read
     how long a load waits for another load of the same table to finish)
 Other:
     ETL_ENVIRONMENT (local | staging | prod), ETL_CONFIG_DIR (tables.yml, overrides, reports)
+    BUSINESS_HOURS (06:00-21:00), PRACTICE_TIMEZONE (America/Chicago), BUSINESS_HOURS_GUARD (on | off;
+    on by default for prod): runs refused while the clinic is open (etl_pipeline.business_hours)
 
 A URL gives every part it names; the separate variables fill in what it leaves out (typically the
 password, kept in a secret of its own). Special characters in a URL's password are percent-encoded
@@ -41,6 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 from urllib.parse import urlsplit
 
+from etl_pipeline.business_hours import BusinessHours
+from etl_pipeline.business_hours import from_env as business_hours_from_env
 from etl_pipeline.errors import ConfigError
 from etl_pipeline.redact import display_url, register_secret
 
@@ -198,6 +202,7 @@ class Settings:
     target: PostgresSettings
     environment: str
     config_dir: Path
+    business_hours: BusinessHours = BusinessHours()
 
     @property
     def tables_yml(self) -> Path:
@@ -388,10 +393,12 @@ def load_settings() -> Settings:
             source, user=env["SOURCE_ADMIN_USER"], password=env.get("SOURCE_ADMIN_PASSWORD", "")
         )
     config_dir = Path(env.get("ETL_CONFIG_DIR") or PROJECT_ROOT / "etl_pipeline" / "config")
+    environment = env.get("ETL_ENVIRONMENT", "local")
     return Settings(
         source=source,
         source_admin=source_admin,
         target=_target(env),
-        environment=env.get("ETL_ENVIRONMENT", "local"),
+        environment=environment,
         config_dir=config_dir,
+        business_hours=business_hours_from_env(env, environment),
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
+from etl_pipeline import business_hours
 from etl_pipeline.cli_support import Subparsers, add_command, add_json_flag, print_json
 from etl_pipeline.db import connect_target
 from etl_pipeline.load import state
@@ -22,7 +24,9 @@ def register(subparsers: Subparsers) -> None:
         "run",
         help="load tables from the source into PostgreSQL raw",
         description="Stream source tables into raw: incremental where possible, full refresh otherwise; "
-        "deletes marked in _deleted_at. Exits 1 when any table failed (the others still load).",
+        "deletes marked in _deleted_at. Exits 1 when any table failed (the others still load). Where "
+        "BUSINESS_HOURS_GUARD is on (prod by default), a run inside BUSINESS_HOURS is refused (exit 3) "
+        "unless --allow-business-hours.",
         examples="""
 etl run                                  # every enabled table, largest first
 etl run --tables patient,procedurelog    # just these (source names, as in tables.yml)
@@ -30,6 +34,7 @@ etl run --tier large --workers 4
 etl run --tables claim --full-refresh    # rebuild one table from scratch
 etl run --dry-run                        # what would be loaded, and how
 etl run --json | jq '.failed'            # tables that failed, for a script
+etl run --tables patient --allow-business-hours   # while the clinic is open, on purpose
 """,
     )
     p.add_argument("--tables", help="comma-separated source table names (default: all enabled)")
@@ -38,6 +43,11 @@ etl run --json | jq '.failed'            # tables that failed, for a script
     p.add_argument("--dry-run", action="store_true", help="list what would be loaded and stop")
     p.add_argument("--workers", type=_positive, default=2, help="tables loaded in parallel (default 2)")
     p.add_argument("--run-id", help="run id recorded in etl.load_runs (default: manual__<time>)")
+    p.add_argument(
+        "--allow-business-hours",
+        action="store_true",
+        help="load even inside the practice's BUSINESS_HOURS (where BUSINESS_HOURS_GUARD is on)",
+    )
     add_json_flag(p)
     p.set_defaults(func=_run)
 
@@ -84,6 +94,8 @@ def _names(value: str | None) -> list[str] | None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if not args.dry_run:  # a dry run reads nothing; a load is refused here, before any connection
+        business_hours.check(settings, datetime.now(UTC), args.allow_business_hours)
     run_id = args.run_id or new_run_id()
     results = run(
         settings,

@@ -1,6 +1,7 @@
 """The `validate` group of the nightly run: what must hold before anything is loaded.
 
-    check_params(params, settings)          trigger conf normalised; unknown table names refused by name
+    check_params(params, settings)          trigger conf normalised; unknown table names refused by name;
+                                            a run inside business hours refused unless allow_business_hours
     check_tables_config(settings, options)  tables.yml present, valid, same environment, fresh enough
     check_connections(settings)             source (read-only user) and target answer
     drift_check(settings, options)          live schema against tables.yml (reported, never fatal)
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from etl_pipeline import business_hours
 from etl_pipeline.errors import ConfigError
 from etl_pipeline.schema.tables_config import TableConfig
 from etl_pipeline.settings import Settings
@@ -29,9 +31,14 @@ MAX_WORKERS = (1, 16)  # the trigger form's limits for `max_workers`
 DEFAULT_MAX_WORKERS = 5
 
 
-def check_params(params: dict, settings: Settings) -> dict:
+def check_params(params: dict, settings: Settings, now: datetime | None = None) -> dict:
     """The run's options, normalised. Airflow's Param schema already checked the types and ranges;
-    table names can only be checked against tables.yml, at run time."""
+    table names can only be checked against tables.yml, at run time. First of all, a run starting
+    inside the practice's business hours is refused (`now`: the wall clock when the check runs)."""
+    allowed = params.get("allow_business_hours", False)
+    if not isinstance(allowed, bool):
+        raise ConfigError(f"params.allow_business_hours: expected true or false, got {allowed!r}")
+    business_hours.check(settings, now or datetime.now(UTC), allowed)
     tables = params.get("tables") or None
     if tables is not None:
         if not isinstance(tables, list) or not all(isinstance(t, str) and t for t in tables):

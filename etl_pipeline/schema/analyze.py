@@ -2,7 +2,8 @@
 
 `analyze_source(settings)` is the one entry point: introspect (a few set-based queries), classify
 each table (see `etl_pipeline.schema.classify`), map every column type through
-`etl_pipeline.type_mapping`, merge `tables.overrides.yml`. `render_tables_yml()` writes tables sorted
+`etl_pipeline.type_mapping`, merge `tables.overrides.yml`. `table_config(table, overrides)` is the
+same classification for one table (the nightly run's new tables, `etl_pipeline.tables_yml`). `render_tables_yml()` writes tables sorted
 by name and keys in a fixed order, so two runs on an unchanged source give byte-identical table
 sections; only the `metadata` block (generated_at) differs.
 """
@@ -57,7 +58,7 @@ def build_analysis(source: SourceSchema, overrides: Overrides, environment: str 
     tables: dict[str, TableConfig] = {}
     reasons: dict[str, str] = {}
     for name in sorted(source.tables):
-        tables[name], reasons[name] = _table_config(source.tables[name], overrides)
+        tables[name], reasons[name] = table_config(source.tables[name], overrides)
     _check_target_names(tables)
     merged, problems = apply_overrides(tables, overrides)
     metadata = {
@@ -72,7 +73,9 @@ def build_analysis(source: SourceSchema, overrides: Overrides, environment: str 
     return Analysis(TablesConfig(tables=merged, metadata=metadata), source, problems, reasons)
 
 
-def _table_config(table: SourceTable, overrides: Overrides) -> tuple[TableConfig, str]:
+def table_config(table: SourceTable, overrides: Overrides) -> tuple[TableConfig, str]:
+    """One source table as the analysis writes it, before overrides, and why this strategy. Raises
+    ConfigError naming table and column for a column type with no PostgreSQL mapping."""
     estimated = round_estimate(table.rows)
     decision = classify(table, estimated, overrides.thresholds, overrides.lookback_minutes)
     columns = tuple(

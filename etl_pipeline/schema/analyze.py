@@ -3,9 +3,9 @@
 `analyze_source(settings)` is the one entry point: introspect (a few set-based queries), classify
 each table (see `etl_pipeline.schema.classify`), map every column type through
 `etl_pipeline.type_mapping`, merge `tables.overrides.yml`. `table_config(table, overrides)` is the
-same classification for one table (the nightly run's new tables, `etl_pipeline.tables_yml`). `render_tables_yml()` writes tables sorted
-by name and keys in a fixed order, so two runs on an unchanged source give byte-identical table
-sections; only the `metadata` block (generated_at) differs.
+same classification for one table (the nightly run's new tables, `etl_pipeline.tables_yml`).
+`render_tables_yml()` writes tables sorted by name and keys in a fixed order, so two runs on an
+unchanged source give byte-identical table sections; only the `metadata` block (generated_at) differs.
 """
 
 from __future__ import annotations

@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS {S}.source_marks (
 );
 ALTER TABLE {S}.source_marks ADD COLUMN IF NOT EXISTS create_time timestamp;
 ALTER TABLE {S}.load_runs ADD COLUMN IF NOT EXISTS reason text;
+ALTER TABLE {S}.load_runs ADD COLUMN IF NOT EXISTS window_lower text;
+ALTER TABLE {S}.load_runs ADD COLUMN IF NOT EXISTS window_upper text;
 """
 
 NIGHTLY_RUNS_DDL = f"""
@@ -89,7 +91,7 @@ def ensure_state_tables(conn: connection) -> None:
         cur.execute(
             f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'create_time' "
             f"AND attrelid = to_regclass('{STATE_SCHEMA}.source_marks')) "
-            f"AND EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'reason' "
+            f"AND EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'window_upper' "
             f"AND attrelid = to_regclass('{STATE_SCHEMA}.load_runs')) "
             f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
             f"AND to_regclass('{STATE_SCHEMA}.key_summaries') IS NOT NULL "
@@ -160,8 +162,10 @@ def record_success(
     cursor_value: str | None,
     raw_rows: int,
     cursor_column: str | None = None,
+    window: tuple[str | None, str | None] = (None, None),
 ) -> None:
-    """State + history for a successful load; call inside the data transaction."""
+    """State + history for a successful load; call inside the data transaction. `window`: the read
+    window's lower and upper cursor bounds as text (None: no bound), which the nightly parity reads."""
     cur.execute(
         f"""
         INSERT INTO {S}.load_state AS s (table_name, target_name, strategy, cursor_column, cursor_value, raw_rows,
@@ -187,15 +191,21 @@ def record_success(
             "seconds": result.seconds,
         },
     )
-    insert_run(cur, result, run_id, started_at)
+    insert_run(cur, result, run_id, started_at, window)
 
 
-def insert_run(cur: cursor, result: TableLoadResult, run_id: str, started_at: datetime) -> None:
+def insert_run(
+    cur: cursor,
+    result: TableLoadResult,
+    run_id: str,
+    started_at: datetime,
+    window: tuple[str | None, str | None] = (None, None),
+) -> None:
     cur.execute(
         f"""
         INSERT INTO {S}.load_runs (run_id, table_name, strategy, started_at, finished_at, rows_read,
-               inserted, updated, deleted, bytes, seconds, status, error_class, reason)
-        VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+               inserted, updated, deleted, bytes, seconds, status, error_class, reason, window_lower, window_upper)
+        VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
         (
             run_id,
             result.table,
@@ -210,6 +220,7 @@ def insert_run(cur: cursor, result: TableLoadResult, run_id: str, started_at: da
             result.status,
             result.error_class,
             result.reason or None,
+            *window,
         ),
     )
 

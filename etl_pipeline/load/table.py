@@ -36,6 +36,7 @@ from etl_pipeline.load.window import (
     after_full,
     after_incremental,
     cursor_of,
+    cursor_text,
     full_window,
     incremental_window,
 )
@@ -57,6 +58,7 @@ class Outcome:
     mark: SourceMark | None  # the source mark to keep (see `unchanged`)
     raw_rows: int
     decision: Decision
+    window: AnyWindow | None = None  # what was read (None: nothing, a skip)
 
 
 def load_table(
@@ -90,8 +92,10 @@ def load_table(
         result.seconds = round(time.monotonic() - t0, 3)
         with pg.cursor() as cur:
             cursor_column = table.cursor if outcome.cursor is not None else None
+            read = outcome.window
+            bounds = (None, None) if read is None else (cursor_text(read.lower), cursor_text(read.upper))
             state.record_success(
-                cur, result, run_id, started, outcome.cursor, outcome.raw_rows, cursor_column
+                cur, result, run_id, started, outcome.cursor, outcome.raw_rows, cursor_column, bounds
             )
             state.record_mark(cur, table.name, outcome.mark)
         pg.commit()
@@ -164,15 +168,17 @@ def _load(ctx: LoadContext, full_refresh: bool, result: TableLoadResult) -> Outc
         src.close()
     if decision.mode is Mode.FULL:
         tracked = cursor is not None and cursor.tracked
-        counts = load_full(ctx, live, existing, full_window(cursor, upper), track_cursor=tracked)
+        every = full_window(cursor, upper)
+        counts = load_full(ctx, live, existing, every, track_cursor=tracked)
         saved = after_full(cursor, counts.max_cursor, upper)
-        return Outcome(counts, saved, "full", mark, counts.raw_rows or 0, decision)
+        return Outcome(counts, saved, "full", mark, counts.raw_rows or 0, decision, every)
     # incremental: decide saw a raw table, a cursor and a saved cursor value
     assert cursor is not None and existing is not None and previous is not None and previous.cursor_value
     window = incremental_window(cursor, previous.cursor_value, upper, table.lookback_minutes)
     counts = _incremental(ctx, live, existing, window, cursor.tracked, decision.backfills)
     saved = after_incremental(cursor, previous.cursor_value, counts.max_cursor, upper)
-    return Outcome(counts, saved, table.strategy, mark, (previous.raw_rows or 0) + counts.inserted, decision)
+    raw_rows = (previous.raw_rows or 0) + counts.inserted
+    return Outcome(counts, saved, table.strategy, mark, raw_rows, decision, window)
 
 
 def _incremental(

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from etl_pipeline import business_hours
 from etl_pipeline.errors import ConfigError
 from etl_pipeline.schema.tables_config import TableConfig
 from etl_pipeline.settings import Settings
-from etl_pipeline.tables_yml import tables_config
+from etl_pipeline.tables_yml import classify_new_tables, tables_config
+
+if TYPE_CHECKING:
+    from etl_pipeline.schema.introspect import SourceTable
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +48,13 @@ def check_params(params: dict, settings: Settings, now: datetime | None = None) 
         if not isinstance(tables, list) or not all(isinstance(t, str) and t for t in tables):
             raise ConfigError('params.tables: expected a list of table names, e.g. ["patient"]')
         unknown = sorted(set(tables) - set(tables_config(settings).tables))
+        if unknown:  # a new source table the nightly can load is known too (nightly_plan)
+            loadable, why = _loadable_new_tables(settings)
+            unknown = sorted(set(unknown) - loadable)
         if unknown:
             raise ConfigError(
-                f"params.tables: unknown table(s) {', '.join(unknown)} (not in {settings.tables_yml})"
+                f"params.tables: unknown table(s) {', '.join(unknown)} (not in {settings.tables_yml}, "
+                f"nor a new source table that can be loaded{why})"
             )
     workers = params.get("max_workers", DEFAULT_MAX_WORKERS)
     low, high = MAX_WORKERS
@@ -58,6 +66,18 @@ def check_params(params: dict, settings: Settings, now: datetime | None = None) 
         "skip_validation": bool(params.get("skip_validation")),
         "max_workers": workers,
     }
+
+
+def _loadable_new_tables(settings: Settings) -> tuple[set[str], str]:
+    """Names of the source's new tables the nightly can load, and a note when the source did not answer."""
+    from etl_pipeline.db import SOURCE_OPERATIONAL_ERRORS
+    from etl_pipeline.errors import ConnectionFailed
+    from etl_pipeline.tables_yml import new_tables
+
+    try:
+        return set(new_tables(settings).tables), ""
+    except (ConnectionFailed, *SOURCE_OPERATIONAL_ERRORS) as exc:
+        return set(), f"; the source could not be asked: {type(exc).__name__}"
 
 
 def check_tables_config(settings: Settings, options: dict | None = None, now: datetime | None = None) -> dict:
@@ -127,30 +147,43 @@ def check_connections(settings: Settings) -> dict:
 
 def drift_check(settings: Settings, options: dict | None = None) -> dict:
     """Compare the live source structure with tables.yml. Drift is reported, not fatal: new tables
-    wait for the next analysis, changed ones are handled by the loader's rules (widen, full refresh)."""
-    from etl_pipeline.schema.analyze import run_analysis
+    join tonight's load (`nightly_plan`; the ones that cannot be loaded are listed with the reason),
+    changed ones are handled by the loader's rules (widen, full refresh)."""
+    from etl_pipeline.schema.introspect import introspect
+    from etl_pipeline.schema.overrides import load_overrides
 
     if options and options.get("skip_validation"):
         return {"drift": False, "skipped": True}
     config = tables_config(settings)
-    live = run_analysis(settings).config
+    live = introspect(settings.source)
     new = sorted(set(live.tables) - set(config.tables))
     missing = sorted(set(config.tables) - set(live.tables))
     changed = sorted(
         name
         for name in set(live.tables) & set(config.tables)
-        if _shape(live.tables[name]) != _shape(config.tables[name])
+        if _live_shape(live.tables[name]) != _shape(config.tables[name])
     )
-    fingerprint_moved = config.metadata.get("schema_fingerprint") != live.metadata.get("schema_fingerprint")
-    drift = fingerprint_moved or bool(new or missing or changed)
+    not_loaded = classify_new_tables(live, config, load_overrides(settings.overrides_yml)).not_loaded
+    drift = bool(new or missing or changed)
     if drift:
         log.warning(
-            "schema drift against tables.yml: %d new, %d missing, %d changed table(s)",
+            "schema drift against tables.yml: %d new (%d not loadable), %d missing, %d changed table(s)",
             len(new),
+            len(not_loaded),
             len(missing),
             len(changed),
         )
-    return {"drift": drift, "new_tables": new, "missing_tables": missing, "changed_tables": changed}
+    return {
+        "drift": drift,
+        "new_tables": new,
+        "new_tables_not_loaded": not_loaded,
+        "missing_tables": missing,
+        "changed_tables": changed,
+    }
+
+
+def _live_shape(table: SourceTable) -> tuple:
+    return tuple((c.name, c.column_type, c.nullable) for c in table.columns), tuple(table.primary_key)
 
 
 def _shape(table: TableConfig) -> tuple:

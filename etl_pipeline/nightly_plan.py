@@ -1,8 +1,13 @@
 """The `plan` step and the extract tasks of the nightly run: which tables load, and one table's load.
 
-    plan_run(settings, options)            per tier, the tables to load, largest first
+    plan_run(settings, options)            per tier, the tables to load, largest first; the source's
+                                           new tables too (`"new": True`, their config in the item)
     extract_table(settings, item, run_id)  one planned table through the loader, within its large slot
     load_planned_table(item, context)      the same in an Airflow task: map-index label, raw Asset event
+
+A source table that tables.yml does not list yet is planned with the config the schema analysis would
+give it, carried in its plan item, for this run only (`etl_pipeline.tables_yml`); one that cannot be
+loaded (no primary key, an unmapped column type) is logged by name and reason and left out.
 
 The large tier shares `max_workers` run-wide slots (`large_slot`): Airflow cannot template
 max_active_tis_per_dagrun from params, so the cap lives in the target database instead.
@@ -13,54 +18,87 @@ the DAG file imports this module every time it is parsed, and they take seconds 
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from etl_pipeline.errors import ConfigError
+from etl_pipeline.errors import ConfigError, ConnectionFailed
 from etl_pipeline.nightly_checks import DEFAULT_MAX_WORKERS
-from etl_pipeline.schema.tables_config import TIERS, TableConfig
+from etl_pipeline.schema.tables_config import TIERS, TableConfig, TablesConfig
 from etl_pipeline.settings import RAW_SCHEMA, Settings, load_settings
-from etl_pipeline.tables_yml import tables_config
+from etl_pipeline.tables_yml import NewTables, carried_config, new_tables, planned_table, tables_config
+
+log = logging.getLogger(__name__)
 
 LARGE_SLOT_LOCK = 7_301_001  # advisory-lock namespace for the large-tier slots
 SLOT_POLL_SECONDS = 2.0
 RAW_TABLES_ALIAS = "raw_tables"  # the AssetAlias every extract task announces its raw table under
 
 
-def plan_run(settings: Settings, options: dict) -> dict[str, list[dict]]:
+def plan_run(settings: Settings, options: dict, new: NewTables | None = None) -> dict[str, list[dict]]:
     """Per tier, the tables to load this run, largest first (so the longest loads start first).
 
-    A disabled table asked for by name in `tables` still runs: the operator said so."""
+    A disabled table asked for by name in `tables` still runs: the operator said so. `new`: the
+    source's new tables when already known (None: read from the source here)."""
     config = tables_config(settings)
     wanted = set(options.get("tables") or [])
-    chosen = [t for tier in TIERS for t in config.by_tier(tier) if not wanted or t.name in wanted]
-    chosen += [config.tables[name] for name in sorted(wanted - {t.name for t in chosen})]
+    if new is None:
+        new = _discover(settings, config, needed=bool(wanted - set(config.tables)))
+    for name, why in sorted(new.not_loaded.items()):
+        log.warning("new table %s is not loaded: %s", name, why)
+    unknown = sorted(wanted - set(config.tables) - set(new.tables))
+    if unknown:
+        raise ConfigError(
+            f"params.tables: {', '.join(unknown)} neither in {settings.tables_yml} nor a new source table "
+            "that can be loaded"
+        )
+    every = TablesConfig(tables={**new.tables, **config.tables})
+    chosen = [t for tier in TIERS for t in every.by_tier(tier) if not wanted or t.name in wanted]
+    chosen += [every.tables[name] for name in sorted(wanted - {t.name for t in chosen})]
     plan: dict[str, list[dict]] = {tier: [] for tier in TIERS}
     for table in chosen:
-        plan[table.tier].append(_planned(table, options))
+        plan[table.tier].append(_planned(table, options, is_new=table.name not in config.tables))
     return plan
 
 
-def _planned(table: TableConfig, options: dict) -> dict:
-    return {
+def _discover(settings: Settings, config: TablesConfig, needed: bool) -> NewTables:
+    """The source's new tables; a source that does not answer leaves them for the next night, unless
+    the run was asked for one of them by name."""
+    from etl_pipeline.db import SOURCE_OPERATIONAL_ERRORS
+
+    try:
+        return new_tables(settings, config)
+    except (ConnectionFailed, *SOURCE_OPERATIONAL_ERRORS) as exc:
+        if needed:
+            raise
+        log.warning(
+            "new tables not looked for (%s): tonight loads the tables of tables.yml", type(exc).__name__
+        )
+        return NewTables()
+
+
+def _planned(table: TableConfig, options: dict, is_new: bool = False) -> dict:
+    item = {
         "table": table.name,
         "tier": table.tier,
         "estimated_rows": table.estimated_rows,
         "full_refresh": bool(options.get("force_full_refresh")),
         "slots": int(options.get("max_workers", DEFAULT_MAX_WORKERS)) if table.tier == "large" else 0,
     }
+    if is_new:
+        item.update(new=True, strategy=table.strategy, config=carried_config(table))
+    return item
 
 
 def extract_table(settings: Settings, item: dict, run_id: str) -> dict:
-    """Load one planned table; a large table first takes one of its `slots` run-wide slots."""
+    """Load one planned table (a new one with the config its item carries); a large table first takes
+    one of its `slots` run-wide slots."""
     from etl_pipeline.load.engine import load_table
 
-    table = tables_config(settings).tables.get(item["table"])
-    if table is None:
-        raise ConfigError(f"{settings.tables_yml}: table {item['table']!r} is no longer listed")
+    table = planned_table(settings, item)
     with large_slot(settings, run_id, int(item.get("slots") or 0)):
         result = load_table(settings, table, run_id, full_refresh=bool(item.get("full_refresh")))
     return result.to_dict()

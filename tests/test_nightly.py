@@ -14,6 +14,7 @@ from airflow_support import SmtpStandIn
 from etl_pipeline import cosmos_watcher, dbt_steps, nightly_checks, nightly_notify, nightly_plan, notify
 from etl_pipeline.errors import ConfigError, EtlError
 from etl_pipeline.settings import load_settings
+from etl_pipeline.tables_yml import NewTables
 
 
 def _write_tables_yml(config_dir, generated_at, environment="local"):
@@ -97,11 +98,12 @@ def test_missing_tables_yml_is_named(cfg):
 
 
 def test_plan_puts_every_table_in_its_tier_largest_first(cfg):
-    plan = nightly_plan.plan_run(cfg, {"force_full_refresh": True, "max_workers": 3})
+    no_new = NewTables()  # no source here (the source's new tables: test_nightly_new_tables.py)
+    plan = nightly_plan.plan_run(cfg, {"force_full_refresh": True, "max_workers": 3}, new=no_new)
     assert [i["table"] for i in plan["large"]] == ["securitylog", "procedurelog"]
     assert {i["slots"] for i in plan["large"]} == {3} and {i["slots"] for i in plan["tiny"]} == {0}
     assert all(i["full_refresh"] for items in plan.values() for i in items)
-    only = nightly_plan.plan_run(cfg, {"tables": ["patient"]})
+    only = nightly_plan.plan_run(cfg, {"tables": ["patient"]}, new=no_new)
     assert [i["table"] for items in only.values() for i in items] == ["patient"]
 
 

@@ -1,4 +1,4 @@
-"""How the nightly DAG's tasks are scheduled: pools, queues, retries and priorities.
+"""How the DAGs' tasks are scheduled: pools, queues, retries, priorities and time limits.
 
 Read from the environment when the DAG file is parsed, so a deployment (and the tests, which shorten
 the retry delays) changes them without editing the DAG. The pools must exist in Airflow:
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from etl_pipeline.schema.tables_config import TIERS
+from etl_pipeline.schema.constants import TIERS  # the leaf module: the schema DAG imports this one too
 
 
 def _seconds(key: str, default: float) -> timedelta:
@@ -35,3 +35,17 @@ CONNECTION_RETRY_DELAY = timedelta(seconds=30)
 EXTRACT_PRIORITY = {tier: 100 if tier == "large" else 10 for tier in TIERS}
 # mapped loads at once per tier and run; the large tier's real cap is `max_workers` (nightly_plan.large_slot)
 MAX_MAPPED_LOADS = 16
+
+# execution_timeout of every task: a hung connection fails its task (and its retry starts) long before
+# the DAG run's own limit. A task not named here gets TASK_TIMEOUT.
+ETL_DAGRUN_TIMEOUT = timedelta(hours=6)
+TASK_TIMEOUT = timedelta(minutes=10)  # params, plan, gates, report, notify: seconds of work
+DRIFT_CHECK_TIMEOUT = timedelta(minutes=15)  # one schema analysis of the source
+EXTRACT_TIMEOUT = timedelta(hours=2)  # one table's load; a full refresh of the largest table included
+VERIFY_TIMEOUT = timedelta(hours=1)  # counts and key sets of every loaded table, both ends
+DBT_STEP_TIMEOUT = timedelta(minutes=30)  # freshness, source tests, docs; a model or test task (a retry
+# re-runs that node alone)
+DBT_BUILD_TIMEOUT = timedelta(hours=3)  # the producer's one `dbt build` of every model and test
+
+SCHEMA_DAGRUN_TIMEOUT = timedelta(minutes=30)
+SCHEMA_TASK_TIMEOUT = timedelta(minutes=10)  # each step of schema_analysis; the analysis takes seconds

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 from airflow_support import parse_dag
+
+from etl_pipeline import nightly_scheduling as sched
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,8 @@ def test_schedule_timezone_and_limits(dag):
 def test_params_render_as_a_form_with_their_limits(dag):
     params = dag.params
     assert params["force_full_refresh"] is False and params["skip_validation"] is False
+    assert params["allow_business_hours"] is False
+    assert params.get_param("allow_business_hours").schema["type"] == "boolean"
     assert params["max_workers"] == 5 and params["tables"] is None
     schema = params.get_param("max_workers").schema
     assert (schema["type"], schema["minimum"], schema["maximum"]) == ("integer", 1, 16)
@@ -61,6 +66,7 @@ def test_params_render_as_a_form_with_their_limits(dag):
         ({"max_workers": "five"}, "max_workers"),
         ({"tables": "patient"}, "tables"),
         ({"force_full_refresh": "yes"}, "force_full_refresh"),
+        ({"allow_business_hours": "yes"}, "allow_business_hours"),
     ],
 )
 def test_bad_conf_is_rejected_by_the_params(dag, conf, message):
@@ -169,3 +175,50 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
 def test_raw_tables_are_announced_as_assets(dag):
     load = dag.get_task("extract_small.load")
     assert [type(o).__name__ for o in load.outlets] == ["AssetAlias"]
+
+
+# --- time limits: every task, the Cosmos-rendered dbt tasks included ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def schema_dag(tmp_path_factory):
+    return parse_dag("schema_analysis", tmp_path_factory.mktemp("airflow"), {"SOURCE_PORT": "1"})
+
+
+def _limits(dag) -> dict:
+    return {task.task_id: task.execution_timeout for task in dag.tasks}
+
+
+@pytest.mark.parametrize("which", ["etl_pipeline", "schema_analysis"])
+def test_every_task_has_a_timeout_below_the_dag_runs(dag, schema_dag, which):
+    """A hung connection fails its task (and lets its retry start), not the whole run."""
+    parsed = {"etl_pipeline": dag, "schema_analysis": schema_dag}[which]
+    limits = _limits(parsed)
+    assert len(limits) >= 6
+    missing = sorted(task_id for task_id, limit in limits.items() if limit is None)
+    assert not missing, f"{which}: tasks without execution_timeout: {missing}"
+    too_long = {t: limit for t, limit in limits.items() if not timedelta(0) < limit < parsed.dagrun_timeout}
+    assert not too_long, f"{which}: not below dagrun_timeout {parsed.dagrun_timeout}: {too_long}"
+
+
+def test_each_kind_of_task_has_its_own_time_limit(dag, schema_dag):
+    limits = _limits(dag)
+    assert dag.dagrun_timeout == sched.ETL_DAGRUN_TIMEOUT
+    assert schema_dag.dagrun_timeout == sched.SCHEMA_DAGRUN_TIMEOUT
+    dbt_tasks = {t: limit for t, limit in limits.items() if t.startswith("dbt_models.")}
+    producer = "dbt_models.dbt_producer_watcher"
+    # Cosmos rendered a task per model and per model's tests, each with operator_args' limit, and the
+    # producer has setup_operator_args' (the whole build)
+    assert len(dbt_tasks) > 20 and dbt_tasks.pop(producer) == sched.DBT_BUILD_TIMEOUT
+    models = {t: limit for t, limit in dbt_tasks.items() if t.endswith((".run", ".test"))}
+    assert len(models) > 20 and set(models.values()) == {sched.DBT_STEP_TIMEOUT}
+    for tier in ("large", "medium", "small", "tiny"):
+        assert limits[f"extract_{tier}.load"] == sched.EXTRACT_TIMEOUT
+        assert limits[f"extract_{tier}.tables"] == sched.TASK_TIMEOUT
+    assert limits["validate.check_params"] == limits["notify"] == sched.TASK_TIMEOUT
+    assert limits["validate.drift_check"] == sched.DRIFT_CHECK_TIMEOUT
+    assert limits["verify"] == sched.VERIFY_TIMEOUT
+    assert limits["source_freshness"] == limits["docs_generate"] == sched.DBT_STEP_TIMEOUT
+    # checks take minutes at most, a table's load and the build hours
+    assert sched.TASK_TIMEOUT <= timedelta(minutes=15) <= sched.EXTRACT_TIMEOUT
+    assert timedelta(hours=1) <= sched.DBT_BUILD_TIMEOUT

@@ -5,7 +5,8 @@ The nightly copy of the OpenDental source into the analytics PostgreSQL, then th
 Runs every day at 21:00 America/Chicago (and on demand from the trigger form). NIGHTLY_RUN.md is
 the runbook: the same steps, what the notification means, what to do when one fails.
 
-1. **validate**: trigger options (unknown table names are refused by name), `tables.yml` present,
+1. **validate**: trigger options (unknown table names are refused by name; a run starting inside the
+   practice's business hours is refused where the guard is on, unless `allow_business_hours`), `tables.yml` present,
    valid, generated for this environment and not stale (warns at 30 days, fails at 90); source and
    target reachable; a quick drift check of the live schema against `tables.yml` (reported only: new
    tables wait for the next `schema_analysis`, changed ones follow the loader's rules).
@@ -32,8 +33,6 @@ watcher internals live in `etl_pipeline.cosmos_watcher`. Parsing it reads nothin
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import AssetAlias, Param, dag, get_current_context, task, task_group
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
@@ -58,21 +57,34 @@ from etl_pipeline.nightly_notify import notify_run
 from etl_pipeline.nightly_scheduling import (
     CONNECTION_RETRIES,
     CONNECTION_RETRY_DELAY,
+    DBT_BUILD_TIMEOUT,
     DBT_POOL,
     DBT_QUEUE,
     DBT_RETRY_DELAY,
+    DBT_STEP_TIMEOUT,
+    DRIFT_CHECK_TIMEOUT,
+    ETL_DAGRUN_TIMEOUT,
     EXTRACT_POOL,
     EXTRACT_PRIORITY,
     EXTRACT_QUEUE,
     EXTRACT_RETRIES,
     EXTRACT_RETRY_DELAY,
+    EXTRACT_TIMEOUT,
     MAX_MAPPED_LOADS,
+    TASK_TIMEOUT,
+    VERIFY_TIMEOUT,
 )
 from etl_pipeline.schema.tables_config import TIERS
 from etl_pipeline.settings import load_settings
 
 LOW_WORKERS, HIGH_WORKERS = nightly_checks.MAX_WORKERS
 PARAMS = {
+    "allow_business_hours": Param(
+        False,
+        type="boolean",
+        description="Run even inside the practice's business hours (BUSINESS_HOURS; refused there by "
+        "default in prod)",
+    ),
     "force_full_refresh": Param(False, type="boolean", description="Reload every table in full"),
     "max_workers": Param(
         nightly_checks.DEFAULT_MAX_WORKERS,
@@ -125,6 +137,7 @@ EXECUTION_CONFIG = ExecutionConfig(
         # dbt at its own pace in a child process while the producer turns its JSON log into per-node
         # XComs (in-process, dbt's threads would wait on every XCom write)
         "invocation_mode": InvocationMode.SUBPROCESS,
+        "execution_timeout": DBT_BUILD_TIMEOUT,  # the whole build; a node's task gets DBT_STEP_TIMEOUT
     },
 )
 RENDER_CONFIG = RenderConfig(
@@ -142,6 +155,7 @@ DBT_OPERATOR_ARGS = {
     "trigger_rule": DBT_TRIGGER_RULE,
     "pre_execute": DBT_GATE,
     "retry_delay": DBT_RETRY_DELAY,
+    "execution_timeout": DBT_STEP_TIMEOUT,
 }
 
 
@@ -163,7 +177,7 @@ def check_connections() -> dict:
     return nightly_checks.check_connections(load_settings())
 
 
-@task
+@task(execution_timeout=DRIFT_CHECK_TIMEOUT)
 def drift_check(options: dict) -> dict:
     return nightly_checks.drift_check(load_settings(), options)
 
@@ -195,6 +209,7 @@ def tables(full_plan: dict, tier: str) -> list[dict]:
     queue=EXTRACT_QUEUE,
     retries=EXTRACT_RETRIES,
     retry_delay=EXTRACT_RETRY_DELAY,
+    execution_timeout=EXTRACT_TIMEOUT,
     map_index_template="{{ table_label }}",
     outlets=[RAW_TABLES],
     max_active_tis_per_dagrun=MAX_MAPPED_LOADS,
@@ -211,7 +226,7 @@ def extract(full_plan: dict, tier: str) -> None:
 # --- 4. verify, report, the gate ----------------------------------------------------------------------
 
 
-@task(trigger_rule="all_done")
+@task(trigger_rule="all_done", execution_timeout=VERIFY_TIMEOUT)
 def verify(run_id: str | None = None) -> dict:
     return nightly_report.verify_run(load_settings(), run_id)
 
@@ -229,12 +244,12 @@ def pipeline_success(run_report: dict | None) -> bool:
 # --- 5. dbt ------------------------------------------------------------------------------------------
 
 
-@task(pool=DBT_POOL, queue=DBT_QUEUE)
+@task(pool=DBT_POOL, queue=DBT_QUEUE, execution_timeout=DBT_STEP_TIMEOUT)
 def source_freshness() -> dict:
     return dbt_steps.source_freshness(load_settings())
 
 
-@task(pool=DBT_POOL, queue=DBT_QUEUE)
+@task(pool=DBT_POOL, queue=DBT_QUEUE, execution_timeout=DBT_STEP_TIMEOUT)
 def source_tests(params: dict | None = None) -> dict:
     return dbt_steps.source_tests(load_settings(), params["tables"])
 
@@ -245,7 +260,13 @@ def dbt_selection(params: dict | None = None, dag=None) -> list[str] | None:
     return skip_unselected_models(dag.task_group_dict[DBT_GROUP], params["tables"], DBT_MANIFEST)
 
 
-@task(pool=DBT_POOL, queue=DBT_QUEUE, trigger_rule="all_done", pre_execute=DBT_GATE)
+@task(
+    pool=DBT_POOL,
+    queue=DBT_QUEUE,
+    trigger_rule="all_done",
+    pre_execute=DBT_GATE,
+    execution_timeout=DBT_STEP_TIMEOUT,
+)
 def docs_generate(ti=None) -> dict:
     """After every dbt task: the docs when every model and test succeeded (a retry that healed one counts)."""
     return dbt_steps.generate_docs(load_settings(), failed_nodes=failed_dbt_nodes(ti, DBT_GROUP))
@@ -274,8 +295,9 @@ def notify(
     start_date=pendulum.datetime(2026, 1, 1, tz="America/Chicago"),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=6),
-    default_args={"retries": 0},
+    dagrun_timeout=ETL_DAGRUN_TIMEOUT,
+    # every task's time limit unless it names its own (nightly_scheduling)
+    default_args={"retries": 0, "execution_timeout": TASK_TIMEOUT},
     params=PARAMS,
     doc_md=__doc__,
     tags=["etl", "nightly"],

@@ -24,6 +24,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
+from etl_pipeline.nightly_scheduling import SCHEMA_DAGRUN_TIMEOUT, SCHEMA_TASK_TIMEOUT
+
 STEP_TASKS = (
     "validate_source_connection",
     "backup_tables_yml",
@@ -39,8 +41,13 @@ STEP_TASKS = (
     start_date=pendulum.datetime(2026, 1, 4, tz="America/Chicago"),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=30),
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    dagrun_timeout=SCHEMA_DAGRUN_TIMEOUT,
+    # each step's time limit (nightly_scheduling): a source that stops answering fails the step
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "execution_timeout": SCHEMA_TASK_TIMEOUT,
+    },
     params={
         "force": Param(
             False, type="boolean", description="Replace tables.yml even if the analysis lost many tables"

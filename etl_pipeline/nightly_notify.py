@@ -1,6 +1,7 @@
 """The nightly run's notification: severity, counts and detail lines, sent through `notify`.
 
-    severity   INFO: everything loaded, parity clean, dbt built and tested, docs published
+    severity   INFO: everything loaded, parity clean, dbt built and tested, docs published (rows
+               written at the source after their table's load are in flight: counted, still INFO)
                WARNING: some tables failed or mismatched, or dbt failed / was skipped
                CRITICAL: validation failed (nothing loaded), no run report, or every table failed
 
@@ -45,6 +46,8 @@ def summarise(outcome: dict) -> tuple[str, dict, list[str]]:
         "succeeded": totals.get("succeeded", 0),
         "failed": totals.get("failed", 0),
         "rows_read": totals.get("rows_read", 0),
+        "in_flight": totals.get("in_flight", 0),
+        "deep_tables": list(totals.get("deep_tables") or []),
         "dbt": dbt,
         "failed_tables": failed,
     }
@@ -70,6 +73,8 @@ def _details(outcome: dict, report: dict, dbt: str) -> list[str]:
         details.append("no run report: extraction or reporting failed")
     details += [f"table failed: {name}" for name in report.get("failed_tables") or []]
     details += [f"parity mismatch: {name}" for name in report.get("parity_failed_tables") or []]
+    details += [f"new table: {row['table']}" for row in report.get("tables") or [] if row.get("new")]
+    details += _parity_lines(report.get("totals") or {})
     if dbt != "success":
         details.append(f"dbt: {dbt}" + (" (loading was not complete)" if dbt == "skipped" else ""))
     drift = outcome.get("drift") or {}
@@ -84,6 +89,19 @@ def _details(outcome: dict, report: dict, dbt: str) -> list[str]:
     if stale:
         details.append(f"stale sources: {', '.join(stale)}")
     return details
+
+
+def _parity_lines(totals: dict) -> list[str]:
+    """The rows in flight and tonight's deep check: figures an INFO night carries too."""
+    lines = []
+    if "in_flight" in totals:
+        lines.append(
+            f"rows in flight: {totals['in_flight']} (written at the source after their table's load)"
+        )
+    if "deep_tables" in totals:
+        names = totals["deep_tables"]
+        lines.append(f"deep check: {', '.join(names)}" if names else "deep check: none tonight")
+    return lines
 
 
 def notify_run(

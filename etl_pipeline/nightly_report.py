@@ -1,6 +1,10 @@
 """After the extract tasks: parity, the run report, and the gate in front of dbt.
 
-    verify_run(settings, run_id)                source vs raw parity for every table this run loaded
+    verify_run(settings, run_id)                source vs raw parity for every table this run loaded, judged
+                                                against what its load saw (`quality.load_parity`): rows
+                                                written after it are in flight, not mismatches; a content
+                                                check of the rows it read; tonight's share of the rotating
+                                                deep check (`quality.rotation`)
     build_report(settings, run_id, plan, ...)   per planned table strategy/rows/seconds/status, totals;
                                                 kept in etl.nightly_runs and returned (the task's XCom)
     pipeline_success(report)                    dbt runs only when every planned table loaded, parity clean
@@ -13,32 +17,45 @@ the DAG file imports this module every time it is parsed, and they take seconds 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from etl_pipeline.errors import EtlError
 from etl_pipeline.schema.tables_config import TIERS
 from etl_pipeline.settings import Settings
 from etl_pipeline.tables_yml import tables_config
 
 
-def verify_run(settings: Settings, run_id: str) -> dict[str, dict]:
-    """Parity for the tables this run loaded successfully (etl.load_runs says which)."""
+def verify_run(settings: Settings, run_id: str, day: int | None = None) -> dict[str, dict]:
+    """Parity for the tables this run loaded successfully (etl.load_runs says which); `day`: the
+    rotation's day number (default today's, `quality.rotation.day_number`)."""
+    from etl_pipeline.quality import rotation
     from etl_pipeline.quality.report import run_report
 
-    return verify_tables(
-        settings, [r["table_name"] for r in run_report(settings, run_id) if r["status"] == "success"]
-    )
+    config = tables_config(settings)
+    weights = {t.name: t.estimated_rows for t in config.enabled_tables()}
+    deep = rotation.deep_tonight(weights, rotation.day_number() if day is None else day)
+    loaded = [r["table_name"] for r in run_report(settings, run_id) if r["status"] == "success"]
+    return verify_tables(settings, loaded, deep=deep)
 
 
-def verify_tables(settings: Settings, names: list[str]) -> dict[str, dict]:
-    """Parity per table (row count and primary keys); a check that errors is reported, not raised."""
-    from etl_pipeline.quality.parity import verify_table
+def verify_tables(settings: Settings, names: list[str], deep: Iterable[str] = ()) -> dict[str, dict]:
+    """Judged parity and content check per table, the full deep check for the tables in `deep`; a
+    check that errors is reported, not raised. Tables the plan found at the source but tables.yml
+    does not list yet are classified as the plan classified them."""
+    from etl_pipeline.quality.load_parity import verify_loaded
+    from etl_pipeline.tables_yml import new_tables
 
     config = tables_config(settings)
+    tables = dict(config.tables)
+    if any(name not in tables for name in names):
+        tables.update(new_tables(settings, config).tables)
+    due = set(deep)
     results: dict[str, dict] = {}
     for name in names:
         try:
-            results[name] = verify_table(settings, config.tables[name]).to_dict()
+            results[name] = verify_loaded(settings, tables[name], deep=name in due).to_dict()
         except Exception as exc:
-            results[name] = {"table": name, "ok": False, "error": type(exc).__name__}
+            results[name] = {"table": name, "ok": False, "deep": name in due, "error": type(exc).__name__}
     return results
 
 
@@ -52,7 +69,7 @@ def build_report(settings: Settings, run_id: str, plan: dict | None, parity: dic
         raise EtlError("no plan: validation or planning failed, nothing was loaded")
     loaded = {row["table_name"]: row for row in run_report(settings, run_id)}
     rows = [
-        _table_row(item["table"], tier, loaded.get(item["table"]) or {}, (parity or {}).get(item["table"]))
+        _table_row(item, tier, loaded.get(item["table"]) or {}, (parity or {}).get(item["table"]))
         for tier in TIERS
         for item in plan.get(tier, [])
     ]
@@ -65,6 +82,8 @@ def build_report(settings: Settings, run_id: str, plan: dict | None, parity: dic
         "rows_read": sum(r["rows_read"] for r in rows),
         "seconds": round(sum(r["seconds"] for r in rows), 3),
         "parity_failed": len(parity_failed),
+        "in_flight": sum(r["in_flight"] for r in rows),
+        "deep_tables": sorted(r["table"] for r in rows if r["deep"]),
     }
     status = "success" if rows and not failed and not parity_failed else "failed"
     conn = connect_target(settings.target)
@@ -82,10 +101,12 @@ def build_report(settings: Settings, run_id: str, plan: dict | None, parity: dic
     }
 
 
-def _table_row(name: str, tier: str, loaded: dict, check: dict | None) -> dict:
+def _table_row(item: dict, tier: str, loaded: dict, check: dict | None) -> dict:
+    check = check or {}
     return {
-        "table": name,
+        "table": item["table"],
         "tier": tier,
+        "new": bool(item.get("new", False)),
         "strategy": loaded.get("strategy"),
         "rows_read": loaded.get("rows_read") or 0,
         "inserted": loaded.get("inserted") or 0,
@@ -94,7 +115,10 @@ def _table_row(name: str, tier: str, loaded: dict, check: dict | None) -> dict:
         "seconds": float(loaded.get("seconds") or 0),
         "status": loaded.get("status") or "not_run",
         "error_class": loaded.get("error_class"),
-        "parity_ok": None if check is None else bool(check.get("ok")),
+        "parity_ok": bool(check["ok"]) if "ok" in check else None,
+        "in_flight": int(check.get("in_flight") or 0),
+        "content_checked_rows": int(check.get("content_checked_rows") or 0),
+        "deep": bool(check.get("deep")) and check.get("error") is None,
     }
 
 

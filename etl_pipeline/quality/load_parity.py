@@ -1,0 +1,371 @@
+"""The nightly parity: source vs raw judged against what the table's last load saw, with a content check.
+
+`parity.verify_table` (the `verify` command) is exact: any difference fails. The source keeps being
+written after a table's load, so the nightly judges each difference by one question: does the source
+show that it was written after the load, and will the next load read it? Such a difference is
+**in flight** (tomorrow's): counted, not a mismatch. Anything else is a mismatch and fails the night.
+
+What a load saw is in `etl`: its latest successful `load_runs` row (start, what it did, the window it
+read: `window_lower`), the saved cursor `load_state.cursor_value` (the newest value the load read, capped
+at its upper bound), and the source mark it took before reading (`source_marks`, see `load.unchanged`).
+
+1. Rows whose source cursor is newer than the saved cursor were written after the load (at the load,
+   no row it could read had such a value): updates of old rows with a new stamp and new keys alike.
+   They are left out on both sides and counted in flight; the next window starts below the saved cursor.
+2. A difference whose source cursor lies inside the next load's window (the lookback below the saved
+   cursor, or `lookback_keys` keys below the saved key) is a row committed after the load's snapshot
+   with an earlier stamp (a transaction held open across the read): the next load reads it, so in flight.
+3. Differences no cursor can date — keys live in raw that the source has lost (deletes), and any
+   difference of a `full` table (tonight's reload has no cursor window), or a key raw lacks on an
+   `append_only` table (its key check loads late keys) — are what the next load fixes. They are in
+   flight only when the source table was written after the load's read began: its write mark
+   (UPDATE_TIME) moved past the mark the load kept. On MyISAM an unchanged mark proves no write, so
+   then they are mismatches at once; InnoDB keeps no reliable mark, so there they are always excused
+   the first time. Each excused key is kept in `etl.parity_in_flight` with the start of the load it
+   was judged against; when a later load has run and the same key still differs, it is a mismatch.
+   So a delete at the source after the load is in flight for one night, and a delete the loader never
+   marks fails the next night.
+4. Any other difference (a raw value differing inside the rows the windows have passed, a row of an
+   incremental table raw lacks below the next window) is a mismatch: no load will repair it.
+
+Content check: the rows the load read tonight (source rows with cursor at or above the recorded
+`window_lower`; every row after a full load; none after a skip) are streamed through the loader's
+renderer (`read_plan.window_stream`, so MyISAM is read in key-range chunks) into a temporary table of
+raw's types and compared by key with raw's live rows (`IS DISTINCT FROM` on the whole row): the same
+canonical form as `parity`'s deep check. The rotating deep check (`rotation`) does the same over every
+row. A table without a primary key is compared exactly (whole rows, as `parity` does), its differences
+excused only by a moved write mark. Results are counts and names, never row values or keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg2.extensions import cursor
+
+from etl_pipeline.db import connect_source, connect_target, fetch_value
+from etl_pipeline.load import raw, state, unchanged
+from etl_pipeline.load.context import LoadContext
+from etl_pipeline.load.read_plan import window_stream
+from etl_pipeline.load.source import LiveColumn, live_columns
+from etl_pipeline.load.sql_render import copy_column_list
+from etl_pipeline.load.unchanged import SourceMark
+from etl_pipeline.load.window import AnyWindow, Cursor, cursor_of, incremental_window, reread
+from etl_pipeline.quality.parity import ParityResult, compare_rows
+from etl_pipeline.schema.tables_config import TableConfig
+from etl_pipeline.settings import STATE_SCHEMA, Settings
+from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
+
+S = quote_ident(STATE_SCHEMA)
+PENDING_DDL = f"""
+CREATE TABLE IF NOT EXISTS {S}.parity_in_flight (
+    table_name       text NOT NULL,
+    key              text NOT NULL,
+    load_started_at  timestamptz NOT NULL,
+    PRIMARY KEY (table_name, key)
+)"""
+
+
+@dataclass(frozen=True)
+class LoadSeen:
+    """What a table's latest successful load saw (see the module)."""
+
+    started_at: datetime
+    strategy: str  # what it did: full, incremental, append_only
+    skipped: bool  # unchanged at the source: nothing was read
+    window_lower: str | None  # cursor text; None: no lower end
+    cursor_value: str | None  # the saved cursor after it
+    mark: SourceMark | None
+
+
+def load_seen(cur: cursor, table: str) -> LoadSeen | None:
+    """The table's latest successful load (None: it has none)."""
+    cur.execute(
+        f"""
+        SELECT r.started_at, r.strategy, r.reason, r.window_lower, s.cursor_value
+          FROM {S}.load_runs r JOIN {S}.load_state s USING (table_name)
+         WHERE r.table_name = %s AND r.status = 'success'
+         ORDER BY r.started_at DESC LIMIT 1""",
+        (table,),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    started, strategy, reason, lower, saved = row
+    return LoadSeen(started, strategy or "", reason == "unchanged", lower, saved, state.read_mark(cur, table))
+
+
+def verify_loaded(settings: Settings, table: TableConfig, deep: bool = False) -> ParityResult:
+    """Parity of `table` judged against its latest load, with the content check of what it read
+    tonight; `deep`: the content check over every row."""
+    t0 = time.monotonic()
+    src = connect_source(settings.source)
+    try:
+        excluded = {c.lower() for c in table.excluded_columns}
+        live = [c for c in live_columns(src, table.name) if c.name.lower() not in excluded]
+        by_name = {c.name.lower(): c for c in live}
+        cursor = cursor_of(table, by_name)
+        mark_now = unchanged.read_mark(src, table.name)
+    finally:
+        src.close()
+    pg = connect_target(settings.target)
+    try:
+        with pg.cursor() as cur:
+            existing = raw.raw_columns(cur, table.target_name)
+            seen = load_seen(cur, table.name) if existing is not None else None
+            if existing is None or seen is None:
+                error = "raw table missing" if existing is None else "no successful load to judge against"
+                return ParityResult(table.name, 0, 0, deep=deep, error=error, against_load=True)
+            columns = [c for c in live if c.target_name in existing]
+            keys = [by_name[k.lower()] for k in table.primary_key if k.lower() in by_name]
+            written = not unchanged.unchanged_since(mark_now, seen.mark)
+            if not keys or any(k.target_name not in existing for k in keys):
+                result = _without_key(settings, cur, table, columns, written)
+            else:
+                if cursor is not None and cursor.column.lower() not in {c.name.lower() for c in columns}:
+                    cursor = None
+                ctx = LoadContext(settings, table, pg, datetime.now(UTC), pk_live=keys)
+                result = _Check(ctx, cur, columns, keys, cursor, seen, written, deep).run()
+        pg.commit()
+    finally:
+        pg.close()
+    result.seconds = round(time.monotonic() - t0, 3)
+    return result
+
+
+def _without_key(
+    settings: Settings, cur: cursor, table: TableConfig, columns: Sequence[LiveColumn], written: bool
+) -> ParityResult:
+    target = raw.qualified(table.target_name)
+    missing, extra = compare_rows(settings, cur, table, target, columns)
+    cur.execute(f"SELECT count(*) FROM {target} WHERE _deleted_at IS NULL")
+    live_rows = fetch_value(cur)
+    result = ParityResult(table.name, live_rows + missing - extra, live_rows, deep=True, against_load=True)
+    result.content_checked_rows = result.source_rows
+    if written:
+        result.in_flight = missing + extra
+    else:
+        result.missing_in_raw, result.extra_in_raw = missing, extra
+        result.content_mismatches = missing + extra
+    return result
+
+
+class _Check:
+    """One table's judged parity in the target transaction `cur` (temporary tables `_nk`: the source's
+    keys and cursor, `_nrows`: the source rows of the content check, `_nflight`: keys written after
+    the load, `_ndiff`: the differing keys and how each is judged)."""
+
+    def __init__(
+        self,
+        ctx: LoadContext,
+        cur: cursor,
+        columns: Sequence[LiveColumn],
+        keys: Sequence[LiveColumn],
+        cursor: Cursor | None,
+        seen: LoadSeen,
+        written: bool,
+        deep: bool,
+    ) -> None:
+        self.ctx, self.cur, self.columns, self.keys = ctx, cur, list(columns), list(keys)
+        self.cursor, self.seen, self.written, self.deep = cursor, seen, written, deep
+        self.table = ctx.table
+        self.target = raw.qualified(self.table.target_name)
+        self.k = [quote_ident(c.target_name) for c in keys]
+        self.c = None if cursor is None else quote_ident(_live(columns, cursor.column).target_name)
+        saved = seen.cursor_value
+        self.bound = None if cursor is None or saved is None else _as_pg(cursor, cursor.value(saved))
+
+    def run(self) -> ParityResult:
+        content = self._stream()
+        self._in_flight()
+        self._differences(content)
+        self._judge()
+        cur = self.cur
+        cur.execute("SELECT count(*) FROM _nk")
+        source_rows = fetch_value(cur)
+        cur.execute(f"SELECT count(*) FROM {self.target} WHERE _deleted_at IS NULL")
+        result = ParityResult(
+            self.table.name, source_rows, fetch_value(cur), deep=self.deep, against_load=True
+        )
+        cur.execute("SELECT count(*) FROM _nflight")
+        result.in_flight = fetch_value(cur)
+        if content:
+            cur.execute(f"SELECT count(*) FROM _nrows r WHERE NOT EXISTS ({self._flight_of('r')})")
+            result.content_checked_rows = fetch_value(cur)
+        cur.execute("SELECT kind, cls IS NULL OR cls = 'stale', count(*) FROM _ndiff GROUP BY 1, 2")
+        for kind, real, n in cur.fetchall():
+            if not real:
+                result.in_flight += n
+            elif kind == "missing":
+                result.missing_in_raw += n
+            elif kind == "extra":
+                result.extra_in_raw += n
+            else:
+                result.content_mismatches += n
+        self._keep_pending()
+        return result
+
+    def _stream(self) -> bool:
+        """Stream the source into `_nk` (and `_nrows` for the content check); True when there is one."""
+        where, params = self._content_window()
+        cols = ", ".join(quote_ident(c.target_name) for c in self.columns)
+        key_cols = self.k + ([self.c] if self.c and self.c not in self.k else [])
+        if where is not None:
+            self._copy("_nrows", cols, self.columns, where, params)
+            if not where:  # every row: the keys come from the same read
+                self.cur.execute(
+                    f"CREATE TEMP TABLE _nk ON COMMIT DROP AS SELECT {', '.join(key_cols)} FROM _nrows"
+                )
+                self.cur.execute("ANALYZE _nk")
+                return True
+        key_live = [*self.keys]
+        if self.cursor is not None and self.c not in self.k:
+            key_live.append(_live(self.columns, self.cursor.column))
+        self._copy("_nk", ", ".join(key_cols), key_live, "", ())
+        if where is None:
+            self.cur.execute(
+                f"CREATE TEMP TABLE _nrows ON COMMIT DROP AS SELECT {cols} FROM {self.target} WITH NO DATA"
+            )
+        return where is not None
+
+    def _content_window(self) -> tuple[str | None, tuple[Any, ...]]:
+        """The source condition of the content check ('': every row; None: no rows)."""
+        seen = self.seen
+        if self.deep or (seen.strategy == "full" and not seen.skipped):
+            return "", ()
+        if seen.skipped or self.cursor is None or seen.window_lower is None:
+            return None, ()
+        lower = self.cursor.value(seen.window_lower)
+        return f"{quote_mysql_ident(self.cursor.column)} >= %s", (lower,)
+
+    def _copy(
+        self, name: str, cols: str, live: Sequence[LiveColumn], where: str, params: Sequence[Any]
+    ) -> None:
+        cur = self.cur
+        cur.execute(
+            f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {cols} FROM {self.target} WITH NO DATA"
+        )
+        stream = window_stream(self.ctx, live, where, params)
+        try:
+            cur.copy_expert(f"COPY {name} ({copy_column_list(live)}) FROM STDIN", stream, size=1 << 20)
+        finally:
+            stream.close()
+        stream.check()
+        cur.execute(f"ANALYZE {name}")
+
+    def _in_flight(self) -> None:
+        """`_nflight`: the keys whose source cursor is newer than the saved one (in either read)."""
+        k = ", ".join(self.k)
+        if self.c is None or self.bound is None:
+            self.cur.execute(f"CREATE TEMP TABLE _nflight ON COMMIT DROP AS SELECT {k} FROM _nk WITH NO DATA")
+            return
+        self.cur.execute(
+            f"""CREATE TEMP TABLE _nflight ON COMMIT DROP AS
+                SELECT {k} FROM _nk WHERE {self.c} > %(b)s UNION SELECT {k} FROM _nrows WHERE {self.c} > %(b)s""",
+            {"b": self.bound},
+        )
+        self.cur.execute("ANALYZE _nflight")
+
+    def _flight_of(self, alias: str) -> str:
+        on = " AND ".join(f"f.{k} = {alias}.{k}" for k in self.k)
+        return f"SELECT 1 FROM _nflight f WHERE {on}"
+
+    def _differences(self, content: bool) -> None:
+        cur, t = self.cur, self.target
+        c = f"s.{self.c}" if self.c else "NULL::text"
+        cur.execute(
+            f"CREATE TEMP TABLE _ndiff ON COMMIT DROP AS SELECT ''::text AS kind, ''::text AS key, {c} AS c, "
+            f"''::text AS cls FROM _nk s WITH NO DATA"
+        )
+        on = " AND ".join(f"t.{k} = s.{k}" for k in self.k)
+        key_text = "ROW({})::text"
+        s_key = key_text.format(", ".join(f"s.{k}" for k in self.k))
+        t_key = key_text.format(", ".join(f"t.{k}" for k in self.k))
+        cur.execute(
+            f"""INSERT INTO _ndiff (kind, key, c)
+                SELECT 'missing', {s_key}, {c} FROM _nk s
+                 WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {on} AND t._deleted_at IS NULL)
+                   AND NOT EXISTS ({self._flight_of("s")})"""
+        )
+        cur.execute(
+            f"""INSERT INTO _ndiff (kind, key)
+                SELECT 'extra', {t_key} FROM {t} t
+                 WHERE t._deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM _nk s WHERE {on})"""
+        )
+        if content:
+            cols = [quote_ident(col.target_name) for col in self.columns]
+            s_row = ", ".join(f"s.{col}" for col in cols)
+            t_row = ", ".join(f"t.{col}" for col in cols)
+            cur.execute(
+                f"""INSERT INTO _ndiff (kind, key, c)
+                    SELECT 'content', {s_key}, {c} FROM _nrows s JOIN {t} t ON {on} AND t._deleted_at IS NULL
+                     WHERE ROW({s_row}) IS DISTINCT FROM ROW({t_row})
+                       AND NOT EXISTS ({self._flight_of("s")})"""
+            )
+
+    def _judge(self) -> None:
+        """Set `_ndiff.cls`: 'zone' (the next window reads it), 'mark' (the next load fixes it and the
+        source was written after the load), 'stale' (excused before, still there after a later load),
+        NULL (a mismatch)."""
+        cur = self.cur
+        nxt = self._next_window()
+        if nxt is not None and nxt.lower is not None:
+            op = ">" if nxt.lower_end == "open" else ">="
+            cur.execute(
+                f"UPDATE _ndiff SET cls = 'zone' WHERE kind <> 'extra' AND c {op} %s",
+                (_as_pg(self.cursor, nxt.lower),),
+            )
+        fixable = {"full": ("extra", "missing", "content"), "append_only": ("extra", "missing")}
+        kinds = fixable.get(self.table.strategy, ("extra",))
+        if not self.written:
+            return
+        cur.execute("UPDATE _ndiff SET cls = 'mark' WHERE cls IS NULL AND kind = ANY(%s)", (list(kinds),))
+        cur.execute(PENDING_DDL)
+        cur.execute(
+            f"""UPDATE _ndiff d SET cls = 'stale' FROM {S}.parity_in_flight p
+                 WHERE d.cls = 'mark' AND p.table_name = %s AND p.key = d.key AND p.load_started_at < %s""",
+            (self.table.name, self.seen.started_at),
+        )
+
+    def _keep_pending(self) -> None:
+        """`etl.parity_in_flight` holds the table's keys excused by the write mark (see the module)."""
+        cur = self.cur
+        cur.execute(PENDING_DDL)
+        cur.execute(
+            f"""DELETE FROM {S}.parity_in_flight p WHERE p.table_name = %s
+                 AND NOT EXISTS (SELECT 1 FROM _ndiff d WHERE d.key = p.key AND d.cls IN ('mark', 'stale'))""",
+            (self.table.name,),
+        )
+        cur.execute(
+            f"""INSERT INTO {S}.parity_in_flight (table_name, key, load_started_at)
+                SELECT DISTINCT %s, key, %s::timestamptz FROM _ndiff WHERE cls IN ('mark', 'stale')
+                ON CONFLICT (table_name, key) DO NOTHING""",
+            (self.table.name, self.seen.started_at),
+        )
+
+    def _next_window(self) -> AnyWindow | None:
+        """The window the next incremental load reads (None: the table is not read by a cursor)."""
+        if (
+            self.cursor is None
+            or self.seen.cursor_value is None
+            or self.table.strategy not in ("incremental", "append_only")
+        ):
+            return None
+        saved = self.seen.cursor_value
+        window = incremental_window(self.cursor, saved, self.cursor.value(saved), self.table.lookback_minutes)
+        return reread(window, lookback_keys=self.table.lookback_keys)
+
+
+def _as_pg(cursor: Cursor | None, value: Any) -> Any:
+    """A cursor bound as PostgreSQL compares it with raw's column (a TIMESTAMP's: an instant in UTC)."""
+    if cursor is not None and cursor.kind == "timestamp" and isinstance(value, datetime):
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _live(columns: Sequence[LiveColumn], name: str) -> LiveColumn:
+    return next(c for c in columns if c.name.lower() == name.lower())

@@ -84,7 +84,7 @@ def test_a_new_table_is_planned_as_the_analysis_would_and_loaded_then_incrementa
     # the three changed rows and the one at the saved cursor's second (read again for ties)
     assert (second["rows_read"], second["inserted"], second["updated"], second["deleted"]) == (4, 2, 1, 0)
     assert raw_count(source, NEW.lower()) == 7
-    assert verify_table(source, run_tables_config(source).tables[NEW], deep=True).ok
+    assert verify_table(source, run_tables_config(source, [KNOWN, NEW]).tables[NEW], deep=True).ok
 
     # a run for the new table alone, by name
     options = nightly_checks.check_params({"tables": [NEW]}, source)

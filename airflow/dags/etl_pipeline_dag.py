@@ -9,7 +9,8 @@ the runbook: the same steps, what the notification means, what to do when one fa
    practice's business hours is refused where the guard is on, unless `allow_business_hours`), `tables.yml` present,
    valid, generated for this environment and not stale (warns at 30 days, fails at 90); source and
    target reachable; a quick drift check of the live schema against `tables.yml` (reported only: new
-   tables wait for the next `schema_analysis`, changed ones follow the loader's rules).
+   tables are planned and loaded tonight as the schema analysis would classify them, and the weekly
+   `schema_analysis` adds them to `tables.yml`; changed ones follow the loader's rules).
    `skip_validation` skips the file and drift checks (never the connection check).
 2. **plan**: reads `tables.yml` at run time and lists, per tier, the tables to load (largest first).
 3. **extract_large / extract_medium / extract_small / extract_tiny**: one mapped task per table

@@ -143,6 +143,12 @@ def trigger_after_row(s, target: str, name: str, action: str, after: int = 5):
     try:
         yield lambda: pg(s, "SELECT last_value FROM public.fault_rows")[0][0]
     finally:
+        # a session still inside the trigger (its client gone) would hold raw.<target> for every later test
+        pg(
+            s,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND datname = current_database() AND state = 'active'",
+        )
         pg(s, f'DROP TRIGGER IF EXISTS {name} ON raw."{target}"')
         pg(s, f"DROP FUNCTION public.{name}(); DROP SEQUENCE public.fault_rows")
 
@@ -160,22 +166,24 @@ def test_statement_failing_mid_merge(world):
 
 
 def test_statement_timeout_fires_mid_merge(world):
-    """The target's own statement timeout (`statement_timeout`, set for the loader's sessions only through
-    PGOPTIONS) cancels the merge statement: a trigger on the merged table sleeps once 5 rows are written."""
+    """The target's own statement timeout (`statement_timeout`, set for the loader's sessions from
+    TARGET_STATEMENT_TIMEOUT) cancels the merge statement: a trigger on the merged table sleeps once
+    5 rows are written. The server's own setting stays as it was: only the loader's sessions set it."""
     s = world["settings"]
     mutate(world, days=2)
     target = "procedurelog"
     before = raw_snapshot(s, target)
     with trigger_after_row(s, target, "fault_slow_merge", "PERFORM pg_sleep(120)") as rows_reached:
-        timed_out = cli("run", env={"PGOPTIONS": "-c statement_timeout=4s"})
+        timed_out = cli("run", env={"TARGET_STATEMENT_TIMEOUT": "4"})
         merged_rows = rows_reached()
     out = timed_out.stdout
     assert timed_out.returncode == 1 and f"{target:<24} FAILED (QueryCanceled)" in out, out[-2000:]
     assert "1 of " in out and f"tables failed: {target}" in out, out[-2000:]  # only the slowed table
     assert merged_rows > 5, "the trigger never reached its sleep: the merge was not interrupted"
     assert raw_snapshot(s, target) == before, "the cancelled merge left part of its rows behind"
-    assert pg(s, "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")[0][0] == "0"
-    converge(s, "4b statement timeout mid-merge", "PGOPTIONS statement_timeout=4s, sleep at row 6")
+    assert pg(s, "SELECT source FROM pg_settings WHERE name = 'statement_timeout'")[0][0] == "client"
+    assert pg(s, "SELECT boot_val FROM pg_settings WHERE name = 'statement_timeout'")[0][0] == "0"
+    converge(s, "4b statement timeout mid-merge", "TARGET_STATEMENT_TIMEOUT=4, sleep at row 6")
 
 
 def test_airflow_task_try_killed_then_retried(world):

@@ -13,7 +13,7 @@ import pytest
 from test_load_support import admin_exec, drop_everywhere, table_config
 
 from etl_pipeline.db import connect_target
-from etl_pipeline.load import key_summary, load_table, source, state, table_lock, verify_table
+from etl_pipeline.load import key_summary, load_table, source, table_lock, verify_table
 from etl_pipeline.load.table_lock import TableBusy
 
 
@@ -28,18 +28,11 @@ def make(settings, name, rows=5000):
     return table_config(settings, name)
 
 
-def locked_load(settings, table, run_id, timeline, wait=60.0):
-    """A load as load_table will run it once it takes the lock: in one transaction with the lock."""
-    pg = connect_target(settings.target)
-    try:
-        state.ensure_state_tables(pg)
-        with table_lock.held(pg, table.name, wait_seconds=wait):
-            timeline.append((run_id, "locked", time.monotonic()))
-            result = load_table(settings, table, run_id, pg=pg)
-            timeline.append((run_id, "committed", time.monotonic()))
-        return result
-    finally:
-        pg.close()
+def timed_load(settings, table, run_id, timeline):
+    """load_table as the DAG and the CLI call it (it takes the table's lock itself), its end timed."""
+    result = load_table(settings, table, run_id)
+    timeline.append((run_id, "committed", time.monotonic()))
+    return result
 
 
 def test_a_second_load_of_a_table_waits_for_the_first(settings, monkeypatch):
@@ -60,7 +53,7 @@ def test_a_second_load_of_a_table_waits_for_the_first(settings, monkeypatch):
     results = {}
 
     def attempt(run_id):
-        results[run_id] = locked_load(settings, t, run_id, timeline)
+        results[run_id] = timed_load(settings, t, run_id, timeline)
 
     first = threading.Thread(target=attempt, args=("dag",))
     second = threading.Thread(target=attempt, args=("cli",))
@@ -74,8 +67,9 @@ def test_a_second_load_of_a_table_waits_for_the_first(settings, monkeypatch):
         "cli": ("success", "incremental"),
     }
     events = [(run, what) for run, what, _ in sorted(timeline, key=lambda e: e[2])]
-    assert events == [("dag", "locked"), ("dag", "committed"), ("cli", "locked"), ("cli", "committed")]
+    assert events == [("dag", "committed"), ("cli", "committed")]
     assert (results["dag"].inserted, results["dag"].deleted) == (300, 12)
+    # the second read after the first had committed: nothing left to do (read side by side, both merge)
     assert (results["cli"].inserted, results["cli"].updated, results["cli"].deleted) == (0, 0, 0)
     conn = connect_target(settings.target)
     try:
@@ -113,6 +107,35 @@ def test_a_load_refuses_after_its_wait_and_names_the_holder(settings):
             other.close()
     finally:
         holder.close()
+
+
+def test_load_table_refuses_a_held_table_and_records_why(settings):
+    t = make(settings, "tl_held", rows=50)
+    holder = connect_target(settings.target)
+    try:
+        table_lock.acquire(holder, t.name)
+        impatient = dataclasses.replace(
+            settings, target=dataclasses.replace(settings.target, table_lock_wait=0.5)
+        )
+        with pytest.raises(TableBusy):
+            load_table(impatient, t, "tl_held_run")
+    finally:
+        holder.close()
+    conn = connect_target(settings.target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT status, error_class, message FROM etl.load_runs WHERE run_id = 'tl_held_run' AND table_name = %s",
+                (t.name,),
+            )
+            status, error_class, message = cur.fetchone()
+            cur.execute("SELECT to_regclass('raw.tl_held')")
+            assert cur.fetchone()[0] is None  # nothing was read or written
+    finally:
+        conn.close()
+    assert (status, error_class) == ("failed", "TableBusy")
+    assert message.startswith("tl_held: another load of this table is running (PostgreSQL session ")
+    assert load_table(settings, t, "tl_held_again").status == "success"  # once the holder has gone
 
 
 def test_a_dead_or_idle_holder_lets_go(settings):

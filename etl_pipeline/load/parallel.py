@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from psycopg2.extensions import connection
 
 from etl_pipeline.db import connect_target
-from etl_pipeline.errors import ConfigError, EtlError
-from etl_pipeline.load import state
+from etl_pipeline.errors import ConfigError
+from etl_pipeline.load import failure, state
 from etl_pipeline.load.progress import progress_for
 from etl_pipeline.load.result import TableLoadResult
 from etl_pipeline.load.table import load_table
@@ -84,7 +84,7 @@ def run(
                     status="failed",
                     error_class=type(exc).__name__,
                     target_name=table.target_name,
-                    message=str(exc) if isinstance(exc, EtlError) else type(exc).__name__,
+                    message=failure.message_of(exc),
                 )
 
         try:

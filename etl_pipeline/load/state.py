@@ -69,6 +69,7 @@ ALTER TABLE {S}.source_marks ADD COLUMN IF NOT EXISTS create_time timestamp;
 ALTER TABLE {S}.load_runs ADD COLUMN IF NOT EXISTS reason text;
 ALTER TABLE {S}.load_runs ADD COLUMN IF NOT EXISTS window_lower text;
 ALTER TABLE {S}.load_runs ADD COLUMN IF NOT EXISTS window_upper text;
+ALTER TABLE {S}.load_runs ADD COLUMN IF NOT EXISTS message text;
 """
 
 NIGHTLY_RUNS_DDL = f"""
@@ -91,7 +92,7 @@ def ensure_state_tables(conn: connection) -> None:
         cur.execute(
             f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'create_time' "
             f"AND attrelid = to_regclass('{STATE_SCHEMA}.source_marks')) "
-            f"AND EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'window_upper' "
+            f"AND EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'message' "
             f"AND attrelid = to_regclass('{STATE_SCHEMA}.load_runs')) "
             f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
             f"AND to_regclass('{STATE_SCHEMA}.key_summaries') IS NOT NULL "
@@ -204,8 +205,9 @@ def insert_run(
     cur.execute(
         f"""
         INSERT INTO {S}.load_runs (run_id, table_name, strategy, started_at, finished_at, rows_read,
-               inserted, updated, deleted, bytes, seconds, status, error_class, reason, window_lower, window_upper)
-        VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+               inserted, updated, deleted, bytes, seconds, status, error_class, reason, window_lower, window_upper,
+               message)
+        VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
         (
             run_id,
             result.table,
@@ -221,6 +223,7 @@ def insert_run(
             result.error_class,
             result.reason or None,
             *window,
+            result.message or None,  # failure.explain's text: table, column, types, never row values
         ),
     )
 

@@ -5,7 +5,8 @@
 in one PostgreSQL transaction, so the state is never ahead of the data. A failure is recorded in
 `etl.load_runs` before it is re-raised (so an Airflow task is marked failed), with a message that
 names the table, the column and types where there are some, and what to do (`failure`). New source
-columns are filled for every row in the load that first sees them (`backfill`).
+columns are filled for every row in the load that first sees them (`backfill`). The transaction
+holds the table's load lock from its start, so a second load of the same table waits (`table_lock`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from psycopg2.extensions import connection
 
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.errors import ConfigError
-from etl_pipeline.load import backfill, failure, raw, state, unchanged
+from etl_pipeline.load import backfill, failure, raw, state, table_lock, unchanged
 from etl_pipeline.load.context import LoadContext, Progress
 from etl_pipeline.load.decide import Decision, Mode, decide
 from etl_pipeline.load.full import load_full
@@ -85,6 +86,8 @@ def load_table(
         if pg is None:
             pg = connect_target(settings.target)
             state.ensure_state_tables(pg)
+        # one load of a table at a time: held by the data transaction, released by its commit or rollback
+        table_lock.acquire(pg, table.name)
         ctx = LoadContext(settings, table, pg, started, progress=progress)
         outcome = _load(ctx, full_refresh, result)
         result.strategy = outcome.strategy

@@ -19,7 +19,6 @@ has keep a new table out (`NewTables.not_loaded`, with the reason); the night go
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -108,14 +107,3 @@ def planned_table(settings: Settings, item: dict[str, Any]) -> TableConfig:
     if item.get("new") and item.get("config"):
         return table_from_dict(item["table"], item["config"])
     raise ConfigError(f"{settings.tables_yml}: table {item['table']!r} is no longer listed")
-
-
-def run_tables_config(settings: Settings, names: Iterable[str] | None = None) -> TablesConfig:
-    """tables.yml plus the source's new tables that can be loaded: every table a nightly may load, for
-    a step after the plan that looks tables up by name (parity). With `names`, the source is read
-    only when one of them is not in tables.yml."""
-    config = tables_config(settings)
-    if names is not None and set(names) <= set(config.tables):
-        return config
-    new = new_tables(settings, config)
-    return replace(config, tables={**new.tables, **config.tables})

@@ -11,13 +11,11 @@ import pytest
 from schema_support import STAMP, drop_database, execute, scratch_settings
 from test_load_support import drop_everywhere, pg_rows
 
-from etl_pipeline import nightly_checks, nightly_plan
+from etl_pipeline import nightly_checks, nightly_plan, nightly_report
 from etl_pipeline.errors import ConfigError
-from etl_pipeline.quality.parity import verify_table
 from etl_pipeline.schema.analyze import run_analysis
 from etl_pipeline.schema.tables_config import table_from_dict
 from etl_pipeline.schema.workflow import analyze_schema
-from etl_pipeline.tables_yml import run_tables_config
 
 NEW = "ntn_erxlog"
 KNOWN = "ntn_known"
@@ -84,7 +82,9 @@ def test_a_new_table_is_planned_as_the_analysis_would_and_loaded_then_incrementa
     # the three changed rows and the one at the saved cursor's second (read again for ties)
     assert (second["rows_read"], second["inserted"], second["updated"], second["deleted"]) == (4, 2, 1, 0)
     assert raw_count(source, NEW.lower()) == 7
-    assert verify_table(source, run_tables_config(source, [KNOWN, NEW]).tables[NEW], deep=True).ok
+    assert (
+        nightly_report.verify_tables(source, [NEW], deep=[NEW])[NEW]["ok"] is True
+    )  # the night's parity step
 
     # a run for the new table alone, by name
     options = nightly_checks.check_params({"tables": [NEW]}, source)

@@ -222,12 +222,32 @@ def test_schema_drift_at_load_time(settings, caplog):
         )
     )
     assert "no longer exists at the source" in caplog.text
+    assert column_comments(settings, "inc_drift") == {"note": VANISHED}  # what dbt's staging check reads
     admin_exec(settings, "ALTER TABLE inc_drift MODIFY added int")  # text -> integer: incompatible
     result = load_table(settings, t, "d3")
     assert (result.strategy, result.reason) == ("full", "incompatible_type_change")
     assert "column added changed from text to integer (not a widening)" in caplog.text
     assert pg_rows(settings, "SELECT note FROM raw.inc_drift WHERE id = 1") == [("n1",)]
+    assert column_comments(settings, "inc_drift") == {"note": VANISHED}  # the rebuilt table keeps the mark
     assert_parity(settings, t)
+    admin_exec(settings, "ALTER TABLE inc_drift ADD COLUMN note varchar(20)")  # back at the source
+    next_second()
+    load_table(settings, t, "d4")
+    assert column_comments(settings, "inc_drift") == {}
+
+
+VANISHED = "vanished at the source (renamed or dropped by an upgrade): old values kept, no new ones"
+
+
+def column_comments(settings, table: str) -> dict[str, str]:
+    return dict(
+        pg_rows(
+            settings,
+            "SELECT a.attname, d.description FROM pg_attribute a JOIN pg_description d "
+            "ON d.objoid = a.attrelid AND d.objsubid = a.attnum WHERE a.attrelid = %s::regclass",
+            (f"raw.{table}",),
+        )
+    )
 
 
 def test_table_without_primary_key_is_always_full(settings):

@@ -204,6 +204,37 @@ def warn_vanished(table: str, plan: DriftPlan) -> None:
             )
 
 
+# dbt's staging pre-hook (macros/assert_no_vanished_columns.sql) looks for this prefix
+VANISHED_COMMENT = "vanished at the source"
+
+
+def mark_vanished(cur: cursor, table: str, target: str, live_names: set[str]) -> None:
+    """Comment raw's columns the source no longer has (`VANISHED_COMMENT ...`) and clear the comment of
+    one that is back, inside the load's transaction, so a model still reading such a column fails by name."""
+    cur.execute(
+        """
+        SELECT a.attname, d.description
+          FROM pg_attribute a
+          LEFT JOIN pg_description d ON d.objoid = a.attrelid AND d.objsubid = a.attnum
+         WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped""",
+        (qualified(target),),
+    )
+    for name, comment in cur.fetchall():
+        if name in META_COLUMNS:
+            continue
+        marked = (comment or "").startswith(VANISHED_COMMENT)
+        column = f"{qualified(target)}.{quote_ident(name)}"
+        if name not in live_names and not marked:
+            log.info("%s: raw column %s marked as vanished at the source", table, name)
+            cur.execute(
+                f"COMMENT ON COLUMN {column} IS %s",
+                (f"{VANISHED_COMMENT} (renamed or dropped by an upgrade): old values kept, no new ones",),
+            )
+        elif name in live_names and marked:
+            log.info("%s: column %s is back at the source", table, name)
+            cur.execute(f"COMMENT ON COLUMN {column} IS NULL")
+
+
 def deleted_index_name(name: str) -> str:
     return f"{name}__deleted"
 

@@ -173,12 +173,14 @@ def _load(ctx: LoadContext, full_refresh: bool, result: TableLoadResult) -> Outc
         tracked = cursor is not None and cursor.tracked
         every = full_window(cursor, upper)
         counts = load_full(ctx, live, existing, every, track_cursor=tracked)
+        _mark_vanished(ctx, live)
         saved = after_full(cursor, counts.max_cursor, upper)
         return Outcome(counts, saved, "full", mark, counts.raw_rows or 0, decision, every)
     # incremental: decide saw a raw table, a cursor and a saved cursor value
     assert cursor is not None and existing is not None and previous is not None and previous.cursor_value
     window = incremental_window(cursor, previous.cursor_value, upper, table.lookback_minutes)
     counts = _incremental(ctx, live, existing, window, cursor.tracked, decision.backfills)
+    _mark_vanished(ctx, live)
     saved = after_incremental(cursor, previous.cursor_value, counts.max_cursor, upper)
     raw_rows = (previous.raw_rows or 0) + counts.inserted
     return Outcome(counts, saved, table.strategy, mark, raw_rows, decision, window)
@@ -204,6 +206,11 @@ def _incremental(
     counts = backfill.fill(ctx, filling, counts)
     ctx.step = ""
     return counts
+
+
+def _mark_vanished(ctx: LoadContext, live: list[LiveColumn]) -> None:
+    with ctx.pg.cursor() as cur:
+        raw.mark_vanished(cur, ctx.table.name, ctx.table.target_name, {c.target_name for c in live})
 
 
 def _live_columns(src: Any, table: TableConfig) -> list[LiveColumn]:

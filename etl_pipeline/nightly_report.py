@@ -116,6 +116,9 @@ def _table_row(item: dict, tier: str, loaded: dict, check: dict | None) -> dict:
         "status": loaded.get("status") or "not_run",
         "error_class": loaded.get("error_class"),
         "parity_ok": bool(check["ok"]) if "ok" in check else None,
+        "parity_mismatches": sum(
+            int(check.get(k) or 0) for k in ("missing_in_raw", "extra_in_raw", "content_mismatches")
+        ),
         "in_flight": int(check.get("in_flight") or 0),
         "content_checked_rows": int(check.get("content_checked_rows") or 0),
         "deep": bool(check.get("deep")) and check.get("error") is None,

@@ -133,6 +133,7 @@ def test_a_corrupted_raw_value_in_tonights_window_fails_the_content_check(settin
         settings, "np_bad-2", {"small": [{"table": "np_bad"}]}, {"np_bad": result.to_dict()}
     )
     assert report["parity_failed_tables"] == ["np_bad"] and report["status"] == "failed"
+    assert (report["tables"][0]["parity_ok"], report["tables"][0]["parity_mismatches"]) == (False, 1)
     severity, _, details = nightly_notify.summarise({"validation": {}, "report": report, "dbt": "skipped"})
     assert severity == "WARNING" and "parity mismatch: np_bad" in details
     assert str(MARKER) not in json.dumps([result.to_dict(), report, details], default=str)

@@ -19,6 +19,7 @@ Timeouts (seconds; a load never waits forever on either end) and the MyISAM read
     SOURCE_CONNECT_TIMEOUT (10), SOURCE_READ_TIMEOUT (600: the longest the source may send nothing
     while a statement runs), SOURCE_WRITE_TIMEOUT (60), SOURCE_CHUNK_ROWS (50000) and
     SOURCE_CHUNK_SECONDS (0.2): rows and seconds one statement of a chunked MyISAM read aims at
+    (SOURCE_CHUNK_ROWS=0: no chunked reads, each read one streaming statement: for a read replica)
     TARGET_CONNECT_TIMEOUT (10), TARGET_STATEMENT_TIMEOUT (21600), TARGET_LOCK_TIMEOUT (300),
     TARGET_IDLE_TIMEOUT (1800: idle_in_transaction_session_timeout, ends a dead loader's session),
     TARGET_STALL_TIMEOUT (300: a COPY PostgreSQL takes no data for, or a statement it does not answer
@@ -245,12 +246,12 @@ def _seconds(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
-def _count(env: Mapping[str, str], key: str, default: int) -> int:
+def _count(env: Mapping[str, str], key: str, default: int, minimum: int = 1) -> int:
     raw = env.get(key)
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{key}={raw!r} is not a whole number above 0")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{key}={raw!r} is not a whole number of at least {minimum}")
     return int(raw)
 
 
@@ -357,7 +358,7 @@ def _source(env: Mapping[str, str]) -> MySQLSettings:
         connect_timeout=_seconds(env, "SOURCE_CONNECT_TIMEOUT", 10.0),
         read_timeout=_seconds(env, "SOURCE_READ_TIMEOUT", 600.0),
         write_timeout=_seconds(env, "SOURCE_WRITE_TIMEOUT", 60.0),
-        chunk_rows=_count(env, "SOURCE_CHUNK_ROWS", 50_000),
+        chunk_rows=_count(env, "SOURCE_CHUNK_ROWS", 50_000, minimum=0),
         chunk_seconds=_seconds(env, "SOURCE_CHUNK_SECONDS", 0.2),
     )
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import time
+from datetime import UTC, datetime
 
 import pytest
 from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
 
-from etl_pipeline.load import full, load_table, source, verify_table
-from etl_pipeline.load.source import KeyChunks, next_width
+from etl_pipeline.db import connect_source
+from etl_pipeline.errors import ConfigError
+from etl_pipeline.load import full, load_table, read_plan, source, verify_table
+from etl_pipeline.load.context import LoadContext
+from etl_pipeline.load.source import KeyChunks, live_columns, next_width
+from etl_pipeline.settings import load_settings
 from etl_pipeline.synthetic.write_probe import WriteProbe
 
 ROWS = 20_000
@@ -142,3 +147,33 @@ def test_the_next_chunk_is_sized_by_the_last_ones_rows_and_time():
     assert next_width(1, 10, 5.0, 1000, 0.25) == 1  # never below one key
     chunks = KeyChunks("SELECT ...", (), 1, 10, 5, 0.25, 3)
     assert (chunks.low, chunks.high, chunks.width) == (1, 10, 3)
+
+
+def read_all(settings, table):
+    """Every row of `table` through `read_plan.window_stream`; the stream, read to its end."""
+    conn = connect_source(settings.source)
+    live = live_columns(conn, table.name)
+    conn.close()
+    ctx = LoadContext(settings, table, None, datetime.now(UTC), pk_live=[c for c in live if c.name == "id"])
+    stream = read_plan.window_stream(ctx, live, "", ())
+    try:
+        while stream.read():
+            pass
+        stream.check()
+    finally:
+        stream.close()
+    return stream
+
+
+def test_source_chunk_rows_0_reads_a_myisam_table_in_one_statement(settings, monkeypatch):
+    t = make(settings, "ch_off", "MyISAM", chunk_rows=1000)  # the override too: 0 turns chunking off
+    chunked = read_all(settings, t)
+    monkeypatch.setenv("SOURCE_CHUNK_ROWS", "0")
+    unchunked = read_all(load_settings(), t)
+    assert (chunked.rows, unchunked.rows) == (ROWS, ROWS)
+    assert chunked.chunks > 1 and unchunked.chunks == 1
+    assert unchunked.slowest_chunk == 0.0  # no KeyChunks part was read
+    for bad in ("-1", "lots", "1.5"):
+        monkeypatch.setenv("SOURCE_CHUNK_ROWS", bad)
+        with pytest.raises(ConfigError, match=f"SOURCE_CHUNK_ROWS='{bad}'"):
+            load_settings()

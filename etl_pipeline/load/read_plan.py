@@ -5,8 +5,10 @@ sending included, and every write waits for that lock: one streaming SELECT over
 hold the clinic's writes for the whole read. So a table of a table-locking engine with a single
 integer key is read in key-range chunks (`source.KeyChunks`): one statement per range, each fetched
 whole before the next, sized to return about SOURCE_CHUNK_ROWS rows (the table's `chunk_rows`
-override) within SOURCE_CHUNK_SECONDS, so a write waits at most one chunk's time. InnoDB reads take no
-locks: each reader reads one consistent snapshot (START TRANSACTION WITH CONSISTENT SNAPSHOT).
+override) within SOURCE_CHUNK_SECONDS, so a write waits at most one chunk's time; SOURCE_CHUNK_ROWS=0
+turns chunking off (one streaming statement per reader: for a read replica, where no one waits on our
+locks). InnoDB reads take no locks: each reader reads one consistent snapshot (START TRANSACTION WITH
+CONSISTENT SNAPSHOT).
 
 Chunks follow the key, so a row is read once whatever is written meanwhile: updated rows are read in
 one state or the other (the next window reads them again by their cursor), rows inserted during the
@@ -77,7 +79,7 @@ def window_stream(
     parts: list[Part] | None = None
     if key is not None and shape.low is not None and shape.high is not None:
         ranges = _split(shape.low, shape.high, READ_STREAMS if parallel else 1)
-        if shape.locks_table:
+        if shape.locks_table and chunk_rows(ctx):
             parts = [_chunks(ctx, live, where, params, also, key, lo, hi, shape) for lo, hi in ranges]
         elif len(ranges) > 1:
             parts = [_range_part(ctx, live, where, params, also, key, lo, hi) for lo, hi in ranges]
@@ -122,7 +124,10 @@ def read_shape(ctx: LoadContext, key: str | None) -> Shape:
 
 
 def chunk_rows(ctx: LoadContext) -> int:
-    """Rows one chunk statement aims at: the table's `chunk_rows` override, else SOURCE_CHUNK_ROWS."""
+    """Rows one chunk statement aims at: the table's `chunk_rows` override, else SOURCE_CHUNK_ROWS;
+    0 when SOURCE_CHUNK_ROWS is 0 (no chunked reads, overrides included: a replica takes no one's locks)."""
+    if not ctx.source_cfg.chunk_rows:
+        return 0
     return ctx.table.chunk_rows or ctx.source_cfg.chunk_rows
 
 

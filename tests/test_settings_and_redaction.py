@@ -189,7 +189,7 @@ def test_target_url_and_separate_password(monkeypatch, tmp_path):
         ),
         ({"SOURCE_READ_TIMEOUT": "ten"}, "SOURCE_READ_TIMEOUT='ten' is not a number of seconds"),
         ({"TARGET_LOCK_TIMEOUT": "0"}, "TARGET_LOCK_TIMEOUT='0' must be more than 0 seconds"),
-        ({"SOURCE_CHUNK_ROWS": "-5"}, "SOURCE_CHUNK_ROWS='-5' is not a whole number above 0"),
+        ({"SOURCE_CHUNK_ROWS": "-5"}, "SOURCE_CHUNK_ROWS='-5' is not a whole number of at least 0"),
     ],
 )
 def test_bad_connection_settings_are_config_errors_naming_the_setting(monkeypatch, tmp_path, env, message):

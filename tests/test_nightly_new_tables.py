@@ -120,3 +120,27 @@ def test_a_new_table_that_cannot_be_classified_is_reported_not_loaded(source, ca
     # disabled by the overrides: only when asked for by name, as a disabled listed table
     assert planned(nightly_plan.plan_run(source, {"tables": ["ntn_off"]}))["ntn_off"]["new"] is True
     assert source.tables_yml.read_bytes() == tables_yml_before
+
+
+def test_run_from_the_terminal_loads_a_new_table_by_name_and_refuses_one_it_cannot_load(source):
+    from etl_pipeline.load.parallel import run, select_tables
+
+    execute(
+        source,
+        "CREATE TABLE ntn_cli (id int NOT NULL PRIMARY KEY, DateTStamp " + STAMP + ") ENGINE=InnoDB",
+        "INSERT INTO ntn_cli (id, DateTStamp) SELECT seq, '2020-01-01 08:00:00' FROM seq_1_to_3",
+        "CREATE TABLE ntn_cli_nokey (Thing varchar(10)) ENGINE=InnoDB",
+    )
+    tables_yml_before = source.tables_yml.read_bytes()
+    assert [t.name for t in select_tables(source)] == [KNOWN]  # all tables: tables.yml's only
+    (result,) = run(source, tables=["ntn_cli"], run_id="ntn-cli-1")
+    assert (result.status, result.strategy, result.rows_read) == ("success", "full", 3)
+    assert raw_count(source, "ntn_cli") == 3
+    with pytest.raises(ConfigError) as refused:
+        select_tables(source, ["ntn_cli_nokey", "ntn_nowhere"])
+    assert str(refused.value).endswith(
+        "no table(s) to load: ntn_cli_nokey: no primary key (the weekly schema analysis decides how to load it); "
+        "ntn_nowhere: not at the source either"
+    ), str(refused.value)
+    assert source.tables_yml.read_bytes() == tables_yml_before
+    drop_everywhere(source, "ntn_cli")

@@ -6,6 +6,7 @@ failing table is recorded and reported in its result; the others still load.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +20,10 @@ from etl_pipeline.load import failure, state
 from etl_pipeline.load.progress import progress_for
 from etl_pipeline.load.result import TableLoadResult
 from etl_pipeline.load.table import load_table
-from etl_pipeline.schema.tables_config import TableConfig, load_tables_config
+from etl_pipeline.schema.tables_config import TableConfig, TablesConfig, load_tables_config
 from etl_pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
@@ -30,17 +33,38 @@ def new_run_id() -> str:
 def select_tables(
     settings: Settings, tables: Sequence[str] | None = None, tier: str | None = None
 ) -> list[TableConfig]:
-    """The enabled tables (or the named ones), of one tier if given, largest first."""
+    """The enabled tables (or the named ones), of one tier if given, largest first. A named table that
+    tables.yml does not list yet is classified from the source as the nightly's plan does (`new_tables`)."""
     config = load_tables_config(settings.tables_yml, settings.overrides_yml)
     chosen = config.enabled_tables()
     if tables:
-        unknown = [t for t in tables if t not in config.tables]
+        known = dict(config.tables)
+        unknown = [t for t in tables if t not in known]
         if unknown:
-            raise ConfigError(f"{settings.tables_yml}: no table(s) {', '.join(unknown)}")
-        chosen = [config.tables[t] for t in tables]
+            known.update(_new_tables(settings, config, unknown))
+        chosen = [known[t] for t in tables]
     if tier:
         chosen = [t for t in chosen if t.tier == tier]
     return sorted(chosen, key=lambda t: (-t.estimated_rows, t.name))
+
+
+def _new_tables(settings: Settings, config: TablesConfig, names: Sequence[str]) -> dict[str, TableConfig]:
+    """`names`, none in tables.yml, as new source tables; ConfigError naming each one that is not loadable."""
+    from etl_pipeline.tables_yml import new_tables  # reads the source's structure: only when needed
+
+    found = new_tables(settings, config)
+    problems = [
+        f"{name}: {found.not_loaded[name]}"
+        if name in found.not_loaded
+        else f"{name}: not at the source either"
+        for name in names
+        if name not in found.tables
+    ]
+    if problems:
+        raise ConfigError(f"{settings.tables_yml}: no table(s) to load: {'; '.join(problems)}")
+    for name in names:
+        log.info("%s: not in tables.yml yet: loaded as a new table (the weekly analysis adds it)", name)
+    return {name: found.tables[name] for name in names}
 
 
 def run(

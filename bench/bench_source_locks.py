@@ -1,20 +1,23 @@
 """Source lock waits: OpenDental-like writes on procedurelog while the loader reads it, MyISAM vs InnoDB.
 
-    .venv/bin/python bench/bench_source_locks.py [--scale 1.0] [--scratch-id 7] [--reuse] [--keep]
+    .venv/bin/python bench/bench_source_locks.py [--scale 2.45] [--scratch-id 7] [--reuse] [--keep]
         [--json] [--interval 0.05] [--baseline-seconds 10] [--engines MyISAM,InnoDB]
 
 Starts a scratch MariaDB + PostgreSQL (.local/scratch-<id>, ports 24306/26432 + 10 * id), builds the
-synthetic source at --scale (1.0: a procedurelog of about 2M rows) and tables.yml with analyze-schema;
+synthetic source at --scale (the default 2.45: a procedurelog of 2.0M rows; 1.0 gives 818k) and
+tables.yml with analyze-schema;
 `--reuse` keeps a source and tables.yml already on a kept stack. Then, for each engine (procedurelog is
 ALTERed to it first), a write probe (`etl_pipeline.synthetic.write_probe`: an UPDATE by key and an INSERT,
 alternating, one every --interval seconds, each timed on a connection of its own) runs
   baseline     with no load running, for --baseline-seconds
   full         during `etl run --tables procedurelog --full-refresh`
+  full (unchunked)  the same with SOURCE_CHUNK_ROWS=0 (one streaming statement per reader), MyISAM only
   incremental  during `etl run --tables procedurelog` after `synth mutate --days 1` (not probed)
 The loads are CLI subprocesses, as the nightly runs them; the probe stamps its writes on the synthetic
 data's clock, so the simulated day and the loader's windows stay as they would be without it.
 Prints one table (engine, scenario, load seconds, rows read, probe writes, p50/p99/max wait, writes over
-1 s, the slowest UPDATE and INSERT, the histogram) and the goal lines; `--json` prints the same numbers
+1 s, the slowest UPDATE and INSERT, the histogram), chunking's speed cost (MyISAM full refresh seconds
+chunked vs unchunked, and the ratio) and the goal lines; `--json` prints the same numbers
 as one JSON document instead (progress goes to stderr either way). procedurelog is left with the last
 engine's; the scratch stack is destroyed unless --keep. Exit 0, or 1 when a load failed.
 """
@@ -44,6 +47,8 @@ from etl_pipeline.synthetic.write_probe import BUCKETS, SLOW_SECONDS, ProbeRepor
 SCRATCH_ID = 7
 TABLE = "procedurelog"
 ENGINES = ("MyISAM", "InnoDB")
+DEFAULT_SCALE = 2.45  # procedurelog 2,004,223 rows: the issue's 2M-row table
+UNCHUNKED = "full (unchunked)"
 GOAL = "goal: no single write waits more than 1 s on MyISAM, none blocked on InnoDB"
 PROBE_MAX_SECONDS = 4 * 3600.0  # a bound far above any load here: the load's end stops the probe
 
@@ -159,14 +164,15 @@ def set_engine(admin: MySQLSettings, engine: str) -> None:
 # ----------------------------------------------------------------- rounds
 
 
-def run_load(full_refresh: bool) -> Load:
-    """`etl run --tables procedurelog [--full-refresh] --json` in a subprocess, as the nightly runs it."""
+def run_load(full_refresh: bool, env: dict[str, str] | None = None) -> Load:
+    """`etl run --tables procedurelog [--full-refresh] --json` in a subprocess, as the nightly runs it,
+    with `env` added to its environment."""
     command = [sys.executable, "-m", "etl_pipeline.cli", "run", "--tables", TABLE, "--json"]
     if full_refresh:
         command.append("--full-refresh")
     t0 = time.perf_counter()
     done = subprocess.run(
-        command, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, check=False
+        command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - t0
     try:
@@ -204,6 +210,9 @@ def engine_rounds(settings: Settings, engine: str, args: argparse.Namespace, nig
     set_engine(admin, engine)
     rounds = [probed(admin, engine, "baseline", args.interval, lambda: time.sleep(args.baseline_seconds))]
     rounds.append(probed(admin, engine, "full", args.interval, lambda: run_load(full_refresh=True)))
+    if engine.lower() == "myisam":  # chunking's cost: InnoDB reads a snapshot, chunked or not
+        unchunked = {"SOURCE_CHUNK_ROWS": "0"}
+        rounds.append(probed(admin, engine, UNCHUNKED, args.interval, lambda: run_load(True, unchunked)))
     changes = mutate(admin, days=1, seed=7 + night, quiet=True, out=io.StringIO())[TABLE]
     say(f"synth mutate --days 1: {TABLE} +{changes['inserted']} ~{changes['updated']} -{changes['deleted']}")
     rounds.append(probed(admin, engine, "incremental", args.interval, lambda: run_load(full_refresh=False)))
@@ -214,21 +223,38 @@ def engine_rounds(settings: Settings, engine: str, args: argparse.Namespace, nig
 
 
 def goal(rounds: list[Round]) -> dict[str, dict[str, Any]]:
-    """Per engine: the worst wait and the writes over 1 s during loads; met when there are none."""
+    """Per engine: the worst wait and the writes over 1 s during the (chunked) loads; met when
+    there are none. The unchunked full refresh is the comparison, not judged."""
     verdicts = {}
     for engine in dict.fromkeys(r.engine for r in rounds):
-        loads = [r for r in rounds if r.engine == engine and r.load is not None]
+        loads = [r for r in rounds if r.engine == engine and r.load is not None and r.scenario != UNCHUNKED]
         slow = sum(r.report.over_1s + r.report.interrupted for r in loads)
         worst = max((max(r.report.max, r.report.interrupted_seconds) for r in loads), default=0.0)
         verdicts[engine] = {"met": slow == 0, "over_1s": slow, "max_seconds": round(worst, 4)}
     return verdicts
 
 
+def chunking_cost(rounds: list[Round]) -> dict[str, float] | None:
+    """MyISAM full refresh seconds chunked and unchunked and their ratio, when both ran and succeeded."""
+    full = {
+        r.scenario: r.load.seconds
+        for r in rounds
+        if r.engine.lower() == "myisam" and r.load is not None and r.load.ok and r.scenario.startswith("full")
+    }
+    if "full" not in full or UNCHUNKED not in full:
+        return None
+    return {
+        "chunked_seconds": round(full["full"], 2),
+        "unchunked_seconds": round(full[UNCHUNKED], 2),
+        "ratio": round(full["full"] / full[UNCHUNKED], 3),
+    }
+
+
 def print_table(rows: int, rounds: list[Round]) -> None:
     buckets = "/".join(name for name, _ in BUCKETS)
     print(f"{TABLE}: {rows:,} rows at the start; probe: UPDATE by key + INSERT, alternating")
     header = (
-        f"{'engine':<7} {'scenario':<12} {'load s':>7} {'rows read':>10} {'writes':>7} {'p50 ms':>7} "
+        f"{'engine':<7} {'scenario':<16} {'load s':>7} {'rows read':>10} {'writes':>7} {'p50 ms':>7} "
         f"{'p99 ms':>8} {'max s':>8} {'>1s':>4} {'max upd/ins s':>15}  histogram {buckets}"
     )
     print(header)
@@ -238,10 +264,16 @@ def print_table(rows: int, rounds: list[Round]) -> None:
         load_s = f"{r.load.seconds:.1f}" + ("" if r.load.ok else "!") if r.load else "-"
         read = f"{r.load.rows_read:,}" if r.load and r.load.rows_read is not None else "-"
         print(
-            f"{r.engine:<7} {r.scenario:<12} {load_s:>7} {read:>10} {p.count:>7} {1000 * p.p50:>7.1f} "
+            f"{r.engine:<7} {r.scenario:<16} {load_s:>7} {read:>10} {p.count:>7} {1000 * p.p50:>7.1f} "
             f"{1000 * p.p99:>8.1f} {p.max:>8.3f} {p.over_1s:>4} {f'{r.max_update:.3f}/{r.max_insert:.3f}':>15}  "
             + "/".join(str(n) for n in p.histogram.values())
             + (f"  (+{p.interrupted} killed at stop)" if p.interrupted else "")
+        )
+    cost = chunking_cost(rounds)
+    if cost:
+        print(
+            f"chunking's cost (MyISAM full refresh): chunked {cost['chunked_seconds']:.1f} s vs unchunked "
+            f"{cost['unchunked_seconds']:.1f} s: {cost['ratio']:.2f}x"
         )
     print(GOAL)
     for engine, verdict in goal(rounds).items():
@@ -254,7 +286,10 @@ def print_table(rows: int, rounds: list[Round]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="synthetic source size (1.0: ~2M procedurelog)"
+        "--scale",
+        type=float,
+        default=DEFAULT_SCALE,
+        help=f"synthetic source size (default {DEFAULT_SCALE}: procedurelog ~2.0M rows; 1.0: 818k)",
     )
     parser.add_argument(
         "--scratch-id", type=int, default=SCRATCH_ID, help=f"scratch stack id (default {SCRATCH_ID})"
@@ -288,6 +323,7 @@ def main() -> int:
                 "scale": args.scale if built else None,
                 "interval_seconds": args.interval,
                 "rounds": [r.to_dict() for r in rounds],
+                "chunking_cost": chunking_cost(rounds),
                 "goal": {"text": GOAL, **goal(rounds)},
             }
             print(json.dumps(doc, indent=2))

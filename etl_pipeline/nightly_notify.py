@@ -34,7 +34,8 @@ def summarise(outcome: dict) -> tuple[str, dict, list[str]]:
     """Severity, summary counts and detail lines for a finished run (never row values).
 
     outcome keys: run_id, validation (None when it failed), report (None when not built),
-    dbt ('success' | 'failed' | 'skipped' | 'not_run'), drift, freshness.
+    dbt ('success' | 'failed' | 'skipped' | 'not_run'), dbt_failures (failed dbt task ids in the
+    dbt group: '<model>.run', '<model>.test'), drift, freshness.
     """
     report = outcome.get("report") or {}
     totals = report.get("totals") or {}
@@ -77,6 +78,7 @@ def _details(outcome: dict, report: dict, dbt: str) -> list[str]:
     details += _parity_lines(report.get("totals") or {})
     if dbt != "success":
         details.append(f"dbt: {dbt}" + (" (loading was not complete)" if dbt == "skipped" else ""))
+    details += _dbt_failure_lines(outcome.get("dbt_failures") or [])
     drift = outcome.get("drift") or {}
     if drift.get("drift"):
         details.append(
@@ -89,6 +91,18 @@ def _details(outcome: dict, report: dict, dbt: str) -> list[str]:
     if stale:
         details.append(f"stale sources: {', '.join(stale)}")
     return details
+
+
+def _dbt_failure_lines(tasks: list[str], shown: int = 10) -> list[str]:
+    """One line per failed dbt task ('<model>.run' built, '<model>.test' its tests), the first `shown`."""
+    lines = []
+    for task in tasks[:shown]:
+        node, _, step = task.rpartition(".")
+        what = {"run": "model failed", "test": "tests failed"}.get(step)
+        lines.append(f"dbt {what}: {node}" if what and node else f"dbt task failed: {task}")
+    if len(tasks) > shown:
+        lines.append(f"dbt: {len(tasks) - shown} more failed task(s), see the dbt_models group")
+    return lines
 
 
 def _parity_lines(totals: dict) -> list[str]:
@@ -112,6 +126,7 @@ def notify_run(
     report: dict | None,
     freshness: dict | None,
     docs: dict | None,
+    dbt_failures: list[str] | None = None,
 ) -> str:
     """Send the run's notification from what the steps returned (None for a step that failed or was
     skipped); raise after sending unless the run was a clean success, so the DAG run is marked failed."""
@@ -122,6 +137,7 @@ def notify_run(
         "report": report,
         "freshness": freshness,
         "dbt": dbt_state(report, docs),
+        "dbt_failures": list(dbt_failures or []),
     }
     severity, summary, details = summarise(outcome)
     notify(TITLE, severity, summary, details)

@@ -194,6 +194,31 @@ def test_notify_run_sends_then_fails_the_run_and_names_the_tables(caplog):
     assert record["severity"] == "WARNING" and record["summary"]["failed_tables"] == ["recall"]
 
 
+def test_the_notification_names_the_failed_dbt_models_and_tests(caplog):
+    clean = {**REPORT, "status": "success", "failed_tables": [], "totals": {**REPORT["totals"], "failed": 0}}
+    failures = ["stg_opendental__procedurelog.run", "fct_ar_aging.test"] + [f"m{i}.run" for i in range(10)]
+    with pytest.raises(EtlError, match="dbt failed"):
+        nightly_notify.notify_run(
+            run_id="r2",
+            validation={},
+            drift=None,
+            report=clean,
+            freshness=None,
+            docs=None,
+            dbt_failures=failures,
+        )
+    line = next(r.getMessage() for r in caplog.records if "etl_notification" in r.getMessage())
+    record = json.loads(line)
+    assert record["severity"] == "WARNING"
+    dbt_lines = [d for d in record["details"] if d.startswith("dbt")]
+    assert dbt_lines[:3] == [
+        "dbt: failed",
+        "dbt model failed: stg_opendental__procedurelog",
+        "dbt tests failed: fct_ar_aging",
+    ]
+    assert dbt_lines[-1] == "dbt: 2 more failed task(s), see the dbt_models group" and len(dbt_lines) == 12
+
+
 @pytest.mark.parametrize(
     "report, docs, state",
     [

@@ -24,8 +24,8 @@ the runbook: the same steps, what the notification means, what to do when one fa
    mode (one `dbt build`, each model's tests right after it; a task per model and per model's tests
    shows its result and retries that node alone) → `dbt docs generate`, published to `DBT_DOCS_DIR` for
    the Cosmos docs plugin. Skipped when loading was incomplete.
-6. **notify**: always runs: severity, counts, failed tables; a JSON log line, Slack and email when
-   configured. The run is marked failed unless everything succeeded.
+6. **notify**: always runs: severity, counts, failed tables, failed dbt models and tests; a JSON log
+   line, Slack and email when configured. The run is marked failed unless everything succeeded.
 
 This file only wires the steps: each task is one call into the `etl_pipeline` package, and Cosmos'
 watcher internals live in `etl_pipeline.cosmos_watcher`. Parsing it reads nothing but `manifest.json`
@@ -284,9 +284,16 @@ def notify(
     freshness: dict | None,
     docs: dict | None,
     run_id: str | None = None,
+    ti=None,
 ) -> str:
     return notify_run(
-        run_id=run_id, validation=validation, drift=drift, report=run_report, freshness=freshness, docs=docs
+        run_id=run_id,
+        validation=validation,
+        drift=drift,
+        report=run_report,
+        freshness=freshness,
+        docs=docs,
+        dbt_failures=failed_dbt_nodes(ti, DBT_GROUP),
     )
 
 

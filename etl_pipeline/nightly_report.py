@@ -17,7 +17,9 @@ the DAG file imports this module every time it is parsed, and they take seconds 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from typing import Any
 
 from etl_pipeline.errors import EtlError
 from etl_pipeline.schema.tables_config import TIERS
@@ -27,21 +29,28 @@ from etl_pipeline.tables_yml import tables_config
 
 def verify_run(settings: Settings, run_id: str, day: int | None = None) -> dict[str, dict]:
     """Parity for the tables this run loaded successfully (etl.load_runs says which); `day`: the
-    rotation's day number (default today's, `quality.rotation.day_number`)."""
+    rotation's day number (default today's, `quality.rotation.day_number`): tonight's key ranges of
+    every table with a single integer key, and the other tables dealt to tonight, get the deep check."""
     from etl_pipeline.quality import rotation
     from etl_pipeline.quality.report import run_report
 
     config = tables_config(settings)
-    weights = {t.name: t.estimated_rows for t in config.enabled_tables()}
-    deep = rotation.deep_tonight(weights, rotation.day_number() if day is None else day)
+    day = rotation.day_number() if day is None else day
+    weights = {t.name: t.estimated_rows for t in config.enabled_tables() if not rotation.sliced(t)}
+    deep = rotation.deep_tonight(weights, day)
     loaded = [r["table_name"] for r in run_report(settings, run_id) if r["status"] == "success"]
-    return verify_tables(settings, loaded, deep=deep)
+    return verify_tables(settings, loaded, deep=deep, day=day)
 
 
-def verify_tables(settings: Settings, names: list[str], deep: Iterable[str] = ()) -> dict[str, dict]:
-    """Judged parity and content check per table, the full deep check for the tables in `deep`; a
-    check that errors is reported, not raised. Tables the plan found at the source but tables.yml
-    does not list yet are classified as the plan classified them."""
+def verify_tables(
+    settings: Settings, names: list[str], deep: Iterable[str] = (), day: int | None = None
+) -> dict[str, dict]:
+    """Judged parity and content check per table, the full deep check for the tables in `deep`, and
+    the key ranges due on day number `day` for the others (`load_parity.verify_loaded`); a check
+    that errors is reported, not raised. Tables the plan found at the source but tables.yml does not
+    list yet are classified as the plan classified them. One source and one target connection serve
+    every table (a table whose check fails gets fresh ones for the next)."""
+    from etl_pipeline.db import connect_source, connect_target
     from etl_pipeline.quality.load_parity import verify_loaded
     from etl_pipeline.tables_yml import new_tables
 
@@ -51,12 +60,29 @@ def verify_tables(settings: Settings, names: list[str], deep: Iterable[str] = ()
         tables.update(new_tables(settings, config).tables)
     due = set(deep)
     results: dict[str, dict] = {}
-    for name in names:
-        try:
-            results[name] = verify_loaded(settings, tables[name], deep=name in due).to_dict()
-        except Exception as exc:
-            results[name] = {"table": name, "ok": False, "deep": name in due, "error": type(exc).__name__}
+    src = pg = None
+    try:
+        for name in names:
+            try:
+                src = src or connect_source(settings.source)
+                pg = pg or connect_target(settings.target)
+                result = verify_loaded(settings, tables[name], deep=name in due, day=day, src=src, pg=pg)
+                results[name] = result.to_dict()
+            except Exception as exc:
+                results[name] = {"table": name, "ok": False, "deep": name in due, "error": type(exc).__name__}
+                _close(src, pg)
+                src = pg = None
+    finally:
+        _close(src, pg)
     return results
+
+
+def _close(*conns: Any) -> None:
+    """Close each of `conns` (None: nothing), whatever state it is in."""
+    for conn in conns:
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection: nothing left to close
+                conn.close()
 
 
 def build_report(settings: Settings, run_id: str, plan: dict | None, parity: dict | None) -> dict:

@@ -208,3 +208,84 @@ def test_a_verify_during_live_writes_is_ok_and_the_next_night_is_clean(settings)
     time.sleep(1.05)
     assert all(r.status == "success" for r in run(settings, run_id="npl-2"))
     assert [t.name for t in select_tables(settings) if not verify_table(settings, t, deep=True).ok] == []
+
+
+def test_keys_changed_in_raw_behind_the_loader_are_found_through_the_key_buckets(
+    settings, source_clock, caplog
+):
+    """A single integer key is compared by key buckets (count, sum, xor): the source's summary, raw's and
+    the loader's kept one agree after the loads. A raw row deleted and a key added straight in raw are
+    not in the kept summary, so the next load's delete check, which trusts it, sees nothing; the verify
+    sums raw itself, finds their buckets apart, compares those buckets' keys and counts both."""
+    from etl_pipeline.db import connect_source, connect_target
+    from etl_pipeline.load import key_summary
+
+    t = _loaded_table(settings, source_clock, "np_bk")
+    src, pg = connect_source(settings.source), connect_target(settings.target)
+    try:
+        scur, cur = src.cursor(), pg.cursor()
+        source, span = key_summary.source_buckets(scur, "np_bk", "id")
+        assert source == key_summary.kept(cur, "np_bk") == key_summary.recomputed(cur, "raw.np_bk", "id")
+        assert (source, span) == ({0: (10, 55, 1 ^ 2 ^ 3 ^ 4 ^ 5 ^ 6 ^ 7 ^ 8 ^ 9 ^ 10)}, (1, 10))
+        pg.rollback()
+        pg_rows(settings, "DELETE FROM raw.np_bk WHERE id = 4")
+        pg_rows(
+            settings,
+            "INSERT INTO raw.np_bk (id, v, ts, _loaded_at) VALUES (5000, 1, '2020-01-01 08:00:00', now())",
+        )
+        caplog.set_level("WARNING", logger="etl_pipeline.quality.load_parity")
+        # the missing key is a mismatch at once; a key raw has in excess could be a delete at the source
+        # since the load (InnoDB keeps no write mark): excused until a later load leaves it
+        assert _counts(verify_loaded(settings, t, src=src, pg=pg)) == (False, 1, 0, 0, 1, 10)
+        assert "np_bk: the kept key summary differs from raw in 2 buckets" in caplog.text
+        source_clock("2020-01-01 10:00:00")
+        load_table(settings, t, "np_bk-3")
+        # the same connections again, as the nightly's verify uses one of each for every table
+        judged = verify_loaded(settings, t, src=src, pg=pg)
+        assert _counts(judged) == (False, 1, 1, 0, 0, 5)
+        assert (judged.source_rows, judged.raw_live_rows) == (10, 10)
+    finally:
+        src.close()
+        pg.close()
+
+
+def test_a_table_with_an_integer_key_is_deep_checked_by_key_range_once_a_week(settings, source_clock):
+    """The key-range rotation: a corruption outside tonight's window is found on the one night of the seven
+    whose key ranges hold it, with the content of those ranges checked beside the window's rows."""
+    t = _loaded_table(settings, source_clock, "np_slice")
+    source_clock("2020-01-01 10:00:00")
+    load_table(settings, t, "np_slice-3")  # tonight's window: ids 6-10 (stamped 09:00)
+    pg_rows(settings, f"UPDATE raw.np_slice SET v = {MARKER} WHERE id = 1")
+    days = range(738_000, 738_000 + rotation.PERIOD)
+    due = [day for day in days if rotation.key_ranges("np_slice", day, 1, 10)]
+    assert len(due) == 1
+    for day in days:
+        result = verify_loaded(settings, t, day=day)
+        assert (result.deep, result.ok, result.content_mismatches, result.content_checked_rows) == (
+            (True, False, 1, 10) if day in due else (False, True, 0, 5)
+        )
+
+
+def test_the_key_ranges_cover_every_key_once_in_seven_nights():
+    B = rotation.BLOCK_KEYS
+    days = range(738_000, 738_000 + rotation.PERIOD)
+    for name, low, high in (
+        ("procedurelog", 1, 40 * B + 17),
+        ("definition", 1, 300),
+        ("neg", -3 * B - 5, 2 * B),
+    ):
+        nights = [rotation.key_ranges(name, day, low, high) for day in days]
+        keys = sorted(k for ranges in nights for lo, hi in ranges for k in (lo, hi))
+        assert keys[0] == low and keys[-1] == high
+        spans = sorted(r for ranges in nights for r in ranges)
+        # the nights' ranges tile [low, high]: no key on two nights, none on no night
+        assert all(a[1] + 1 == b[0] for a, b in zip(spans, spans[1:], strict=False))
+        sizes = [sum(hi - lo + 1 for lo, hi in ranges) for ranges in nights]
+        if high - low > 14 * B:  # a large table: each night about a seventh of it
+            assert max(sizes) - min(sizes) <= B
+    # more ranges than one statement should carry: the nearest are joined, every due key still in one
+    high = (rotation.MAX_RANGES + 10) * rotation.PERIOD * B
+    joined = rotation.key_ranges("huge", 5, 0, high)
+    assert len(joined) == rotation.MAX_RANGES
+    plain = rotation.key_ranges("huge", 5, 0, high, max_ranges=10**9)
+    assert all(any(a <= lo and hi <= b for a, b in joined) for lo, hi in plain)

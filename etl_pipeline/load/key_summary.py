@@ -10,11 +10,13 @@ raw once, on its next incremental load.
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg2.extensions import cursor
 
 from etl_pipeline.load.context import LoadContext
 from etl_pipeline.settings import STATE_SCHEMA
-from etl_pipeline.type_mapping import quote_ident
+from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
 # Primary-key bucket width of the delete reconciliation summary: narrow enough that scattered
 # deletes stream few keys, wide enough that the summaries stay small (a row per BUCKET_KEYS keys).
@@ -133,3 +135,66 @@ def recomputed(cur: cursor, target: str, key: str) -> dict[int, tuple[int, int, 
         SELECT {k} / {BUCKET_KEYS}, count(*), sum({k}), bit_xor({k}::bigint)
           FROM {target} WHERE _deleted_at IS NULL GROUP BY 1""")
     return {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in cur.fetchall()}
+
+
+Summary = dict[int, tuple[int, int, int]]  # per bucket: (count, sum, xor of the keys as unsigned bits)
+
+# Buckets per statement of the source-side summary: a range of the key index, so a table-locking
+# engine (MyISAM) is locked for one short statement at a time, as the loader's chunked reads are.
+SOURCE_SUMMARY_BUCKETS = 256
+
+
+def source_buckets(scur: Any, table: str, key: str) -> tuple[Summary, tuple[int, int] | None]:
+    """The same summary of the source table's keys now, read from its key index (`scur`: a source
+    cursor), in statements over SOURCE_SUMMARY_BUCKETS buckets' key ranges; and the lowest and
+    highest key (None: the table is empty)."""
+    t, k = quote_mysql_ident(table), quote_mysql_ident(key)
+    scur.execute(f"SELECT MIN({k}), MAX({k}) FROM {t}")
+    low, high = scur.fetchone()
+    summary: Summary = {}
+    if low is None:
+        return summary, None
+    step = SOURCE_SUMMARY_BUCKETS * BUCKET_KEYS
+    start = int(low)
+    while start <= int(high):
+        end = min(start + step - 1, int(high))
+        scur.execute(
+            f"SELECT {k} DIV {BUCKET_KEYS}, COUNT(*), SUM({k}), BIT_XOR({k}) FROM {t} "
+            f"WHERE {k} BETWEEN %s AND %s GROUP BY 1",
+            (start, end),
+        )
+        for b, n, s, x in scur.fetchall():
+            # a bucket split between two statements (ranges need not start on a bucket) adds up
+            n0, s0, x0 = summary.get(int(b), (0, 0, 0))
+            summary[int(b)] = (n0 + int(n), s0 + int(s), (x0 ^ int(x)) & _U64)
+        start = end + 1
+    return summary, (int(low), int(high))
+
+
+def kept(cur: cursor, table: str) -> Summary | None:
+    """The maintained summary (None: none is kept for `table` at this bucket width)."""
+    cur.execute(f"SELECT bucket_keys FROM {S}.key_summaries WHERE table_name = %s", (table,))
+    row = cur.fetchone()
+    if row is None or row[0] != BUCKET_KEYS:
+        return None
+    return buckets(cur, table)
+
+
+def bucket_range(bucket: int) -> tuple[int, int]:
+    """Keys k with k DIV BUCKET_KEYS == bucket (DIV truncates toward zero on both servers)."""
+    if bucket > 0:
+        return bucket * BUCKET_KEYS, (bucket + 1) * BUCKET_KEYS - 1
+    if bucket < 0:
+        return (bucket - 1) * BUCKET_KEYS + 1, bucket * BUCKET_KEYS
+    return -(BUCKET_KEYS - 1), BUCKET_KEYS - 1
+
+
+def ranges_of(buckets_: set[int]) -> list[tuple[int, int]]:
+    """The key ranges of `buckets_`, neighbours merged."""
+    ranges: list[tuple[int, int]] = []
+    for low, high in map(bucket_range, sorted(buckets_)):
+        if ranges and ranges[-1][1] + 1 == low:
+            ranges[-1] = (ranges[-1][0], high)
+        else:
+            ranges.append((low, high))
+    return ranges

@@ -39,27 +39,33 @@ excused only by a moved write mark. Results are counts and names, never row valu
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg2.extensions import cursor
+from psycopg2.extensions import connection, cursor
 
-from etl_pipeline.db import connect_source, connect_target, fetch_value
-from etl_pipeline.load import raw, state, unchanged
+from etl_pipeline.db import SourceConnection, connect_source, connect_target, fetch_value
+from etl_pipeline.load import key_summary, raw, state, unchanged
 from etl_pipeline.load.context import LoadContext
 from etl_pipeline.load.read_plan import window_stream
 from etl_pipeline.load.source import LiveColumn, live_columns
 from etl_pipeline.load.sql_render import copy_column_list
 from etl_pipeline.load.unchanged import SourceMark
 from etl_pipeline.load.window import AnyWindow, Cursor, cursor_of, incremental_window, reread
+from etl_pipeline.quality import rotation
 from etl_pipeline.quality.parity import ParityResult, compare_rows
+from etl_pipeline.quality.rotation import INTEGER_KEY_TYPES
 from etl_pipeline.schema.tables_config import TableConfig
 from etl_pipeline.settings import STATE_SCHEMA, Settings
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
+log = logging.getLogger(__name__)
+# Above this many differing key ranges one statement over every key is simpler than the ranges.
+MAX_KEY_RANGES = 500
 S = quote_ident(STATE_SCHEMA)
 PENDING_DDL = f"""
 CREATE TABLE IF NOT EXISTS {S}.parity_in_flight (
@@ -99,42 +105,70 @@ def load_seen(cur: cursor, table: str) -> LoadSeen | None:
     return LoadSeen(started, strategy or "", reason == "unchanged", lower, saved, state.read_mark(cur, table))
 
 
-def verify_loaded(settings: Settings, table: TableConfig, deep: bool = False) -> ParityResult:
+def verify_loaded(
+    settings: Settings,
+    table: TableConfig,
+    deep: bool = False,
+    *,
+    day: int | None = None,
+    src: SourceConnection | None = None,
+    pg: connection | None = None,
+) -> ParityResult:
     """Parity of `table` judged against its latest load, with the content check of what it read
-    tonight; `deep`: the content check over every row."""
+    tonight; `deep`: the content check over every row; `day`: also the content check of the key
+    ranges due that day in the key-range rotation (`rotation.key_ranges`; a single integer key only).
+    `src`, `pg`: open connections to use (left open; `pg`'s transaction is committed), else its own."""
     t0 = time.monotonic()
-    src = connect_source(settings.source)
+    own_src, own_pg = src is None, pg is None
+    src = connect_source(settings.source) if src is None else src
     try:
+        src.commit()  # a reused connection: a fresh snapshot of an InnoDB table
         excluded = {c.lower() for c in table.excluded_columns}
         live = [c for c in live_columns(src, table.name) if c.name.lower() not in excluded]
         by_name = {c.name.lower(): c for c in live}
         cursor = cursor_of(table, by_name)
         mark_now = unchanged.read_mark(src, table.name)
+        pg = connect_target(settings.target) if pg is None else pg
+        try:
+            result = _judged(settings, table, src, pg, live, cursor, mark_now, deep, day)
+            pg.commit()
+        finally:
+            if own_pg:
+                pg.close()
     finally:
-        src.close()
-    pg = connect_target(settings.target)
-    try:
-        with pg.cursor() as cur:
-            existing = raw.raw_columns(cur, table.target_name)
-            seen = load_seen(cur, table.name) if existing is not None else None
-            if existing is None or seen is None:
-                error = "raw table missing" if existing is None else "no successful load to judge against"
-                return ParityResult(table.name, 0, 0, deep=deep, error=error, against_load=True)
-            columns = [c for c in live if c.target_name in existing]
-            keys = [by_name[k.lower()] for k in table.primary_key if k.lower() in by_name]
-            written = not unchanged.unchanged_since(mark_now, seen.mark)
-            if not keys or any(k.target_name not in existing for k in keys):
-                result = _without_key(settings, cur, table, columns, written)
-            else:
-                if cursor is not None and cursor.column.lower() not in {c.name.lower() for c in columns}:
-                    cursor = None
-                ctx = LoadContext(settings, table, pg, datetime.now(UTC), pk_live=keys)
-                result = _Check(ctx, cur, columns, keys, cursor, seen, written, deep).run()
-        pg.commit()
-    finally:
-        pg.close()
+        if own_src:
+            src.close()
     result.seconds = round(time.monotonic() - t0, 3)
     return result
+
+
+def _judged(
+    settings: Settings,
+    table: TableConfig,
+    src: SourceConnection,
+    pg: connection,
+    live: list[LiveColumn],
+    cursor: Cursor | None,
+    mark_now: SourceMark | None,
+    deep: bool,
+    day: int | None,
+) -> ParityResult:
+    by_name = {c.name.lower(): c for c in live}
+    with pg.cursor() as cur:
+        existing = raw.raw_columns(cur, table.target_name)
+        seen = load_seen(cur, table.name) if existing is not None else None
+        if existing is None or seen is None:
+            error = "raw table missing" if existing is None else "no successful load to judge against"
+            return ParityResult(table.name, 0, 0, deep=deep, error=error, against_load=True)
+        columns = [c for c in live if c.target_name in existing]
+        keys = [by_name[k.lower()] for k in table.primary_key if k.lower() in by_name]
+        written = not unchanged.unchanged_since(mark_now, seen.mark)
+        if not keys or any(k.target_name not in existing for k in keys):
+            return _without_key(settings, cur, table, columns, written)
+        if cursor is not None and cursor.column.lower() not in {c.name.lower() for c in columns}:
+            cursor = None
+        ctx = LoadContext(settings, table, pg, datetime.now(UTC), pk_live=keys)
+        return _Check(ctx, cur, src, columns, keys, cursor, seen, written, deep, day).run()
 
 
 def _without_key(
@@ -156,21 +190,28 @@ def _without_key(
 
 class _Check:
     """One table's judged parity in the target transaction `cur` (temporary tables `_nk`: the source's
-    keys and cursor, `_nrows`: the source rows of the content check, `_nflight`: keys written after
-    the load, `_ndiff`: the differing keys and how each is judged)."""
+    keys and cursor compared, `_nrows`: the source rows of the content check, `_nflight`: keys written
+    after the load, `_ndiff`: the differing keys and how each is judged).
+
+    A single integer key is compared by key buckets first (`_differing_buckets`): only the keys of
+    buckets whose count, sum or xor differ between the source and raw go to `_nk` (and the keys of
+    tonight's deep ranges), and the keys raw lacks or has in excess are looked for in those ranges
+    alone (`self.ranges`). Other keys are streamed whole (`self.ranges` None: every key)."""
 
     def __init__(
         self,
         ctx: LoadContext,
         cur: cursor,
+        src: SourceConnection,
         columns: Sequence[LiveColumn],
         keys: Sequence[LiveColumn],
         cursor: Cursor | None,
         seen: LoadSeen,
         written: bool,
         deep: bool,
+        day: int | None,
     ) -> None:
-        self.ctx, self.cur, self.columns, self.keys = ctx, cur, list(columns), list(keys)
+        self.ctx, self.cur, self.src, self.columns, self.keys = ctx, cur, src, list(columns), list(keys)
         self.cursor, self.seen, self.written, self.deep = cursor, seen, written, deep
         self.table = ctx.table
         self.target = raw.qualified(self.table.target_name)
@@ -178,19 +219,31 @@ class _Check:
         self.c = None if cursor is None else quote_ident(_live(columns, cursor.column).target_name)
         saved = seen.cursor_value
         self.bound = None if cursor is None or saved is None else _as_pg(cursor, cursor.value(saved))
+        self.bucketed = len(keys) == 1 and keys[0].pg_type in INTEGER_KEY_TYPES and not self._every_row()
+        self.day = day if self.bucketed else None
+        self.ranges: list[tuple[int, int]] | None = None  # the key ranges compared (None: every key)
+        self.deep_ranges: list[tuple[int, int]] = []
+        self.counts: tuple[int, int] | None = None  # (source keys, raw live keys) from the buckets
+        self.phases: dict[str, float] = {}
 
     def run(self) -> ParityResult:
+        t0 = time.monotonic()
+        if self.bucketed:
+            self._differing_buckets()
         content = self._stream()
         self._in_flight()
         self._differences(content)
         self._judge()
         cur = self.cur
-        cur.execute("SELECT count(*) FROM _nk")
-        source_rows = fetch_value(cur)
-        cur.execute(f"SELECT count(*) FROM {self.target} WHERE _deleted_at IS NULL")
-        result = ParityResult(
-            self.table.name, source_rows, fetch_value(cur), deep=self.deep, against_load=True
-        )
+        if self.counts is None:
+            cur.execute("SELECT count(*) FROM _nk")
+            source_rows = fetch_value(cur)
+            cur.execute(f"SELECT count(*) FROM {self.target} WHERE _deleted_at IS NULL")
+            raw_rows = fetch_value(cur)
+        else:
+            source_rows, raw_rows = self.counts
+        deep = self.deep or bool(self.deep_ranges)
+        result = ParityResult(self.table.name, source_rows, raw_rows, deep=deep, against_load=True)
         cur.execute("SELECT count(*) FROM _nflight")
         result.in_flight = fetch_value(cur)
         if content:
@@ -207,48 +260,121 @@ class _Check:
             else:
                 result.content_mismatches += n
         self._keep_pending()
+        self._phase("judge", t0)
+        result.phase_seconds = {k: round(v, 3) for k, v in self.phases.items()}
         return result
+
+    def _phase(self, name: str, since: float) -> float:
+        """Add the seconds since `since` to phase `name` (all of run() less the named others: 'judge')."""
+        now = time.monotonic()
+        if name == "judge":
+            self.phases[name] = now - since - sum(self.phases.values())
+        else:
+            self.phases[name] = self.phases.get(name, 0.0) + now - since
+        return now
+
+    def _every_row(self) -> bool:
+        """The content check reads every row (a deep check, or after a full load): so do the keys."""
+        return self.deep or (self.seen.strategy == "full" and not self.seen.skipped)
+
+    def _differing_buckets(self) -> None:
+        """`self.ranges`: the key ranges of the buckets that differ between the source (one GROUP BY
+        over its key index) and raw's live keys (summed from raw itself, so a row changed in raw by
+        anything but the loader shows), and `self.counts`. A bucket whose maintained summary
+        (`etl.key_buckets`) disagrees with raw is compared too, and logged: the loader's delete check
+        trusts that summary."""
+        t0 = time.monotonic()
+        key = self.keys[0]
+        scur = self.src.cursor()
+        try:
+            source, span = key_summary.source_buckets(scur, self.table.name, key.name)
+        finally:
+            scur.close()
+        mine = key_summary.recomputed(self.cur, self.target, key.target_name)
+        differing = {b for b in source.keys() | mine.keys() if source.get(b) != mine.get(b)}
+        kept = key_summary.kept(self.cur, self.table.name)
+        if kept is not None:
+            drift = {b for b in kept.keys() | mine.keys() if kept.get(b) != mine.get(b)}
+            if drift:
+                log.warning(
+                    "%s: the kept key summary differs from raw in %d buckets", self.table.name, len(drift)
+                )
+            differing |= drift
+        ranges = key_summary.ranges_of(differing)
+        self.ranges = ranges if len(ranges) <= MAX_KEY_RANGES else None  # scattered: stream every key
+        self.counts = (sum(n for n, _, _ in source.values()), sum(n for n, _, _ in mine.values()))
+        if self.day is not None and span is not None:
+            self.deep_ranges = rotation.key_ranges(self.table.name, self.day, *span)
+        self._phase("keys", t0)
 
     def _stream(self) -> bool:
         """Stream the source into `_nk` (and `_nrows` for the content check); True when there is one."""
-        where, params = self._content_window()
         cols = ", ".join(quote_ident(c.target_name) for c in self.columns)
         key_cols = self.k + ([self.c] if self.c and self.c not in self.k else [])
-        if where is not None:
-            self._copy("_nrows", cols, self.columns, where, params)
-            if not where:  # every row: the keys come from the same read
-                self.cur.execute(
-                    f"CREATE TEMP TABLE _nk ON COMMIT DROP AS SELECT {', '.join(key_cols)} FROM _nrows"
-                )
-                self.cur.execute("ANALYZE _nk")
-                return True
         key_live = [*self.keys]
         if self.cursor is not None and self.c not in self.k:
             key_live.append(_live(self.columns, self.cursor.column))
-        self._copy("_nk", ", ".join(key_cols), key_live, "", ())
-        if where is None:
+        if self._every_row():
+            t0 = time.monotonic()
+            self._copy("_nrows", cols, self.columns, "", ())
+            # every row: the keys come from the same read
             self.cur.execute(
-                f"CREATE TEMP TABLE _nrows ON COMMIT DROP AS SELECT {cols} FROM {self.target} WITH NO DATA"
+                f"CREATE TEMP TABLE _nk ON COMMIT DROP AS SELECT {', '.join(key_cols)} FROM _nrows"
             )
-        return where is not None
+            self.cur.execute("ANALYZE _nk")
+            self._phase("deep" if self.deep else "content", t0)
+            return True
+        t0 = time.monotonic()
+        where, params = self._content_window()
+        self._create("_nrows", cols)
+        if where is not None:
+            self._copy("_nrows", cols, self.columns, where, params)
+        t0 = self._phase("content", t0)
+        if self.deep_ranges:
+            # tonight's deep ranges less the rows the window read already (a NULL cursor is not in it)
+            outside = f" AND NOT COALESCE({where}, FALSE)" if where else ""
+            inside = f"({_in_ranges(self._key_my(), self.deep_ranges)}){outside}"
+            self._copy("_nrows", cols, self.columns, inside, params if where else ())
+            t0 = self._phase("deep", t0)
+        if self.ranges is None:
+            self._copy("_nk", ", ".join(key_cols), key_live, "", ())
+        else:
+            # the differing buckets' keys and tonight's deep ranges' keys, in one read
+            self.ranges = _union(self.ranges, self.deep_ranges)
+            self._create("_nk", ", ".join(key_cols))
+            if self.ranges:
+                self._copy("_nk", ", ".join(key_cols), key_live, _in_ranges(self._key_my(), self.ranges), ())
+        self._phase("keys", t0)
+        return where is not None or bool(self.deep_ranges)
+
+    def _key_my(self) -> str:
+        return quote_mysql_ident(self.keys[0].name)
 
     def _content_window(self) -> tuple[str | None, tuple[Any, ...]]:
-        """The source condition of the content check ('': every row; None: no rows)."""
+        """The source condition of the content check (None: no rows): the rows the load read (its
+        cursor at or above the recorded `window_lower`: a range on the cursor column). On the bucket
+        path `_nk` no longer holds every key, so after a load that read nothing the rows written since
+        (cursor above the saved one, all in flight) are read for the count of rows in flight."""
         seen = self.seen
-        if self.deep or (seen.strategy == "full" and not seen.skipped):
-            return "", ()
-        if seen.skipped or self.cursor is None or seen.window_lower is None:
+        if self.cursor is None:
             return None, ()
-        lower = self.cursor.value(seen.window_lower)
-        return f"{quote_mysql_ident(self.cursor.column)} >= %s", (lower,)
+        column = quote_mysql_ident(self.cursor.column)
+        if not seen.skipped and seen.window_lower is not None:
+            return f"{column} >= %s", (self.cursor.value(seen.window_lower),)
+        if self.bucketed and self.written and seen.cursor_value is not None:
+            return f"{column} > %s", (self.cursor.value(seen.cursor_value),)
+        return None, ()
+
+    def _create(self, name: str, cols: str) -> None:
+        self.cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS SELECT {cols} FROM {self.target} WITH NO DATA"
+        )
 
     def _copy(
         self, name: str, cols: str, live: Sequence[LiveColumn], where: str, params: Sequence[Any]
     ) -> None:
         cur = self.cur
-        cur.execute(
-            f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {cols} FROM {self.target} WITH NO DATA"
-        )
+        self._create(name, cols)
         stream = window_stream(self.ctx, live, where, params)
         try:
             cur.copy_expert(f"COPY {name} ({copy_column_list(live)}) FROM STDIN", stream, size=1 << 20)
@@ -275,6 +401,7 @@ class _Check:
         return f"SELECT 1 FROM _nflight f WHERE {on}"
 
     def _differences(self, content: bool) -> None:
+        t0 = time.monotonic()
         cur, t = self.cur, self.target
         c = f"s.{self.c}" if self.c else "NULL::text"
         cur.execute(
@@ -291,11 +418,15 @@ class _Check:
                  WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {on} AND t._deleted_at IS NULL)
                    AND NOT EXISTS ({self._flight_of("s")})"""
         )
+        compared = (
+            "" if self.ranges is None else f" AND ({_in_ranges(f't.{self.k[0]}', self.ranges) or 'FALSE'})"
+        )
         cur.execute(
             f"""INSERT INTO _ndiff (kind, key)
                 SELECT 'extra', {t_key} FROM {t} t
-                 WHERE t._deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM _nk s WHERE {on})"""
+                 WHERE t._deleted_at IS NULL{compared} AND NOT EXISTS (SELECT 1 FROM _nk s WHERE {on})"""
         )
+        t0 = self._phase("keys", t0)
         if content:
             cols = [quote_ident(col.target_name) for col in self.columns]
             s_row = ", ".join(f"s.{col}" for col in cols)
@@ -306,6 +437,7 @@ class _Check:
                      WHERE ROW({s_row}) IS DISTINCT FROM ROW({t_row})
                        AND NOT EXISTS ({self._flight_of("s")})"""
             )
+            self._phase("content", t0)
 
     def _judge(self) -> None:
         """Set `_ndiff.cls`: 'zone' (the next window reads it), 'mark' (the next load fixes it and the
@@ -369,3 +501,19 @@ def _as_pg(cursor: Cursor | None, value: Any) -> Any:
 
 def _live(columns: Sequence[LiveColumn], name: str) -> LiveColumn:
     return next(c for c in columns if c.name.lower() == name.lower())
+
+
+def _in_ranges(column: str, ranges: Sequence[tuple[int, int]]) -> str:
+    """`column` in one of the key `ranges` ('' for none)."""
+    return " OR ".join(f"{column} BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges)
+
+
+def _union(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The key ranges of `a` and `b` together, overlapping and adjacent ones merged."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted([*a, *b]):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged

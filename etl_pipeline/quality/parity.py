@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from psycopg2.extensions import cursor
 
@@ -43,6 +43,7 @@ class ParityResult:
     against_load: bool = False
     in_flight: int = 0
     content_checked_rows: int = 0  # source rows whose whole content was compared
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # keys, content, deep, judge
 
     @property
     def ok(self) -> bool:

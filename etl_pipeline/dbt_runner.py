@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 DBT_PROJECT_NAME = "dbt_dental_models"  # `name:` in dbt_project.yml
 DBT_PROFILE = "dbt_dental_models"  # its profile in profiles.yml
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_dental_models"
-DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
-DBT_MANIFEST = DBT_TARGET_DIR / "manifest.json"  # built by `make manifest`; Cosmos renders the DAG from it
+DBT_MANIFEST = (
+    DBT_PROJECT_DIR / "target" / "manifest.json"
+)  # built by `make manifest`; Cosmos renders from it
+# where the pipeline's own dbt commands write (run results, partial-parse state): the project's target/,
+# or ETL_DBT_TARGET_DIR for suites side by side (each its own; the manifest above is left to `make manifest`)
+DBT_TARGET_DIR = Path(os.environ.get("ETL_DBT_TARGET_DIR") or DBT_PROJECT_DIR / "target")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -122,6 +126,8 @@ def run_dbt(
     ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
+    if "--target-path" not in args and DBT_MANIFEST.parent != DBT_TARGET_DIR:
+        command += ["--target-path", str(DBT_TARGET_DIR)]
     log.info("dbt %s", " ".join(args))
     proc = subprocess.run(
         command, check=False, cwd=DBT_PROJECT_DIR, env=dbt_env(settings), capture_output=not echo, text=True

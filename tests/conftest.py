@@ -2,11 +2,17 @@
 
 The servers are a `LocalStack` of their own (data under .local/test-stack-<id>, ports offset by
 <id>), so tests never touch the demo stack. Set TEST_STACK_ID to run several suites side by side.
+
+`make test` runs the suite in two pytest-xdist workers (a module stays in one worker: its module
+fixtures are built once). Each worker is a suite of its own: stack id TEST_STACK_ID + WORKER_STRIDE *
+worker number, and its own dbt target directory (ETL_DBT_TARGET_DIR: dbt's partial-parse state and run
+results are files in the project otherwise).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +21,18 @@ import pytest
 from etl_pipeline.local.stack import LocalStack
 from etl_pipeline.settings import PROJECT_ROOT, Settings, load_settings
 
-STACK_ID = int(os.environ.get("TEST_STACK_ID", "0"))
+WORKER_STRIDE = 20  # above the scratch stacks' port offsets; test_terminal's nested suite adds 50
+
+
+def _worker_number() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... under xdist
+    return int(worker[2:]) if worker.startswith("gw") else 0
+
+
+STACK_ID = int(os.environ.get("TEST_STACK_ID", "0")) + WORKER_STRIDE * _worker_number()
+os.environ["TEST_STACK_ID"] = str(STACK_ID)  # the modules and child suites that read it agree
+if os.environ.get("PYTEST_XDIST_WORKER"):  # before etl_pipeline.dbt_runner is imported
+    os.environ["ETL_DBT_TARGET_DIR"] = str(PROJECT_ROOT / ".local" / f"dbt-target-{STACK_ID}")
 
 
 def _test_stack() -> LocalStack:
@@ -79,6 +96,16 @@ def scratch_stacks() -> Iterator[Callable[[str, int], LocalStack]]:
 @pytest.fixture(scope="session")
 def settings(local_stack) -> Settings:
     return load_settings()
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config) -> None:
+    # a SIGTERM (a CI timeout, `kill`) ends the run as Ctrl-C does: fixtures tear down, servers stop,
+    # child processes started with subprocess.run are killed
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 def pytest_report_header(config) -> str:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from security_support import assert_no_leaks, collect_files, find_leaks, patient_needles, stack_secrets
 
-from etl_pipeline.dbt_runner import DBT_PROJECT_DIR
+from etl_pipeline.dbt_runner import DBT_PROJECT_DIR, DBT_TARGET_DIR
 from etl_pipeline.local.stack import find_postgres
 from etl_pipeline.settings import PROJECT_ROOT
 
@@ -115,8 +115,8 @@ def test_whole_job_and_its_failures_leak_no_secret_and_no_patient_data(local_sta
     files = collect_files(
         t.config_dir,
         DBT_PROJECT_DIR / "logs",
-        DBT_PROJECT_DIR / "target" / "run_results.json",
-        DBT_PROJECT_DIR / "target" / "manifest.json",
+        DBT_TARGET_DIR / "run_results.json",
+        DBT_TARGET_DIR / "manifest.json",
     )
     assert any(f.name.startswith("dbt.log") for f in files)
     assert_no_leaks(needles, t.texts, files)

@@ -11,8 +11,10 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -24,7 +26,7 @@ STACK_TESTS = [
     "tests/test_local_stack.py::test_down_leaves_no_process_behind",
     "tests/test_local_stack.py::test_port_in_use_gives_one_line_error_and_no_stray_process",
     "tests/test_local_stack.py::test_postgres_port_in_use_stops_the_mariadb_it_started",
-    "tests/stack_probe.py",
+    "tests/stack_probe.py::test_fails_with_its_servers_running",
 ]
 
 
@@ -57,6 +59,40 @@ def test_stack_tests_in_an_80_column_terminal_leave_no_server_behind():
     assert summary, output[-3000:]
     assert (int(summary.group(1)), int(summary.group(2))) == (1, 3), output[-3000:]
     assert "deliberate failure with the scratch servers still up" in output
+    leftovers = processes_mentioning(scratch_dir)
+    assert leftovers == [], [p.command_line[:200] for p in leftovers]
+    shutil.rmtree(scratch_dir, ignore_errors=True)
+
+
+def test_a_run_sent_sigterm_stops_its_servers(tmp_path):
+    """A CI timeout or `kill` ends the suite with SIGTERM: its fixtures still tear down their servers."""
+    nested_id = int(os.environ.get("TEST_STACK_ID", "0")) + 51
+    scratch_dir = PROJECT_ROOT / ".local" / f"sigterm-check-{nested_id}"
+    marker = tmp_path / "servers-up"
+    env = {**os.environ, "TEST_STACK_ID": str(nested_id), "TEST_SCRATCH_DIR": str(scratch_dir)}
+    env["PROBE_MARKER"] = str(marker)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    probe = "tests/stack_probe.py::test_waits_with_its_servers_running_until_killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", probe],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), "the probe never started its servers"
+        assert processes_mentioning(scratch_dir), "the probe's servers should be up"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, output[-2000:]
     leftovers = processes_mentioning(scratch_dir)
     assert leftovers == [], [p.command_line[:200] for p in leftovers]
     shutil.rmtree(scratch_dir, ignore_errors=True)

@@ -236,7 +236,8 @@ def test_keys_changed_in_raw_behind_the_loader_are_found_through_the_key_buckets
         caplog.set_level("WARNING", logger="etl_pipeline.quality.load_parity")
         # the missing key is a mismatch at once; a key raw has in excess could be a delete at the source
         # since the load (InnoDB keeps no write mark): excused until a later load leaves it
-        assert _counts(verify_loaded(settings, t, src=src, pg=pg)) == (False, 1, 0, 0, 1, 10)
+        # (the content check reads tonight's window by the keys raw holds in it: 9 of the source's 10)
+        assert _counts(verify_loaded(settings, t, src=src, pg=pg)) == (False, 1, 0, 0, 1, 9)
         assert "np_bk: the kept key summary differs from raw in 2 buckets" in caplog.text
         source_clock("2020-01-01 10:00:00")
         load_table(settings, t, "np_bk-3")

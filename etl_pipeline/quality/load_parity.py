@@ -66,6 +66,12 @@ from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 log = logging.getLogger(__name__)
 # Above this many differing key ranges one statement over every key is simpler than the ranges.
 MAX_KEY_RANGES = 500
+# Above this many keys in tonight's window its rows are read by the cursor range (one pass).
+MAX_WINDOW_KEYS = 50_000
+CURSOR_INDEX_SQL = """
+SELECT 1 FROM information_schema.STATISTICS
+ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME = %s AND SEQ_IN_INDEX = 1
+ LIMIT 1"""
 S = quote_ident(STATE_SCHEMA)
 PENDING_DDL = f"""
 CREATE TABLE IF NOT EXISTS {S}.parity_in_flight (
@@ -268,7 +274,8 @@ class _Check:
         """Add the seconds since `since` to phase `name` (all of run() less the named others: 'judge')."""
         now = time.monotonic()
         if name == "judge":
-            self.phases[name] = now - since - sum(self.phases.values())
+            named = sum(v for k, v in self.phases.items() if k in ("keys", "content", "deep"))
+            self.phases[name] = now - since - named
         else:
             self.phases[name] = self.phases.get(name, 0.0) + now - since
         return now
@@ -290,7 +297,9 @@ class _Check:
             source, span = key_summary.source_buckets(scur, self.table.name, key.name)
         finally:
             scur.close()
+        t1 = time.monotonic()
         mine = key_summary.recomputed(self.cur, self.target, key.target_name)
+        self.phases["keys_raw_summary"] = time.monotonic() - t1  # a part of "keys"
         differing = {b for b in source.keys() | mine.keys() if source.get(b) != mine.get(b)}
         kept = key_summary.kept(self.cur, self.table.name)
         if kept is not None:
@@ -338,32 +347,79 @@ class _Check:
             t0 = self._phase("deep", t0)
         if self.ranges is None:
             self._copy("_nk", ", ".join(key_cols), key_live, "", ())
+            self._phase("keys", t0)
         else:
-            # the differing buckets' keys and tonight's deep ranges' keys, in one read
-            self.ranges = _union(self.ranges, self.deep_ranges)
+            key_my = self._key_my()
             self._create("_nk", ", ".join(key_cols))
-            if self.ranges:
-                self._copy("_nk", ", ".join(key_cols), key_live, _in_ranges(self._key_my(), self.ranges), ())
-        self._phase("keys", t0)
+            if self.ranges:  # the differing buckets' keys
+                self._copy("_nk", ", ".join(key_cols), key_live, _in_ranges(key_my, self.ranges), ())
+            t0 = self._phase("keys", t0)
+            if self.deep_ranges:  # and tonight's deep ranges' keys, compared in full
+                beside = f" AND NOT ({_in_ranges(key_my, self.ranges)})" if self.ranges else ""
+                self._copy(
+                    "_nk",
+                    ", ".join(key_cols),
+                    key_live,
+                    f"({_in_ranges(key_my, self.deep_ranges)}){beside}",
+                    (),
+                )
+                self.ranges = _union(self.ranges, self.deep_ranges)
+                self._phase("deep", t0)
         return where is not None or bool(self.deep_ranges)
 
     def _key_my(self) -> str:
         return quote_mysql_ident(self.keys[0].name)
 
     def _content_window(self) -> tuple[str | None, tuple[Any, ...]]:
-        """The source condition of the content check (None: no rows): the rows the load read (its
-        cursor at or above the recorded `window_lower`: a range on the cursor column). On the bucket
-        path `_nk` no longer holds every key, so after a load that read nothing the rows written since
-        (cursor above the saved one, all in flight) are read for the count of rows in flight."""
+        """The source condition of the content check (None: no rows): the rows the load read, its
+        cursor at or above the recorded `window_lower`. Where the source cannot read that range from
+        an index (OpenDental's cursor columns have none), the rows are found by key instead
+        (`_window_by_key`), so no statement scans the table. On the bucket path `_nk` no longer holds
+        every key, so after a load that read nothing the rows written since (cursor above the saved
+        one, all in flight) are read for the count of rows in flight, where an index allows."""
         seen = self.seen
         if self.cursor is None:
             return None, ()
         column = quote_mysql_ident(self.cursor.column)
+        indexed = self._cursor_indexed()
         if not seen.skipped and seen.window_lower is not None:
-            return f"{column} >= %s", (self.cursor.value(seen.window_lower),)
-        if self.bucketed and self.written and seen.cursor_value is not None:
+            lower = self.cursor.value(seen.window_lower)
+            return (f"{column} >= %s", (lower,)) if indexed else self._window_by_key(column, lower)
+        if self.bucketed and self.written and seen.cursor_value is not None and indexed:
             return f"{column} > %s", (self.cursor.value(seen.cursor_value),)
         return None, ()
+
+    def _cursor_indexed(self) -> bool:
+        """Whether the source reads a range of the cursor from an index (the key, or an index the
+        cursor column leads); tables off the bucket path read the range as before either way."""
+        assert self.cursor is not None
+        if not self.bucketed or self.cursor.column.lower() == self.keys[0].name.lower():
+            return True
+        scur = self.src.cursor()
+        try:
+            scur.execute(CURSOR_INDEX_SQL, (self.table.name, self.cursor.column))
+            return scur.fetchone() is not None
+        finally:
+            scur.close()
+
+    def _window_by_key(self, column: str, lower: Any) -> tuple[str | None, tuple[Any, ...]]:
+        """The window's rows by key: the keys whose row raw holds with a cursor in the window (the rows
+        the load read and merged), read by the source's key index. A row the load should have read
+        but raw holds with an older cursor is not among them: the deep check's key range finds it
+        within the week. Above MAX_WINDOW_KEYS keys (a window of weeks), the cursor range is read."""
+        assert self.c is not None
+        cur = self.cur
+        cur.execute(
+            f"SELECT {self.k[0]} FROM {self.target} WHERE {self.c} >= %s AND _deleted_at IS NULL "
+            f"LIMIT {MAX_WINDOW_KEYS + 1}",
+            (_as_pg(self.cursor, lower),),
+        )
+        keys = [int(k) for (k,) in cur.fetchall()]
+        if len(keys) > MAX_WINDOW_KEYS:
+            return f"{column} >= %s", (lower,)
+        if not keys:
+            return None, ()
+        return f"{self._key_my()} IN ({', '.join(map(str, sorted(keys)))})", ()
 
     def _create(self, name: str, cols: str) -> None:
         self.cur.execute(
@@ -426,7 +482,8 @@ class _Check:
                 SELECT 'extra', {t_key} FROM {t} t
                  WHERE t._deleted_at IS NULL{compared} AND NOT EXISTS (SELECT 1 FROM _nk s WHERE {on})"""
         )
-        t0 = self._phase("keys", t0)
+        # the keys of tonight's deep ranges are most of those compared when there are any
+        t0 = self._phase("deep" if self.deep_ranges else "keys", t0)
         if content:
             cols = [quote_ident(col.target_name) for col in self.columns]
             s_row = ", ".join(f"s.{col}" for col in cols)
@@ -437,7 +494,8 @@ class _Check:
                      WHERE ROW({s_row}) IS DISTINCT FROM ROW({t_row})
                        AND NOT EXISTS ({self._flight_of("s")})"""
             )
-            self._phase("content", t0)
+            # one comparison of the window's rows and the deep ranges' (far more, when there are any)
+            self._phase("deep" if self.deep_ranges else "content", t0)
 
     def _judge(self) -> None:
         """Set `_ndiff.cls`: 'zone' (the next window reads it), 'mark' (the next load fixes it and the

@@ -28,12 +28,24 @@ at its upper bound), and the source mark it took before reading (`source_marks`,
 4. Any other difference (a raw value differing inside the rows the windows have passed, a row of an
    incremental table raw lacks below the next window) is a mismatch: no load will repair it.
 
+Key sets: a single integer key is compared by key buckets (`key_summary`): per bucket of BUCKET_KEYS
+keys the count, sum and xor of the source's keys (a GROUP BY over its key index, a range of buckets a
+statement) against raw's live keys (summed from raw itself, so a row changed in raw behind the loader
+shows; the loader's kept summary is compared with it too). Only the keys of the buckets that differ
+are streamed and judged by the rules above; equal buckets hold equal key sets unless changes inside
+one bucket balance all three sums, which the weekly deep check below finds. Other keys are streamed
+whole.
+
 Content check: the rows the load read tonight (source rows with cursor at or above the recorded
 `window_lower`; every row after a full load; none after a skip) are streamed through the loader's
 renderer (`read_plan.window_stream`, so MyISAM is read in key-range chunks) into a temporary table of
 raw's types and compared by key with raw's live rows (`IS DISTINCT FROM` on the whole row): the same
-canonical form as `parity`'s deep check. The rotating deep check (`rotation`) does the same over every
-row. A table without a primary key is compared exactly (whole rows, as `parity` does), its differences
+canonical form as `parity`'s deep check. Where the source has no index on the cursor (OpenDental's
+cursor columns have none) the window's rows are read by key: the keys raw holds with a cursor in the
+window, so no statement scans the table. The deep check (`rotation`) does the same over every row
+(`deep`), or over the key ranges due tonight (`day`: a seventh of each integer-key table a night),
+keys compared exactly there. A table without a primary key is compared exactly (whole rows, as
+`parity` does), its differences
 excused only by a moved write mark. Results are counts and names, never row values or keys.
 """
 

@@ -36,10 +36,10 @@ from psycopg2.extensions import cursor
 from etl_pipeline.db import connect_source
 from etl_pipeline.load import raw
 from etl_pipeline.load.context import LoadContext
-from etl_pipeline.load.full import key_range_parts
+from etl_pipeline.load.read_plan import window_stream
 from etl_pipeline.load.result import LoadCounts
-from etl_pipeline.load.source import LineStream, LiveColumn
-from etl_pipeline.load.sql_render import copy_column_list, line_expression, select_lines_sql
+from etl_pipeline.load.source import LiveColumn
+from etl_pipeline.load.sql_render import copy_column_list, line_expression
 from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 
 log = logging.getLogger(__name__)
@@ -98,13 +98,7 @@ def fill(ctx: LoadContext, backfill: Backfill, counts: LoadCounts) -> LoadCounts
     cur.execute(f"CREATE TEMP TABLE _backfill ON COMMIT DROP AS SELECT {names} FROM {target} WITH NO DATA")
     where = f"NOT ({line_expression(backfill.columns)} <=> %s)"
     params = (backfill.default_line,)
-    stream = LineStream(
-        ctx.source_cfg,
-        select_lines_sql(ctx.table.name, read, where),
-        params,
-        table=ctx.table.name,
-        parts=key_range_parts(ctx, read, where, params),
-    )
+    stream = window_stream(ctx, read, where, params, parallel=True)
     try:
         cur.copy_expert(f"COPY _backfill ({copy_column_list(read)}) FROM STDIN", stream, size=1 << 20)
     except psycopg2.Error:

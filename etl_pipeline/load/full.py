@@ -11,19 +11,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import psycopg2
 from psycopg2.extensions import cursor
 
-from etl_pipeline.db import connect_source
 from etl_pipeline.load import key_summary, raw, views
 from etl_pipeline.load.context import LoadContext
+from etl_pipeline.load.read_plan import window_stream
 from etl_pipeline.load.result import LoadCounts
-from etl_pipeline.load.source import LineStream, LiveColumn
-from etl_pipeline.load.sql_render import copy_column_list, select_lines_sql
+from etl_pipeline.load.source import LiveColumn
+from etl_pipeline.load.sql_render import copy_column_list
 from etl_pipeline.load.window import Window
-from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
+from etl_pipeline.type_mapping import quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +54,9 @@ def load_full(
     cols = copy_column_list(live)
     t0 = time.monotonic()
     also = ctx.table.cursor if track_cursor else None
-    stream = LineStream(
-        ctx.source_cfg,
-        select_lines_sql(ctx.table.name, live, where, also=also),
-        params,
-        table=ctx.table.name,
-        progress=ctx.progress,
-        track_max=track_cursor,
-        parts=key_range_parts(ctx, live, where, params, also),
+    # MyISAM in key-range chunks (the clinic's writes wait one chunk at most), InnoDB one snapshot
+    stream = window_stream(
+        ctx, live, where, params, also=also, track_max=track_cursor, parallel=True, progress=ctx.progress
     )
     try:
         cur.copy_expert(f"COPY {raw.qualified(new)} ({cols}) FROM STDIN WITH (FREEZE)", stream, size=1 << 20)
@@ -106,47 +100,6 @@ def load_full(
         raw_rows=raw_rows,
         max_cursor=stream.max_value,
     )
-
-
-READ_STREAMS = 2  # parallel source streams for big tables (the source renders rows on its CPUs)
-PARALLEL_MIN_KEYS = 200_000  # below this key range one stream is as fast
-
-
-def key_range_parts(
-    ctx: LoadContext, live: Sequence[LiveColumn], where: str, params: tuple[Any, ...], also: str | None = None
-) -> list[tuple[str, tuple[Any, ...]]] | None:
-    """Split the read into primary-key ranges read in parallel, for a single integer key."""
-    if len(ctx.pk_live) != 1 or ctx.pk_live[0].kind != "integer" or READ_STREAMS < 2:
-        return None
-    key = quote_mysql_ident(ctx.pk_live[0].name)
-    src = connect_source(ctx.source_cfg)
-    try:
-        bounds = _min_max(src, ctx.table.name, key)
-    finally:
-        src.close()
-    if bounds is None or bounds[1] - bounds[0] < PARALLEL_MIN_KEYS:
-        return None
-    low, high = bounds
-    step = (high - low) // READ_STREAMS + 1
-    parts = []
-    for i in range(READ_STREAMS):
-        start, end = low + i * step, min(low + (i + 1) * step - 1, high)
-        cond = f"{key} BETWEEN {int(start)} AND {int(end)}"
-        parts.append(
-            (
-                select_lines_sql(ctx.table.name, live, f"({where}) AND {cond}" if where else cond, also=also),
-                params,
-            )
-        )
-    return parts
-
-
-def _min_max(src: Any, table: str, key: str) -> tuple[int, int] | None:
-    cur = src.cursor()
-    cur.execute(f"SELECT MIN({key}), MAX({key}) FROM {quote_mysql_ident(table)}")
-    low, high = cur.fetchone()
-    cur.close()
-    return None if low is None else (int(low), int(high))
 
 
 def _carry_over(

@@ -13,7 +13,8 @@ splits as (
     select
         payment_id,
         count(*) as split_count,
-        sum(split_amount) as split_total
+        sum(split_amount) as split_total,
+        max(updated_at) as splits_updated_at
     from {{ ref('stg_opendental__paysplit') }}
     group by payment_id
 
@@ -28,7 +29,8 @@ select
     payments.is_income_transfer,
     coalesce(payments.clinic_id, 0) as clinic_id,
     coalesce(splits.split_count, 0) as split_count,
-    coalesce(splits.split_total, 0) as split_total
+    coalesce(splits.split_total, 0) as split_total,
+    greatest(payments.updated_at, splits.splits_updated_at) as updated_at
 from payments
 left join splits
     on payments.payment_id = splits.payment_id

@@ -1,7 +1,9 @@
 """The nightly `etl_pipeline` DAG end to end with `airflow dags test` on the test stack.
 
 A small synthetic source (E2E_SCALE, default 0.01), analysed into tables.yml, then: the demo's path, a
-first night of every table and model in full, then an incremental one after a simulated day; a manual
+first night of every table and model in full, then an incremental one after a simulated day and a
+simulated OpenDental upgrade (new tables loaded, added columns filled on every row, dbt green, deep
+parity on every table); a manual
 run of a few tables with a forced full refresh (raw loaded, only their marts built, report stored, docs
 published, Slack told INFO); a run where a listed table has vanished from the source (the other tables
 load, dbt is skipped before it starts, Slack is told, the run fails); bad conf refused through the CLI;
@@ -34,6 +36,7 @@ from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.dbt_runner import DBT_PROJECT_DIR
 from etl_pipeline.settings import PROJECT_ROOT
 from etl_pipeline.synthetic import generate, mutate
+from etl_pipeline.synthetic.upgrade import upgrade
 
 SCALE = float(os.environ.get("E2E_SCALE", "0.01"))
 
@@ -140,15 +143,52 @@ def test_full_then_incremental_run(settings, nightly, first_night, slack):
     (source_patients,) = mysql_admin(settings, "SELECT COUNT(*) FROM patient")[0]
     assert pg(settings, "SELECT COUNT(*) FROM raw.patient WHERE _deleted_at IS NULL")[0][0] == source_patients
     assert pg(settings, "SELECT to_regclass('marts.fct_ar_aging') IS NOT NULL")[0][0]
+    # the next day: the clinic's work, and an OpenDental upgrade before the night (added, widened,
+    # renamed and dropped columns, two new tables), with the dbt staging views on raw in place
     mutate(settings.source_admin, 1, 3, quiet=True)
+    upgrade(settings.source_admin, seed=5)
     code, output = _run(nightly, "incremental", None, slack)
     assert code == 0, output[-4000:]
     _run_id, status, totals, tables = _latest_report(settings)
     assert status == "success" and {t["strategy"] for t in tables} & {"incremental", "append_only"}
+    assert sorted(t["table"] for t in tables if t.get("new")) == ["apptreminderrule", "erxlog"]
+    assert "new table: erxlog" in "\n".join(slack.texts())
     assert (
         pg(settings, "SELECT COUNT(*) FROM raw.patient WHERE _deleted_at IS NULL")[0][0]
         == mysql_admin(settings, "SELECT COUNT(*) FROM patient")[0][0]
     )
+    # every live row, untouched for years or not, holds the added columns' values
+    assert pg(
+        settings,
+        "SELECT count(*) FROM raw.patient WHERE _deleted_at IS NULL AND preferredpronoun IS DISTINCT FROM 0",
+    ) == [(0,)]
+    assert pg(
+        settings,
+        "SELECT count(*) FROM raw.paysplit WHERE _deleted_at IS NULL AND isinterestsplit IS DISTINCT FROM 0",
+    ) == [(0,)]
+    assert pg(
+        settings,
+        "SELECT count(*) FROM raw.definition WHERE _deleted_at IS NULL AND itemextra IS DISTINCT FROM ''",
+    ) == [(0,)]
+    # the dbt models built on the widened columns, and raw equals the source in full on every table
+    assert "dbt_models.stg_opendental__procedurelog.run" in output and "state=success" in output
+    listed = _deep_verify()
+    assert {"patient", "procedurelog", "appointment"} <= set(listed)
+    assert _deep_verify("--tables", "erxlog,apptreminderrule") == ["apptreminderrule", "erxlog"]
+
+
+def _deep_verify(*args: str) -> list[str]:
+    """`verify --deep` from the terminal: the tables checked (it fails naming any that differ)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "etl_pipeline.cli", "verify", "--deep", "--json", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    results = json.loads(proc.stdout)
+    assert proc.returncode == 0 and [r["table"] for r in results if not r["ok"]] == [], proc.stdout[-3000:]
+    return sorted(r["table"] for r in results)
 
 
 # tables whose dbt models read no other raw table's models: a run of just these builds its marts from scratch

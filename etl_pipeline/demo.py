@@ -5,7 +5,10 @@
 1. the local MariaDB + PostgreSQL (`cli local up`), 2. the synthetic OpenDental source and a fresh
 local warehouse, 3. `analyze-schema` (tables.yml), 4. `airflow dags test etl_pipeline` (the first, full run),
 5. one simulated day of clinic work (`synth mutate --days 1`), 6. the second, incremental run,
-7. a summary: rows per tier, the run report, where the dbt docs are.
+7. an OpenDental upgrade (`synth upgrade`) and a third night while the clinic keeps writing (`synth live`
+in the background, some tables InnoDB so commits arrive out of order), 8. the writer stopped, a fourth
+night and `verify --deep` (raw equal to the source on every table), 9. a summary: rows per tier, the run
+reports (rows in flight), where the dbt docs are.
 
 Every step stops the demo with a one-line reason when it fails (exit 2).
 """
@@ -16,10 +19,15 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from etl_pipeline.errors import EtlError
 from etl_pipeline.settings import PROJECT_ROOT
+
+WRITER_MAX_SECONDS = 1800.0  # at the demo's rate, within synth live's statement limit
 
 
 def step(title: str):
@@ -75,6 +83,43 @@ def nightly_run(env: dict, label: str, conf: dict | None = None) -> float:
     return seconds
 
 
+@contextmanager
+def clinic_writing(seed: int, rate: float = 20.0) -> Iterator[None]:
+    """`synth live` in a thread for as long as the block runs (the front desk working late)."""
+    from etl_pipeline.settings import load_settings
+    from etl_pipeline.synthetic.build import admin_settings
+    from etl_pipeline.synthetic.live import convert_to_innodb, run_live
+
+    admin = admin_settings(load_settings())
+    convert_to_innodb(admin, ["paysplit", "payment", "securitylog"])
+    stop = threading.Event()
+    outcome: dict = {}
+
+    def write() -> None:
+        try:  # the longest the writer may run; the end of the block stops it sooner
+            outcome["report"] = run_live(admin, rate, WRITER_MAX_SECONDS, seed, stop=stop)
+        except Exception as exc:  # shown after the night: the night itself decides the demo
+            outcome["error"] = exc
+
+    step(
+        f"the clinic keeps writing during the night (synth live --rate {rate:g}, InnoDB paysplit/securitylog)"
+    )
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join()
+    if "error" in outcome:
+        raise EtlError(f"the live writer failed: {outcome['error']}")
+    done = outcome["report"]
+    print(
+        f"    the writer made {done.operations} writes in {done.transactions} transactions over "
+        f"{done.elapsed_seconds:.0f} s ({done.held_transactions} held open: keys committed out of order)"
+    )
+
+
 def summary(runs: dict[str, float]) -> None:
     from etl_pipeline.db import connect_target
     from etl_pipeline.dbt_steps import docs_dir
@@ -88,7 +133,8 @@ def summary(runs: dict[str, float]) -> None:
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "SELECT run_id, status, totals, tables FROM etl.nightly_runs ORDER BY finished_at DESC LIMIT 2"
+                "SELECT run_id, status, totals, tables FROM etl.nightly_runs ORDER BY finished_at DESC LIMIT %s",
+                (len(runs),),
             )
             reports = cur.fetchall()
             cur.execute("SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE schemaname = 'raw'")
@@ -110,7 +156,8 @@ def summary(runs: dict[str, float]) -> None:
             strategies[t["strategy"] or "-"] = strategies.get(t["strategy"] or "-", 0) + 1
         print(
             f"    run {run_id}: {status}, {totals['succeeded']}/{totals['tables']} tables, "
-            f"{totals['rows_read']:,} rows read, load {totals['seconds']:.1f} s, strategies {json.dumps(strategies)}"
+            f"{totals['rows_read']:,} rows read, load {totals['seconds']:.1f} s, "
+            f"rows in flight {totals.get('in_flight', 0):,}, strategies {json.dumps(strategies)}"
         )
     for label, seconds in runs.items():
         print(f"    {label} run wall time: {seconds:.0f} s")
@@ -142,6 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         step("one day of clinic activity at the source")
         cli("synth", "mutate", "--days", "1")
         runs["incremental"] = nightly_run(env, "incremental")
+        step(
+            "an OpenDental upgrade at the source (synth upgrade: columns added, widened, renamed, two new tables)"
+        )
+        cli("synth", "upgrade", "--seed", str(args.seed))
+        with clinic_writing(args.seed):
+            runs["upgrade, clinic writing"] = nightly_run(env, "upgrade")
+        runs["catch-up"] = nightly_run(env, "catch-up")
+        step("verify --deep: every table's rows and values, source against raw")
+        cli("verify", "--deep")
         summary(runs)
     except EtlError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -286,12 +286,16 @@ def test_an_older_load_runs_table_gets_the_reason_column(settings):
     from etl_pipeline.db import connect_target
     from etl_pipeline.load.state import ensure_state_tables
 
-    pg_rows(settings, "ALTER TABLE etl.load_runs DROP COLUMN IF EXISTS reason")
-    conn = connect_target(settings.target)
-    try:
-        ensure_state_tables(conn)
-    finally:
-        conn.close()
+    def ensure() -> None:
+        conn = connect_target(settings.target)
+        try:
+            ensure_state_tables(conn)
+        finally:
+            conn.close()
+
+    ensure()  # whatever ran before: the state tables as they are now
+    pg_rows(settings, "ALTER TABLE etl.load_runs DROP COLUMN IF EXISTS reason")  # as an older version made it
+    ensure()
     t = make(settings, "nt_reason", rows=5)
     load_table(settings, t, "o1")
     assert pg_rows(settings, "SELECT reason FROM etl.load_runs WHERE run_id = 'o1'") == [("first_load",)]

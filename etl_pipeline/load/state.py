@@ -84,19 +84,25 @@ CREATE TABLE IF NOT EXISTS {S}.nightly_runs (
 """
 
 _LOCK_KEY = 80417  # advisory lock serialising the idempotent DDL between parallel loaders
+_ADDED_MARK_COLUMNS = ("create_time",)  # the ADD COLUMN IF NOT EXISTS of DDL, by table
+_ADDED_RUN_COLUMNS = ("reason", "window_lower", "window_upper", "message")
 
 
 def ensure_state_tables(conn: connection) -> None:
     with conn.cursor() as cur:
-        # the newest column of each table stands for its whole DDL (ADD COLUMN IF NOT EXISTS above)
+        # every column DDL adds to an older table (ADD COLUMN IF NOT EXISTS above) must be there
         cur.execute(
-            f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'create_time' "
-            f"AND attrelid = to_regclass('{STATE_SCHEMA}.source_marks')) "
-            f"AND EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'message' "
-            f"AND attrelid = to_regclass('{STATE_SCHEMA}.load_runs')) "
+            f"SELECT count(*) = %s FROM pg_attribute WHERE NOT attisdropped AND ("
+            f"(attrelid = to_regclass('{STATE_SCHEMA}.source_marks') AND attname = ANY(%s)) OR "
+            f"(attrelid = to_regclass('{STATE_SCHEMA}.load_runs') AND attname = ANY(%s))) "
             f"AND to_regclass('{STATE_SCHEMA}.load_state') IS NOT NULL "
             f"AND to_regclass('{STATE_SCHEMA}.key_summaries') IS NOT NULL "
-            f"AND to_regnamespace('raw') IS NOT NULL"
+            f"AND to_regnamespace('raw') IS NOT NULL",
+            (
+                len(_ADDED_MARK_COLUMNS) + len(_ADDED_RUN_COLUMNS),
+                list(_ADDED_MARK_COLUMNS),
+                list(_ADDED_RUN_COLUMNS),
+            ),
         )
         if _one(cur):  # the usual case: no DDL lock round trips for every table
             conn.commit()

@@ -93,6 +93,21 @@ def scratch_stacks() -> Iterator[Callable[[str, int], LocalStack]]:
             stack.destroy()
 
 
+@pytest.fixture
+def source_clock(monkeypatch) -> Callable[[str], None]:
+    """`at('YYYY-MM-DD HH:MM:SS')`: every source session opened from now on has that UTC time as NOW()."""
+    from etl_pipeline import db
+
+    session_sql = db.SOURCE_SESSION_SQL
+
+    def at(utc: str) -> None:
+        monkeypatch.setattr(
+            db, "SOURCE_SESSION_SQL", (*session_sql, f"SET timestamp = UNIX_TIMESTAMP('{utc}')")
+        )
+
+    return at
+
+
 @pytest.fixture(scope="session")
 def settings(local_stack) -> Settings:
     return load_settings()

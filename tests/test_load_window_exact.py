@@ -17,23 +17,8 @@ import subprocess
 import pytest
 from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
 
-from etl_pipeline import db
 from etl_pipeline.load import load_table, verify_table
 from etl_pipeline.settings import read_env_file
-
-SESSION_SQL = db.SOURCE_SESSION_SQL
-
-
-@pytest.fixture
-def source_clock(monkeypatch):
-    """`at('YYYY-MM-DD HH:MM:SS')`: every source session opened from now on has that UTC time as NOW()."""
-
-    def at(utc: str) -> None:
-        monkeypatch.setattr(
-            db, "SOURCE_SESSION_SQL", (*SESSION_SQL, f"SET timestamp = UNIX_TIMESTAMP('{utc}')")
-        )
-
-    return at
 
 
 def make(settings, name, rows, cursor_type="datetime NOT NULL", lookback=0):

@@ -12,25 +12,12 @@ import time
 import pytest
 from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
 
-from etl_pipeline import db, nightly_notify, nightly_report
+from etl_pipeline import nightly_notify, nightly_report
 from etl_pipeline.load import load_table, verify_table
 from etl_pipeline.quality import rotation
 from etl_pipeline.quality.load_parity import verify_loaded
 
-SESSION_SQL = db.SOURCE_SESSION_SQL
 MARKER = 7654321  # the corrupted value: it must appear in no result, report or notification
-
-
-@pytest.fixture
-def source_clock(monkeypatch):
-    """`at('YYYY-MM-DD HH:MM:SS')`: every source session opened from now on has that UTC time as NOW()."""
-
-    def at(utc: str) -> None:
-        monkeypatch.setattr(
-            db, "SOURCE_SESSION_SQL", (*SESSION_SQL, f"SET timestamp = UNIX_TIMESTAMP('{utc}')")
-        )
-
-    return at
 
 
 def _loaded_table(settings, source_clock, name, detect_deletes=True):

@@ -249,8 +249,11 @@ def test_a_lock_held_elsewhere_names_the_table_and_what_to_do(settings, monkeypa
     try:
         with holder.cursor() as cur:
             cur.execute("LOCK TABLE raw.up_locked IN ACCESS EXCLUSIVE MODE")
-        monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=200")
-        _, message = failed_load(settings, t, "l1", caplog)
+        # the loader's own lock_timeout (TARGET_LOCK_TIMEOUT): its connection options win over PGOPTIONS
+        impatient = dataclasses.replace(
+            settings, target=dataclasses.replace(settings.target, lock_timeout=0.2)
+        )
+        _, message = failed_load(impatient, t, "l1", caplog)
     finally:
         holder.rollback()
         holder.close()

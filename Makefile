@@ -73,8 +73,10 @@ local-down:
 local-status:
 	$(CLI) local status
 
+# two workers (the machine's cores); a module stays in one worker, its module fixtures built once
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: setup
 	$(PY) -m pytest -m slow

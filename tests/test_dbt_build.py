@@ -75,13 +75,21 @@ def test_staging_cleans_opendental_sentinels(marts):
 
 
 def test_incremental_procedure_fact_merges_changes_and_drops_deletes(marts):
+    # live rows only: raw also keeps rows an earlier source had, marked deleted
     (proc_id, fee) = marts.pg("""select procnum, procfee from raw.procedurelog
-                                 where procstatus = 2 order by procnum limit 1""")[0]
-    (gone_id,) = marts.pg("select procnum from raw.procedurelog order by procnum desc limit 1")[0]
-    (claimproc_id, paid_proc_id) = marts.pg("""select claimprocnum, procnum from raw.claimproc
-                                               where status = 1 and procnum <> 0 order by claimprocnum limit 1""")[
-        0
-    ]
+                                 where procstatus = 2 and _deleted_at is null order by procnum limit 1""")[0]
+    (gone_id,) = marts.pg(
+        "select procnum from raw.procedurelog where _deleted_at is null order by procnum desc limit 1"
+    )[0]
+    # a claimproc the fact counts as insurance paid: a payment status, on a claim, of a live procedure
+    (claimproc_id, paid_proc_id) = marts.pg(
+        """select claimprocnum, procnum from raw.claimproc
+           where status in (1, 4) and claimnum <> 0 and procnum <> 0 and procnum <> %s
+             and _deleted_at is null
+             and procnum in (select procnum from raw.procedurelog where _deleted_at is null)
+           order by claimprocnum limit 1""",
+        (gone_id,),
+    )[0]
     (paid_before,) = marts.pg(
         "select insurance_paid from marts.fct_procedure where procedure_id = %s", (paid_proc_id,)
     )[0]

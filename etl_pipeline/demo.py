@@ -19,7 +19,6 @@ import argparse
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,32 +87,17 @@ def clinic_writing(seed: int, rate: float = 20.0) -> Iterator[None]:
     """`synth live` in a thread for as long as the block runs (the front desk working late)."""
     from etl_pipeline.settings import load_settings
     from etl_pipeline.synthetic.build import admin_settings
-    from etl_pipeline.synthetic.live import convert_to_innodb, run_live
+    from etl_pipeline.synthetic.live import convert_to_innodb, writing_in_background
 
     admin = admin_settings(load_settings())
     convert_to_innodb(admin, ["paysplit", "payment", "securitylog"])
-    stop = threading.Event()
-    outcome: dict = {}
-
-    def write() -> None:
-        try:  # the longest the writer may run; the end of the block stops it sooner
-            outcome["report"] = run_live(admin, rate, WRITER_MAX_SECONDS, seed, stop=stop)
-        except Exception as exc:  # shown after the night: the night itself decides the demo
-            outcome["error"] = exc
-
     step(
         f"the clinic keeps writing during the night (synth live --rate {rate:g}, InnoDB paysplit/securitylog)"
     )
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    try:
+    with writing_in_background(admin, rate, seed, max_seconds=WRITER_MAX_SECONDS) as writing:
         yield
-    finally:
-        stop.set()
-        writer.join()
-    if "error" in outcome:
-        raise EtlError(f"the live writer failed: {outcome['error']}")
-    done = outcome["report"]
+    done = writing.report
+    assert done is not None
     print(
         f"    the writer made {done.operations} writes in {done.transactions} transactions over "
         f"{done.elapsed_seconds:.0f} s ({done.held_transactions} held open: keys committed out of order)"

@@ -125,3 +125,20 @@ def pytest_configure(config) -> None:
 
 def pytest_report_header(config) -> str:
     return f"test stack id {STACK_ID} (data under {Path('.local') / f'test-stack-{STACK_ID}'})"
+
+
+# The longest modules first: under xdist (`--dist loadfile` hands out modules in collection order) no
+# worker then picks one of them up last while the other worker sits idle.
+LONGEST_FIRST = (
+    "test_e2e_nightly.py",
+    "test_airflow_standalone.py",
+    "test_security_leaks.py",
+    "test_dbt_build.py",
+    "test_kpi_correctness.py",
+    "test_docs_site.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable: the rest as collected

@@ -47,7 +47,8 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -899,3 +900,38 @@ def _play(run: LiveRun) -> None:
     if run.errors:
         error = run.errors[0]
         raise error if isinstance(error, EtlError) else EtlError(f"live writer failed: {error!r}")
+
+
+@dataclass
+class BackgroundWriting:
+    """What `writing_in_background` wrote, filled in when its block ends."""
+
+    report: LiveReport | None = None
+    error: Exception | None = None
+
+
+@contextmanager
+def writing_in_background(
+    admin_cfg: MySQLSettings, rate: float, seed: int = 1, *, max_seconds: float = 1800.0
+) -> Iterator[BackgroundWriting]:
+    """`run_live` in a thread for as long as the block runs (the front desk working beside a night), for
+    `max_seconds` at most. A writer's error is raised after the block, so the block's own error wins."""
+    check_live_args(rate, max_seconds, 2.0, 4)
+    stop = threading.Event()
+    outcome = BackgroundWriting()
+
+    def write() -> None:
+        try:
+            outcome.report = run_live(admin_cfg, rate, max_seconds, seed, stop=stop)
+        except Exception as exc:  # kept for after the block
+            outcome.error = exc
+
+    writer = threading.Thread(target=write, name="synth-live", daemon=True)
+    writer.start()
+    try:
+        yield outcome
+    finally:
+        stop.set()
+        writer.join()
+    if outcome.error is not None:
+        raise EtlError(f"the live writer failed: {outcome.error}") from outcome.error

@@ -1,7 +1,8 @@
 """The `validate` group of the nightly run: what must hold before anything is loaded.
 
-    check_params(params, settings)          trigger conf normalised; unknown table names refused by name;
-                                            a run inside business hours refused unless allow_business_hours
+    check_params(params, settings, conf)    trigger conf normalised; a key that is no param (a misspelling)
+                                            and unknown table names refused by name; a run inside
+                                            business hours refused unless allow_business_hours
     check_tables_config(settings, options)  tables.yml present, valid, same environment, fresh enough
     check_connections(settings)             source (read-only user) and target answer
     drift_check(settings, options)          live schema against tables.yml (reported, never fatal)
@@ -14,7 +15,9 @@ the DAG file imports this module every time it is parsed, and they take seconds 
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -33,12 +36,19 @@ STALE_WARN_DAYS = 30
 STALE_FAIL_DAYS = 90
 MAX_WORKERS = (1, 16)  # the trigger form's limits for `max_workers`
 DEFAULT_MAX_WORKERS = 5
+# the nightly DAG's params (its trigger form); a contract test holds the DAG to them
+PARAM_NAMES = ("allow_business_hours", "force_full_refresh", "max_workers", "skip_validation", "tables")
 
 
-def check_params(params: dict, settings: Settings, now: datetime | None = None) -> dict:
-    """The run's options, normalised. Airflow's Param schema already checked the types and ranges;
-    table names can only be checked against tables.yml, at run time. First of all, a run starting
-    inside the practice's business hours is refused (`now`: the wall clock when the check runs)."""
+def check_params(
+    params: dict, settings: Settings, now: datetime | None = None, conf: Mapping | None = None
+) -> dict:
+    """The run's options, normalised. Airflow's Param schema already checked the types and ranges of
+    the known keys; a key of the trigger's `conf` (or of `params`) that is none of them is refused
+    by name, since Airflow would carry it along unread (`force_full_refesh`: no full refresh). Table
+    names can only be checked against tables.yml, at run time. A run starting inside the practice's
+    business hours is refused (`now`: the wall clock when the check runs)."""
+    _refuse_unknown_keys([*params, *(conf or {})])
     allowed = params.get("allow_business_hours", False)
     if not isinstance(allowed, bool):
         raise ConfigError(f"params.allow_business_hours: expected true or false, got {allowed!r}")
@@ -66,6 +76,19 @@ def check_params(params: dict, settings: Settings, now: datetime | None = None) 
         "skip_validation": bool(params.get("skip_validation")),
         "max_workers": workers,
     }
+
+
+def _refuse_unknown_keys(keys: Iterable[str]) -> None:
+    unknown = sorted(set(keys) - set(PARAM_NAMES))
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), PARAM_NAMES, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ConfigError(
+        f"params: unknown option(s) {', '.join(hints)}; the nightly's options are {', '.join(PARAM_NAMES)}"
+    )
 
 
 def _loadable_new_tables(settings: Settings) -> tuple[set[str], str]:

@@ -79,6 +79,12 @@ def test_bad_conf_is_rejected_by_the_params(dag, conf, message):
         params.validate()
 
 
+def test_the_dag_params_are_the_options_the_check_knows(dag):
+    from etl_pipeline.nightly_checks import PARAM_NAMES
+
+    assert sorted(dag.params) == sorted(PARAM_NAMES)
+
+
 def test_good_conf_validates(dag):
     from airflow.sdk.definitions.param import ParamsDict
 

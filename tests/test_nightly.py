@@ -76,6 +76,15 @@ def test_params_normalised_and_unknown_tables_named(cfg):
         nightly_checks.check_params({"max_workers": 40}, cfg)
 
 
+def test_a_misspelled_option_is_refused_by_name_not_ignored(cfg):
+    with pytest.raises(ConfigError, match=r"'force_full_refesh' \(did you mean 'force_full_refresh'\?\)"):
+        nightly_checks.check_params({"force_full_refresh": False}, cfg, conf={"force_full_refesh": True})
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) 'colour', 'tabels' \(did you mean 'tables'"):
+        nightly_checks.check_params({"tabels": ["patient"], "colour": 1}, cfg)
+    options = nightly_checks.check_params({}, cfg, conf={"force_full_refresh": True, "tables": None})
+    assert options["tables"] is None
+
+
 def test_tables_yml_age_warns_at_30_days_and_fails_at_90(cfg, tmp_path):
     assert nightly_checks.check_tables_config(cfg)["warnings"] == []
     _write_tables_yml(tmp_path / "config", datetime.now(UTC) - timedelta(days=31))

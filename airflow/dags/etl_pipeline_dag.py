@@ -164,8 +164,8 @@ DBT_OPERATOR_ARGS = {
 
 
 @task
-def check_params(params: dict | None = None) -> dict:
-    return nightly_checks.check_params(dict(params), load_settings())
+def check_params(params: dict | None = None, dag_run=None) -> dict:
+    return nightly_checks.check_params(dict(params), load_settings(), conf=dag_run.conf)
 
 
 @task

@@ -1,6 +1,7 @@
 """`make airflow`: `python -m etl_pipeline.airflow_local standalone` brings up a real Airflow (scheduler,
 DAG processor, triggerer, API server) on this repository's DAGs; the admin logs in with the generated
-password and the API lists both DAGs, no import errors, and the pools the DAGs need."""
+password and the API lists both DAGs, no import errors, and the pools the DAGs need; on an API port that is
+not 8080, a schema analysis triggered through the REST API runs its tasks through the scheduler."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from schema_support import OPENDENTAL_LIKE, drop_database, execute, scratch_settings
 
 from etl_pipeline.airflow_local import POOLS, airflow_env
+from etl_pipeline.schema.tables_config import load_tables_config
 from etl_pipeline.settings import PROJECT_ROOT
 
 STARTUP_SECONDS = 240
@@ -29,22 +32,46 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _request(url: str, token: str | None = None, body: dict | None = None) -> dict:
+def _request(url: str, token: str | None = None, body: dict | None = None, method: str | None = None) -> dict:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
     with urllib.request.urlopen(
-        urllib.request.Request(url, data=data, headers=headers), timeout=10
+        urllib.request.Request(url, data=data, headers=headers, method=method), timeout=10
     ) as response:
         return json.loads(response.read() or b"{}")
 
 
 @pytest.fixture(scope="module")
-def standalone(local_stack, tmp_path_factory):
+def scratch_source(settings, tmp_path_factory):
+    """An OpenDental-like source database and a config directory of the module's own, for the run."""
+    s = scratch_settings(settings, "standalone_src", tmp_path_factory.mktemp("standalone-config"))
+    execute(s, *OPENDENTAL_LIKE)
+    try:
+        yield s
+    finally:
+        drop_database(s)
+
+
+@pytest.fixture(scope="module")
+def standalone(local_stack, scratch_source, tmp_path_factory):
     home = tmp_path_factory.mktemp("standalone")
-    port = _free_port()
-    env = airflow_env(home / "airflow", {"AIRFLOW__API__PORT": str(port), "DBT_DOCS_DIR": str(home / "docs")})
+    port = _free_port()  # not 8080: the tasks must find the execution API on this port
+    s = scratch_source
+    env = airflow_env(
+        home / "airflow",
+        {
+            "AIRFLOW__API__PORT": str(port),
+            "DBT_DOCS_DIR": str(home / "docs"),
+            "ETL_CONFIG_DIR": str(s.config_dir),
+            "SOURCE_DATABASE": s.source.database,
+            "SOURCE_USER": s.source.user,
+            "SOURCE_PASSWORD": s.source.password,
+            "SOURCE_PORT": str(s.source.port),
+        },
+    )
+    assert "AIRFLOW__CORE__EXECUTION_API_SERVER_URL" not in os.environ, "the test would prove nothing"
     with open(home / "standalone.log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "etl_pipeline.airflow_local", "standalone"],
@@ -58,6 +85,8 @@ def standalone(local_stack, tmp_path_factory):
             yield {
                 "base": _wait_healthy(proc, f"http://127.0.0.1:{port}", home / "standalone.log"),
                 "home": home / "airflow",
+                "port": port,
+                "settings": s,
             }
         finally:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
@@ -117,3 +146,22 @@ def test_the_api_refuses_a_wrong_password_and_no_token(standalone):
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         _request(f"{standalone['base']}/api/v2/dags")
     assert anonymous.value.code in (401, 403)
+
+
+def test_a_run_triggered_through_the_api_runs_its_tasks_through_the_scheduler(standalone):
+    """The scheduler and the LocalExecutor, not `dags test`: the API on a port that is not 8080, the
+    schema analysis unpaused and triggered through the REST API, every task run by a task runner that
+    reaches the execution API on that port."""
+    token, base = _login(standalone), standalone["base"]
+    _request(f"{base}/api/v2/dags/schema_analysis", token, {"is_paused": False}, method="PATCH")
+    run = _request(f"{base}/api/v2/dags/schema_analysis/dagRuns", token, {"logical_date": None})
+    deadline, state = time.monotonic() + 240, run["state"]
+    while time.monotonic() < deadline and state not in ("success", "failed"):
+        time.sleep(2)
+        state = _request(f"{base}/api/v2/dags/schema_analysis/dagRuns/{run['dag_run_id']}", token)["state"]
+    tasks = _request(f"{base}/api/v2/dags/schema_analysis/dagRuns/{run['dag_run_id']}/taskInstances", token)
+    states = {t["task_id"]: t["state"] for t in tasks["task_instances"]}
+    assert state == "success", f"{state}: {states}; logs under {standalone['home'] / 'logs'}"
+    assert states and set(states.values()) <= {"success", "skipped"}
+    s = standalone["settings"]
+    assert load_tables_config(s.tables_yml).tables["patient"].strategy == "incremental"

@@ -85,7 +85,6 @@ def standalone(local_stack, scratch_source, tmp_path_factory):
             yield {
                 "base": _wait_healthy(proc, f"http://127.0.0.1:{port}", home / "standalone.log"),
                 "home": home / "airflow",
-                "port": port,
                 "settings": s,
             }
         finally:

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from airflow_support import parse_dag
+from dbt_support import etl_cli
 
 from etl_pipeline.nightly_checks import check_params
 from etl_pipeline.settings import PROJECT_ROOT, load_settings
@@ -49,22 +50,12 @@ def loaded_source(settings, tmp_path_factory):
     directory, so a tables.yml another module wrote for its own tables is not the one analysed against."""
     with open("/dev/null", "w") as quiet:
         generate(settings.source_admin, 0.01, seed=5, out=quiet)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("ETL_CONFIG_DIR", str(tmp_path_factory.mktemp("runbook-config")))
-        yield _loaded(settings)
-
-
-def _loaded(settings):
+    config_dir = tmp_path_factory.mktemp("runbook-config")
     for args in (["analyze-schema"], ["run"]):
-        proc = subprocess.run(
-            [sys.executable, "-m", "etl_pipeline.cli", *args],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert proc.returncode == 0, f"etl {args[0]}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-    return settings
+        etl_cli(*args, config_dir=config_dir)
+    with pytest.MonkeyPatch.context() as env:  # the runbook's commands and load_settings() read it too
+        env.setenv("ETL_CONFIG_DIR", str(config_dir))
+        yield settings
 
 
 def test_cli_commands_run_in_order(loaded_source):

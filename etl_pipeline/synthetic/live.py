@@ -70,6 +70,8 @@ MAX_RATE = 500.0
 MAX_SECONDS = 3600.0
 MAX_OPERATIONS = 50_000
 MAX_HOLD_SECONDS = 60.0
+HOLD_SECONDS = 2.0  # how long a held InnoDB transaction stays open, by default
+WRITERS = 4  # writer threads, each with its own connections, by default
 MAX_OPEN_PER_WRITER = 8
 
 OpKind = Literal["insert", "update", "delete"]
@@ -836,8 +838,8 @@ def run_live(
     seconds: float,
     seed: int = 1,
     *,
-    hold_seconds: float = 2.0,
-    writers: int = 4,
+    hold_seconds: float = HOLD_SECONDS,
+    writers: int = WRITERS,
     stop: threading.Event | None = None,
 ) -> LiveReport:
     """Write to the source at about `rate` statements a second for `seconds` (see the module docstring)."""
@@ -916,7 +918,7 @@ def writing_in_background(
 ) -> Iterator[BackgroundWriting]:
     """`run_live` in a thread for as long as the block runs (the front desk working beside a night), for
     `max_seconds` at most. A writer's error is raised after the block, so the block's own error wins."""
-    check_live_args(rate, max_seconds, 2.0, 4)
+    check_live_args(rate, max_seconds, HOLD_SECONDS, WRITERS)  # before the block, not after it
     stop = threading.Event()
     outcome = BackgroundWriting()
 

@@ -6,9 +6,13 @@ Every call logs exactly one JSON line (logger `etl_pipeline.notify`) so log sear
 key on it. When `SLACK_WEBHOOK_URL` is set (environment or `.env`), the same content is POSTed to
 that Slack incoming webhook with plain urllib; when `SMTP_HOST` and `NOTIFY_EMAIL_TO` are set, it is
 also mailed with smtplib (SMTP_PORT default 587, STARTTLS unless SMTP_STARTTLS=false, SMTP_USER /
-SMTP_PASSWORD when the server wants a login, NOTIFY_EMAIL_FROM default etl@<host>). A failing webhook
-or mail server is logged, never raised, so a notification problem cannot fail the job it reports on. Callers pass counts, table and column names
-and severities only: never row values.
+SMTP_PASSWORD when the server wants a login, NOTIFY_EMAIL_FROM default etl@<host>). SMTP_SSL=true
+speaks TLS from the first byte instead (implicit TLS, SMTP_PORT default 465). Either way the server's
+certificate and host name are verified before the login: against the PEM CA bundle at SMTP_SSL_CA
+when set, the system trust store otherwise; a certificate that is not trusted means no mail, and one
+warning naming host:port. SMTP_STARTTLS=false (and no SMTP_SSL) is plain SMTP, for a local relay only.
+A failing webhook or mail server is logged, never raised, so a notification problem cannot fail the job
+it reports on. Callers pass counts, table and column names and severities only: never row values.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import logging
 import os
 import smtplib
+import ssl
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
@@ -75,12 +80,19 @@ def _setting(key: str) -> str | None:
         return None
 
 
+def _flag(key: str, default: bool) -> bool:
+    value = _setting(key)
+    return default if value is None else value.strip().lower() not in ("0", "false", "no", "off")
+
+
 def _send_email(title: str, severity: str, text: str, timeout: float) -> bool:
     """Mail the notification when SMTP_HOST and NOTIFY_EMAIL_TO are configured; True when sent."""
     host, to = _setting("SMTP_HOST"), _setting("NOTIFY_EMAIL_TO")
     if not host or not to:
         return False
-    port = int(_setting("SMTP_PORT") or 587)
+    implicit_tls = _flag("SMTP_SSL", False)
+    starttls = not implicit_tls and _flag("SMTP_STARTTLS", True)
+    port = int(_setting("SMTP_PORT") or (465 if implicit_tls else 587))
     user, password = _setting("SMTP_USER"), _setting("SMTP_PASSWORD")
     register_secret(password)
     message = EmailMessage()
@@ -88,15 +100,41 @@ def _send_email(title: str, severity: str, text: str, timeout: float) -> bool:
     message["From"] = _setting("NOTIFY_EMAIL_FROM") or f"etl@{host}"
     message["To"] = to
     message.set_content(text)
+    # Only host, port, the CA setting and the reason are ever logged: no user, password or body.
+    ca_file = _setting("SMTP_SSL_CA")
+    trust = f"SMTP_SSL_CA={ca_file}" if ca_file else "system trust store; set SMTP_SSL_CA to a CA bundle"
+    context: ssl.SSLContext | None = None
+    if implicit_tls or starttls:
+        try:
+            # CERT_REQUIRED and check_hostname: without a context smtplib accepts any certificate.
+            context = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ValueError) as exc:
+            log.warning(
+                "SMTP alert not sent: SMTP_SSL_CA %s is not a readable PEM CA bundle (%s)",
+                ca_file,
+                redact(exc),
+            )
+            return False
     try:
-        with smtplib.SMTP(host, port, timeout=timeout) as server:
-            if (_setting("SMTP_STARTTLS") or "true").lower() not in ("0", "false", "no"):
-                server.starttls()
+        smtp = (
+            smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            if implicit_tls
+            else smtplib.SMTP(host, port, timeout=timeout)
+        )
+        with smtp as server:
+            if starttls:
+                server.starttls(context=context)
             if user:
                 server.login(user, password or "")
             server.send_message(message)
+    except ssl.SSLCertVerificationError as exc:  # before OSError: it is one
+        reason = redact(exc.verify_message or exc.reason or "verification failed")
+        log.warning(
+            "SMTP alert not sent: certificate of %s:%s not trusted (%s; %s)", host, port, reason, trust
+        )
+        return False
     except (smtplib.SMTPException, OSError) as exc:
-        log.warning("email notification failed: %s", redact(str(exc)))
+        log.warning("email notification failed: %s:%s: %s", host, port, redact(str(exc)))
         return False
     return True
 

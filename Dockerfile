@@ -20,6 +20,7 @@ ENV ETL_HOME=/opt/airflow/project \
     DO_NOT_TRACK=1 \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/project/airflow/dags \
+    AIRFLOW__CORE__PLUGINS_FOLDER=/opt/airflow/project/airflow/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False
 WORKDIR /opt/airflow/project
 
@@ -38,6 +39,7 @@ COPY --chown=airflow:0 etl_pipeline ./etl_pipeline
 RUN uv pip install --no-cache --no-deps .
 
 COPY --chown=airflow:0 airflow/dags ./airflow/dags
+COPY --chown=airflow:0 airflow/plugins ./airflow/plugins
 COPY --chown=airflow:0 dbt_dental_models ./dbt_dental_models
 COPY --chown=airflow:0 deploy/seed-demo-source.sh ./deploy/seed-demo-source.sh
 

@@ -11,8 +11,9 @@ SCALE       ?= 0.05
 SEED        ?= 42
 STAMP       := .local/stamps
 # Debian packages the project needs: servers for the local stack, headers to build mysqlclient,
-# pgloader (benchmark peer), chromium (docs site test), docker-compose + nginx (compose file and docs proxy tests).
-APT_PACKAGES := mariadb-server mariadb-client libmariadb-dev pkg-config postgresql postgresql-client \
+# pgloader (benchmark peer), chromium (docs site test), docker-compose + nginx (compose file and docs proxy tests),
+# redis-server (the Celery broker of `make airflow EXECUTOR=celery` and the scheduler tests).
+APT_PACKAGES := mariadb-server mariadb-client libmariadb-dev pkg-config postgresql postgresql-client redis-server \
                 pgloader chromium docker-compose nginx
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
@@ -20,13 +21,13 @@ export DO_NOT_TRACK := 1
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup system-deps venv manifest demo airflow local-up local-down local-status test test-slow test-faults lint format bench clean
+.PHONY: help setup system-deps venv manifest demo airflow local-up local-down local-status test test-slow test-faults test-scheduler lint format bench clean
 
 help:
 	@echo "make demo    - run the whole nightly job on a local throwaway stack (SCALE=$(SCALE))"
-	@echo "make airflow - Airflow UI on http://localhost:8080 with both DAGs (README: Airflow locally)"
+	@echo "make airflow - Airflow UI on http://localhost:8080 with both DAGs (EXECUTOR=local|celery; README: Airflow locally)"
 	@echo "make test    - run the test suite (starts and stops its own servers)"
-	@echo "make test-slow / test-faults - scale tests / fault-injection suite"
+	@echo "make test-slow / test-faults / test-scheduler - scale tests / fault injection / nightly on Celery"
 	@echo "make local-up | local-down | local-status - the local MariaDB + PostgreSQL"
 	@echo "make lint    - ruff (rules and format), mypy, sqlfluff"
 	@echo "make format  - ruff format and the fixable ruff rules, in place"
@@ -60,11 +61,13 @@ manifest: $(STAMP)/venv
 demo: setup
 	$(PY) -m etl_pipeline.demo --scale $(SCALE) --seed $(SEED)
 
-# Airflow locally (standalone: scheduler, API server/UI, triggerer) with both DAGs and the stack's
-# settings; UI on http://localhost:8080, user admin, password in .local/airflow/simple_auth_manager_passwords.json.generated
+# Airflow locally as deployed (etl_pipeline/airflow_cluster.py): scheduler, DAG processor, triggerer, API
+# server/UI on the stack's PostgreSQL metadata DB; EXECUTOR=celery adds redis-server and three Celery
+# workers. UI on http://localhost:8080, user admin, password in .local/airflow/simple_auth_manager_passwords.json.generated
+EXECUTOR ?= local
 airflow: setup
 	$(CLI) local up
-	$(PY) -m etl_pipeline.airflow_local standalone
+	$(PY) -m etl_pipeline.airflow_cluster $(EXECUTOR)
 
 local-up: setup
 	$(CLI) local up
@@ -83,6 +86,11 @@ test-slow: setup
 
 test-faults: setup
 	$(PY) -m pytest -m faults
+
+# the nightly through the scheduler, API server and Celery workers (tests/test_scheduler_celery.py);
+# a stack id of its own, so it can run beside `make test`
+test-scheduler: setup
+	TEST_STACK_ID=5 $(PY) -m pytest -m scheduler
 
 PY_SOURCES := etl_pipeline airflow tests bench
 

@@ -1,9 +1,10 @@
-"""Airflow on this machine, without Celery: for `make demo`, `make airflow` and the DAG tests.
+"""Airflow's environment on this machine, `airflow dags test` and `airflow standalone`: for `make demo`
+and the DAG tests (`make airflow` runs the components one by one: etl_pipeline.airflow_cluster).
 
     env = airflow_env()                 # AIRFLOW_HOME=.local/airflow, this repo's DAGs, the stack's settings
-    prepare(env)                        # metadata DB migrated (SQLite), pools extract_pool / dbt_pool
+    prepare(env)                        # metadata DB migrated (SQLite unless the env names one), pools
     dags_test("etl_pipeline", env, conf={"tables": ["patient"]})
-    standalone(env)                     # `airflow standalone`: UI on http://localhost:8080
+    standalone(env)                     # `airflow standalone` (SQLite): UI on http://localhost:8080
 
 The API server binds 127.0.0.1 (AIRFLOW__API__HOST to change it) on AIRFLOW__API__PORT (default 8080),
 and the execution API URL the tasks use follows that port. The connection settings (SOURCE_*, TARGET_*)
@@ -27,6 +28,7 @@ from etl_pipeline.nightly_scheduling import DBT_POOL, EXTRACT_POOL
 from etl_pipeline.settings import PROJECT_ROOT, env_file_path, read_env_file
 
 DAGS_FOLDER = PROJECT_ROOT / "airflow" / "dags"
+PLUGINS_FOLDER = PROJECT_ROOT / "airflow" / "plugins"
 DEFAULT_HOME = PROJECT_ROOT / ".local" / "airflow"
 POOLS = {
     EXTRACT_POOL: (4, "table extraction tasks (etl_pipeline extract_* groups)"),
@@ -52,6 +54,8 @@ def airflow_env(home: Path | None = None, extra: dict | None = None) -> dict[str
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            # docs_login: the Cosmos dbt docs need an Airflow login (the plugin serves them without one)
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__CORE__DEFAULT_TIMEZONE": "America/Chicago",

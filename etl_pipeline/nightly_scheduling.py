@@ -38,7 +38,9 @@ MAX_MAPPED_LOADS = 16
 
 # execution_timeout of every task: a hung connection fails its task (and its retry starts) long before
 # the DAG run's own limit. A task not named here gets TASK_TIMEOUT.
-ETL_DAGRUN_TIMEOUT = timedelta(hours=6)
+ETL_DAGRUN_TIMEOUT = _seconds("ETL_DAGRUN_TIMEOUT_SECONDS", 6 * 3600)
+# the deadline alert: not finished this long after it was queued (21:00 + 5 h = 02:00 America/Chicago)
+NIGHTLY_DEADLINE = _seconds("ETL_NIGHTLY_DEADLINE_SECONDS", 5 * 3600)
 TASK_TIMEOUT = timedelta(minutes=10)  # params, plan, gates, report, notify: seconds of work
 DRIFT_CHECK_TIMEOUT = timedelta(minutes=15)  # one schema analysis of the source
 EXTRACT_TIMEOUT = timedelta(hours=2)  # one table's load; a full refresh of the largest table included

@@ -132,6 +132,7 @@ def pytest_report_header(config) -> str:
 LONGEST_FIRST = (
     "test_e2e_nightly.py",
     "test_airflow_standalone.py",
+    "test_docs_login.py",
     "test_security_leaks.py",
     "test_dbt_build.py",
     "test_kpi_correctness.py",

@@ -1,5 +1,6 @@
-"""`make airflow`: `python -m etl_pipeline.airflow_local standalone` brings up a real Airflow (scheduler,
-DAG processor, triggerer, API server) on this repository's DAGs; the admin logs in with the generated
+"""`python -m etl_pipeline.airflow_local standalone` (Airflow's all-in-one `airflow standalone` on SQLite;
+`make airflow` runs the components one by one: tests/test_scheduler_celery.py) brings up a real Airflow
+(scheduler, DAG processor, triggerer, API server) on this repository's DAGs; the admin logs in with the generated
 password and the API lists both DAGs, no import errors, and the pools the DAGs need; on an API port that is
 not 8080, a schema analysis triggered through the REST API runs its tasks through the scheduler."""
 

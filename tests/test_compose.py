@@ -355,6 +355,31 @@ def test_workers_scale_and_queues_match_pools():
         assert word in header
 
 
+def test_executor_settings_have_one_home_shared_with_the_local_cluster(rendered):
+    """airflow/celery.env reaches every Airflow container, and the local cluster's workers serve the
+    queues compose's workers serve (etl_pipeline.airflow_cluster)."""
+    from etl_pipeline.airflow_cluster import CELERY_ENV_FILE, CELERY_WORKERS
+    from etl_pipeline.settings import read_env_file
+
+    celery_settings = read_env_file(CELERY_ENV_FILE)
+    assert celery_settings["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert "AIRFLOW__CORE__EXECUTOR" not in raw_compose()["x-airflow-env"], "a second home for it"
+    for name in PROJECT_IMAGE_SERVICES - {"source-seed"}:
+        environment = rendered["services"][name]["environment"]
+        assert {k: environment.get(k) for k in celery_settings} == celery_settings, name
+    compose_queues = {
+        re.search(r"--queues (\S+)", services()[name]["command"]).group(1)
+        for name in ("airflow-worker", "airflow-worker-dbt")
+    }
+    assert {worker.queues for worker in CELERY_WORKERS} == compose_queues
+
+
+def test_notification_settings_reach_every_airflow_container(rendered):
+    notify_keys = {"SLACK_WEBHOOK_URL", "SMTP_HOST", "SMTP_PASSWORD", "SMTP_SSL_CA", "NOTIFY_EMAIL_TO"}
+    for name in PROJECT_IMAGE_SERVICES - {"source-seed"}:
+        assert notify_keys <= set(rendered["services"][name]["environment"]), name
+
+
 def test_shell_scripts_parse():
     for script in sorted((ROOT / "deploy").rglob("*.sh")):
         result = subprocess.run(["bash", "-n", str(script)], check=False, capture_output=True, text=True)

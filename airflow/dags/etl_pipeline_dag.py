@@ -26,6 +26,9 @@ the runbook: the same steps, what the notification means, what to do when one fa
    the Cosmos docs plugin. Skipped when loading was incomplete.
 6. **notify**: always runs: severity, counts, failed tables, failed dbt models and tests; a JSON log
    line, Slack and email when configured. The run is marked failed unless everything succeeded.
+   When the run itself fails (timed out, killed, a task failed) the DAG's failure callback alerts
+   CRITICAL, and a deadline alert does when the run is not finished 5 hours after it was queued
+   (02:00 America/Chicago for the 21:00 run; ETL_NIGHTLY_DEADLINE_SECONDS): `etl_pipeline.run_alerts`.
 
 This file only wires the steps: each task is one call into the `etl_pipeline` package, and Cosmos'
 watcher internals live in `etl_pipeline.cosmos_watcher`. Parsing it reads nothing but `manifest.json`
@@ -39,7 +42,7 @@ from airflow.sdk import AssetAlias, Param, dag, get_current_context, task, task_
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
-from etl_pipeline import dbt_steps, nightly_checks, nightly_plan, nightly_report
+from etl_pipeline import dbt_steps, nightly_checks, nightly_plan, nightly_report, run_alerts
 from etl_pipeline.cosmos_watcher import (
     DBT_TRIGGER_RULE,
     consumers_after_producer,
@@ -72,6 +75,7 @@ from etl_pipeline.nightly_scheduling import (
     EXTRACT_RETRY_DELAY,
     EXTRACT_TIMEOUT,
     MAX_MAPPED_LOADS,
+    NIGHTLY_DEADLINE,
     TASK_TIMEOUT,
     VERIFY_TIMEOUT,
 )
@@ -304,6 +308,9 @@ def notify(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=ETL_DAGRUN_TIMEOUT,
+    # the nights `notify` never reports: a run that fails (timed out, killed) or is not done by morning
+    on_failure_callback=run_alerts.run_failed,
+    deadline=run_alerts.not_finished_alert(NIGHTLY_DEADLINE),
     # every task's time limit unless it names its own (nightly_scheduling)
     default_args={"retries": 0, "execution_timeout": TASK_TIMEOUT},
     params=PARAMS,

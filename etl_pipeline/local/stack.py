@@ -7,7 +7,8 @@ the same data directory are reused. `down()` stops them and leaves no process be
 What `up()` creates:
   MariaDB   database `opendental` (sql_mode=''), user `etl_reader` (SELECT only) and `etl_admin`
             (all on opendental, used by the synthetic generator and tests)
-  Postgres  database `analytics` owned by role `etl` (the loader and dbt connect as it)
+  Postgres  database `analytics` owned by role `etl` (the loader and dbt connect as it); on request
+            (`airflow_metadata_url`) Airflow's metadata database, owned by role `airflow`
 With `mariadb_tls_dir` (ca.pem, server-cert.pem, server-key.pem) MariaDB also accepts TLS sessions.
 The connection settings are written to `<env_file>` in the format `etl_pipeline.settings` reads.
 """
@@ -170,6 +171,31 @@ class LocalStack:
             "TARGET_PASSWORD": creds["TARGET_PASSWORD"],
         }
 
+    def airflow_metadata_url(self, database: str = "airflow") -> str:
+        """Airflow's metadata database in this stack's PostgreSQL (created, owned by role `airflow`):
+        the SQLAlchemy URL Airflow's components connect with. The stack must be up."""
+        if not database.replace("_", "").isalnum():
+            raise LocalStackError(f"Airflow metadata database name {database!r}: letters, digits and _ only")
+        binaries, creds = find_postgres(), self._credentials()
+        password = creds["AIRFLOW_METADATA_DB_PASSWORD"]
+        self._psql_super(
+            binaries,
+            f"""
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airflow') THEN
+                CREATE ROLE airflow LOGIN PASSWORD '{password}';
+              ELSE
+                ALTER ROLE airflow LOGIN PASSWORD '{password}';
+              END IF;
+            END $$;
+        """,
+            creds,
+        )
+        exists = self._psql_super(binaries, f"SELECT 1 FROM pg_database WHERE datname = '{database}'", creds)
+        if not exists.strip():
+            self._psql_super(binaries, f"CREATE DATABASE {database} OWNER airflow", creds)
+        return f"postgresql+psycopg2://airflow:{password}@127.0.0.1:{self.postgres_port}/{database}"
+
     # ------------------------------------------------------------- credentials
 
     def _credentials(self) -> dict[str, str]:
@@ -181,6 +207,7 @@ class LocalStack:
             "SOURCE_ADMIN_PASSWORD",
             "POSTGRES_SUPERUSER_PASSWORD",
             "TARGET_PASSWORD",
+            "AIRFLOW_METADATA_DB_PASSWORD",
         )
         if all(existing.get(k) for k in wanted):
             return existing

@@ -43,6 +43,13 @@ def test_the_dag_alerts_on_failure_and_on_a_missed_deadline(dag):
     assert deadline.callback.path == "etl_pipeline.run_alerts.deadline_missed"
 
 
+def test_no_deadline_under_dags_test():
+    """`airflow dags test` (airflow_local.dags_test) parses with a zero deadline: Airflow 3.3's
+    dag.test() fails on a DAG with a DeadlineAlert."""
+    assert run_alerts.not_finished_alert(timedelta(0)) is None
+    assert run_alerts.not_finished_alert(timedelta(seconds=1)) is not None
+
+
 def test_a_failed_run_alerts_critical_with_its_run_id_and_reason(slack):
     dag_run = types.SimpleNamespace(dag_id="etl_pipeline", run_id="scheduled__2026-12-03T03:00:00+00:00")
     run_alerts.run_failed({"dag_run": dag_run, "reason": "timed_out"})

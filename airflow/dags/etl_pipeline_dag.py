@@ -310,7 +310,7 @@ def notify(
     dagrun_timeout=ETL_DAGRUN_TIMEOUT,
     # the nights `notify` never reports: a run that fails (timed out, killed) or is not done by morning
     on_failure_callback=run_alerts.run_failed,
-    deadline=run_alerts.not_finished_alert(NIGHTLY_DEADLINE),
+    deadline=run_alerts.not_finished_alert(NIGHTLY_DEADLINE),  # None under `dags test` (run_alerts)
     # every task's time limit unless it names its own (nightly_scheduling)
     default_args={"retries": 0, "execution_timeout": TASK_TIMEOUT},
     params=PARAMS,

@@ -34,6 +34,8 @@ POOLS = {
     EXTRACT_POOL: (4, "table extraction tasks (etl_pipeline extract_* groups)"),
     DBT_POOL: (4, "dbt tasks (Cosmos dbt_models group, freshness, docs)"),
 }
+# no deadline alert: Airflow 3.3's dag.test() fails on a DAG that has one (etl_pipeline.run_alerts)
+DAGS_TEST_ENV = {"ETL_NIGHTLY_DEADLINE_SECONDS": "0"}
 SETTINGS_KEYS = ("SOURCE_", "TARGET_", "ETL_", "SLACK_WEBHOOK_URL", "SMTP_", "NOTIFY_EMAIL")
 
 
@@ -129,8 +131,7 @@ def dags_test(
     args = ["dags", "test", dag_id]
     if conf is not None:
         args += ["--conf", json.dumps(conf)]
-    # no deadline alert: Airflow 3.3's dag.test() fails on a DAG that has one (etl_pipeline.run_alerts)
-    return airflow(args, {**env, "ETL_NIGHTLY_DEADLINE_SECONDS": "0"}, timeout=timeout, check=check)
+    return airflow(args, {**env, **DAGS_TEST_ENV}, timeout=timeout, check=check)
 
 
 def standalone(env: dict) -> int:

@@ -230,7 +230,7 @@ def test_airflow_dags_test_retries_an_extract_try_that_lost_its_connection(world
     the whole run rather than one try: the dropped session is the per-try fault here."""
     from airflow_support import airflow_home
 
-    from etl_pipeline.airflow_local import airflow_bin
+    from etl_pipeline.airflow_local import DAGS_TEST_ENV, airflow_bin
     from etl_pipeline.settings import PROJECT_ROOT
     from faults.fault_support import SLOW_READER
 
@@ -248,6 +248,7 @@ def test_airflow_dags_test_retries_an_extract_try_that_lost_its_connection(world
         tmp_path / "airflow", {"ETL_EXTRACT_RETRY_DELAY_SECONDS": "1", "DBT_DOCS_DIR": str(tmp_path / "docs")}
     )
     env.update(
+        DAGS_TEST_ENV,
         PYTHONPATH=f"{site}:{PROJECT_ROOT}",
         FAULT_MARKER=str(marker),
         FAULT_TABLE=big,

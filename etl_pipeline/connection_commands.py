@@ -65,6 +65,7 @@ class EndCheck:
 
     end: str  # source | target
     url: str
+    defined_by: str  # the Airflow connection (AIRFLOW_CONN_*), the URL or the separate variables
     reachable: bool = False
     server_version: str | None = None
     tls: dict[str, str] | None = None  # {"cipher": ..., "version": ...}; None: plain text
@@ -91,6 +92,7 @@ def register(subparsers: Subparsers) -> None:
         examples="""
 etl test-connections
 etl test-connections --json | jq '.source.tls, .source.write_privileges'
+AIRFLOW_CONN_OPENDENTAL_SOURCE='mysql://etl_reader:PASSWORD@od-server:3306/opendental?ssl_mode=REQUIRED' etl test-connections
 SOURCE_SSL_MODE=VERIFY_CA SOURCE_SSL_CA=/certs/ca.pem etl test-connections
 """,
     )
@@ -99,7 +101,7 @@ SOURCE_SSL_MODE=VERIFY_CA SOURCE_SSL_CA=/certs/ca.pem etl test-connections
 
 
 def check_source(cfg: MySQLSettings) -> EndCheck:
-    check = EndCheck("source", cfg.display, driver=cfg.driver)
+    check = EndCheck("source", cfg.display, cfg.defined_by, driver=cfg.driver)
     try:
         conn = connect_source(cfg)
     except EtlError as exc:
@@ -124,7 +126,7 @@ def check_source(cfg: MySQLSettings) -> EndCheck:
 
 
 def check_target(cfg: PostgresSettings) -> EndCheck:
-    check = EndCheck("target", cfg.display)
+    check = EndCheck("target", cfg.display, cfg.defined_by)
     try:
         conn = connect_target(cfg)
     except EtlError as exc:
@@ -184,7 +186,7 @@ def _test_connections(args: argparse.Namespace) -> int:
 
 
 def _print_check(check: EndCheck) -> None:
-    print(f"{check.end:<7} {'ok' if check.ok else 'FAILED':<7} {check.url}")
+    print(f"{check.end:<7} {'ok' if check.ok else 'FAILED':<7} {check.url}   ({check.defined_by})")
     if check.error:
         print(f"        error   {check.error}")
     if not check.reachable:

@@ -161,10 +161,14 @@ def check_connections(settings: Settings) -> dict:
             target_version = cur.fetchone()[0]
     finally:
         pg.close()
+    for end, db in (("source", settings.source), ("target", settings.target)):
+        log.info("%s %s, defined by %s", end, db.display, db.defined_by)
     return {
         "source_tables": source["tables"],
         "source_version": source["server_version"],
         "target_version": target_version,
+        "source_defined_by": settings.source.defined_by,
+        "target_defined_by": settings.target.defined_by,
     }
 
 

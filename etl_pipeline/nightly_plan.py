@@ -28,7 +28,7 @@ from typing import Any
 from etl_pipeline.errors import ConfigError, ConnectionFailed
 from etl_pipeline.nightly_checks import DEFAULT_MAX_WORKERS
 from etl_pipeline.schema.tables_config import TIERS, TableConfig, TablesConfig
-from etl_pipeline.settings import RAW_SCHEMA, Settings, load_settings
+from etl_pipeline.settings import RAW_SCHEMA, Settings, task_settings
 from etl_pipeline.tables_yml import NewTables, carried_config, new_tables, planned_table, tables_config
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def load_planned_table(item: dict, context: Any) -> dict:
     from airflow.sdk import Asset, AssetAlias  # only in a task: the CLI and tests load without Airflow
 
     context["table_label"] = item["table"]  # the task's map_index_template
-    settings = load_settings()
+    settings = task_settings()
     result = extract_table(settings, item, context["run_id"])
     context["outlet_events"][AssetAlias(RAW_TABLES_ALIAS)].add(
         Asset(asset_uri(settings, result["target_name"] or item["table"].lower())),

@@ -1,5 +1,10 @@
 """Connection settings and paths: the one place they are read.
 
+The source and the warehouse are the Airflow Connections `opendental_source` and `analytics_warehouse`
+(etl_pipeline.connections): inside a task as Airflow resolves them, elsewhere from AIRFLOW_CONN_OPENDENTAL_SOURCE
+and AIRFLOW_CONN_ANALYTICS_WAREHOUSE. A connection gives every part it names and takes the place of
+SOURCE_URL / TARGET_URL; without one, the variables below say where the source and the target are.
+
 Values come from environment variables, falling back to a `.env` file (the local stack writes one at
 the project root; point `ETL_ENV_FILE` elsewhere for a clinic's servers). Real environment variables
 win over the file. Passwords are registered with `etl_pipeline.redact` as soon as they are read and
@@ -46,6 +51,16 @@ from urllib.parse import urlsplit
 
 from etl_pipeline.business_hours import BusinessHours
 from etl_pipeline.business_hours import from_env as business_hours_from_env
+from etl_pipeline.connections import (
+    SOURCE_CONN_ID,
+    WAREHOUSE_CONN_ID,
+    ConnectionFields,
+    ConnectionLookup,
+    airflow_connection,
+    connection_from_env,
+    source_parts,
+    target_parts,
+)
 from etl_pipeline.errors import ConfigError
 from etl_pipeline.redact import display_url, register_secret
 
@@ -107,6 +122,8 @@ class MySQLSettings:
     write_timeout: float = 60.0
     chunk_rows: int = 50_000
     chunk_seconds: float = 0.2
+    # where host, user, password ... were read: a connection, SOURCE_URL or the SOURCE_* variables
+    defined_by: str = field(default="SOURCE_* settings", compare=False)
 
     @property
     def url(self) -> URL:
@@ -140,6 +157,7 @@ class PostgresSettings:
     idle_timeout: float = 1800.0
     stall_timeout: float = 300.0
     table_lock_wait: float = 600.0
+    defined_by: str = field(default="TARGET_* settings", compare=False)
 
     @property
     def url(self) -> URL:
@@ -328,46 +346,67 @@ def _part(
     return url_parts.get(name) or env.get(f"{prefix}_{name}") or default
 
 
-def _origin(url_parts: dict[str, str], prefix: str, name: str) -> str:
-    """The setting a part came from, for error messages."""
-    return f"{prefix}_URL's {name.lower()}" if name in url_parts else f"{prefix}_{name}"
+def _origin(url_parts: dict[str, str], label: str, prefix: str, name: str) -> str:
+    """The setting a part came from, for error messages (`label`: the URL or connection that gave them)."""
+    return f"{label}'s {name.lower()}" if name in url_parts else f"{prefix}_{name}"
 
 
-def _source_driver(env: Mapping[str, str], url_parts: dict[str, str]) -> SourceDriver:
+def _connection_or_url(
+    env: Mapping[str, str], conn: ConnectionFields | None, prefix: str, kind: _UrlKind
+) -> tuple[dict[str, str], str]:
+    """The parts the Airflow connection gives, else those of PREFIX_URL, with a label for messages.
+    Both at once must agree on every part the URL names: which one wins would be a guess."""
+    url_key = f"{prefix}_URL"
+    url_parts = _url_parts(env, url_key, kind)
+    if conn is None:
+        return url_parts, url_key
+    parts = source_parts(conn) if prefix == "SOURCE" else target_parts(conn)
+    for name, value in url_parts.items():
+        if parts.get(name) != value:
+            raise ConfigError(
+                f"{url_key} and {conn.origin} disagree on the {name.lower()}: keep one "
+                f"(the connection {conn.conn_id} is what Airflow and the CLI both read)"
+            )
+    return parts, conn.origin
+
+
+def _source_driver(env: Mapping[str, str], url_parts: dict[str, str], label: str) -> SourceDriver:
     setting, from_url = env.get("SOURCE_DRIVER") or None, url_parts.get("DRIVER")
-    if setting and setting not in SOURCE_DRIVERS:
-        raise ConfigError(f"SOURCE_DRIVER={setting!r} is not one of {', '.join(SOURCE_DRIVERS)}")
+    for key, value in (("SOURCE_DRIVER", setting), (f"{label}'s driver", from_url)):
+        if value and value not in SOURCE_DRIVERS:
+            raise ConfigError(f"{key}={value!r} is not one of {', '.join(SOURCE_DRIVERS)}")
     if setting and from_url and setting != from_url:
-        raise ConfigError(f"SOURCE_DRIVER={setting} disagrees with SOURCE_URL's driver ({from_url})")
+        raise ConfigError(f"SOURCE_DRIVER={setting} disagrees with {label}'s driver ({from_url})")
     return cast(SourceDriver, setting or from_url or "mysqlclient")
 
 
-def _source(env: Mapping[str, str]) -> MySQLSettings:
-    parts = _url_parts(env, "SOURCE_URL", _SOURCE_URL)
+def _source(env: Mapping[str, str], conn: ConnectionFields | None = None) -> MySQLSettings:
+    parts, label = _connection_or_url(env, conn, "SOURCE", _SOURCE_URL)
     return MySQLSettings(
         host=_part(env, parts, "SOURCE", "HOST", "127.0.0.1"),
-        port=_port(_origin(parts, "SOURCE", "PORT"), _part(env, parts, "SOURCE", "PORT", "3306")),
+        port=_port(_origin(parts, label, "SOURCE", "PORT"), _part(env, parts, "SOURCE", "PORT", "3306")),
         database=_part(env, parts, "SOURCE", "DATABASE", "opendental"),
         user=_part(env, parts, "SOURCE", "USER", "etl_reader"),
         password=_part(env, parts, "SOURCE", "PASSWORD"),
         ssl_ca=_part(env, parts, "SOURCE", "SSL_CA") or None,
         ssl_mode=_ssl_mode(
-            _origin(parts, "SOURCE", "SSL_MODE"), _part(env, parts, "SOURCE", "SSL_MODE") or None
+            _origin(parts, label, "SOURCE", "SSL_MODE"), _part(env, parts, "SOURCE", "SSL_MODE") or None
         ),
-        driver=_source_driver(env, parts),
+        driver=_source_driver(env, parts, label),
         connect_timeout=_seconds(env, "SOURCE_CONNECT_TIMEOUT", 10.0),
         read_timeout=_seconds(env, "SOURCE_READ_TIMEOUT", 600.0),
         write_timeout=_seconds(env, "SOURCE_WRITE_TIMEOUT", 60.0),
         chunk_rows=_count(env, "SOURCE_CHUNK_ROWS", 50_000, minimum=0),
         chunk_seconds=_seconds(env, "SOURCE_CHUNK_SECONDS", 0.2),
+        defined_by=label if parts else "SOURCE_* settings",
     )
 
 
-def _target(env: Mapping[str, str]) -> PostgresSettings:
-    parts = _url_parts(env, "TARGET_URL", _TARGET_URL)
+def _target(env: Mapping[str, str], conn: ConnectionFields | None = None) -> PostgresSettings:
+    parts, label = _connection_or_url(env, conn, "TARGET", _TARGET_URL)
     return PostgresSettings(
         host=_part(env, parts, "TARGET", "HOST", "127.0.0.1"),
-        port=_port(_origin(parts, "TARGET", "PORT"), _part(env, parts, "TARGET", "PORT", "5432")),
+        port=_port(_origin(parts, label, "TARGET", "PORT"), _part(env, parts, "TARGET", "PORT", "5432")),
         database=_part(env, parts, "TARGET", "DATABASE", "analytics"),
         user=_part(env, parts, "TARGET", "USER", "etl"),
         password=_part(env, parts, "TARGET", "PASSWORD"),
@@ -379,27 +418,41 @@ def _target(env: Mapping[str, str]) -> PostgresSettings:
         idle_timeout=_seconds(env, "TARGET_IDLE_TIMEOUT", 1800.0),
         stall_timeout=_seconds(env, "TARGET_STALL_TIMEOUT", 300.0),
         table_lock_wait=_seconds(env, "TARGET_TABLE_LOCK_WAIT", 600.0),
+        defined_by=label if parts else "TARGET_* settings",
     )
 
 
-def load_settings() -> Settings:
-    """Read the settings from the environment and the `.env` file."""
-    env = _environment()
+def load_settings(
+    connection: ConnectionLookup | None = None, environment: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the settings from the Airflow connections, the environment and the `.env` file.
+
+    `connection` finds a connection by id: inside a task, `connections.airflow_connection` (Airflow's
+    lookup); by default the AIRFLOW_CONN_* variables of the environment and `.env`. `environment`
+    replaces the process environment and `.env` (a component's environment being assembled)."""
+    env = dict(environment) if environment is not None else _environment()
     for key in ("SOURCE_PASSWORD", "SOURCE_ADMIN_PASSWORD", "TARGET_PASSWORD"):
         register_secret(env.get(key))
-    source = _source(env)
+    lookup = connection or (lambda conn_id: connection_from_env(env, conn_id))
+    source = _source(env, lookup(SOURCE_CONN_ID))
     source_admin = None
     if env.get("SOURCE_ADMIN_USER"):
         source_admin = replace(
             source, user=env["SOURCE_ADMIN_USER"], password=env.get("SOURCE_ADMIN_PASSWORD", "")
         )
     config_dir = Path(env.get("ETL_CONFIG_DIR") or PROJECT_ROOT / "etl_pipeline" / "config")
-    environment = env.get("ETL_ENVIRONMENT", "local")
+    etl_environment = env.get("ETL_ENVIRONMENT", "local")
     return Settings(
         source=source,
         source_admin=source_admin,
-        target=_target(env),
-        environment=environment,
+        target=_target(env, lookup(WAREHOUSE_CONN_ID)),
+        environment=etl_environment,
         config_dir=config_dir,
-        business_hours=business_hours_from_env(env, environment),
+        business_hours=business_hours_from_env(env, etl_environment),
     )
+
+
+def task_settings() -> Settings:
+    """Inside an Airflow task: the settings, the source and the warehouse as Airflow resolves their
+    connections (AIRFLOW_CONN_*, a secrets backend, the metadata database)."""
+    return load_settings(connection=airflow_connection)

@@ -4,14 +4,17 @@ and the grant parsing on the forms MariaDB and MySQL print."""
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import replace
 
 import pytest
 from test_cli_support import etl, etl_json
 
 from etl_pipeline.connection_commands import scrub_grant, write_privileges
+from etl_pipeline.connections import airflow_connection_env
 from etl_pipeline.db import AVAILABLE_DRIVERS
-from etl_pipeline.settings import read_env_file
+from etl_pipeline.settings import load_settings, read_env_file
 
 PASSWORD_HASH = re.compile(r"\*[0-9A-F]{40}")
 
@@ -41,6 +44,8 @@ def test_text_output_names_both_ends(local_stack):
         "source",
         "ok",
         f"mysql://etl_reader@127.0.0.1:{local_stack.mariadb_port}/opendental",
+        "(SOURCE_*",
+        "settings)",
     ]
     assert "        TLS     off" in lines
     assert any(line.startswith("target  ok      postgresql://etl@127.0.0.1:") for line in lines)
@@ -122,3 +127,30 @@ def test_grants_lose_their_identified_part(grant, scrubbed):
 )
 def test_write_privileges_are_found_with_their_object(grants, writes):
     assert write_privileges(grants) == writes
+
+
+def test_the_airflow_connections_alone_reach_both_ends(local_stack, tmp_path):
+    """AIRFLOW_CONN_* URIs as a deployment sets them, and no other credentials anywhere (an empty .env)."""
+    settings = load_settings()
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    env = {key: "" for key in os.environ if key.startswith(("SOURCE_", "TARGET_"))}
+    env.update(airflow_connection_env(settings), ETL_ENV_FILE=str(empty))
+    document, done = etl_json("test-connections", **env)
+    assert document["ok"] is True
+    assert (document["source"]["defined_by"], document["target"]["defined_by"]) == (
+        "AIRFLOW_CONN_OPENDENTAL_SOURCE",
+        "AIRFLOW_CONN_ANALYTICS_WAREHOUSE",
+    )
+    assert document["source"]["url"] == f"mysql://etl_reader@127.0.0.1:{local_stack.mariadb_port}/opendental"
+    text = etl("test-connections", **env)
+    assert text.returncode == 0 and "(AIRFLOW_CONN_ANALYTICS_WAREHOUSE)" in text.stdout
+    # the same connection with a wrong password fails, and does not show it
+    wrong = airflow_connection_env(
+        replace(settings, source=replace(settings.source, password="Wrong-Pass-7731"))
+    )
+    failed = etl("test-connections", **{**env, **wrong})
+    assert failed.returncode == 1 and "Access denied" in failed.stdout
+    everything = done.stdout + done.stderr + text.stdout + text.stderr + failed.stdout + failed.stderr
+    for secret in (settings.source.password, settings.target.password, "Wrong-Pass-7731"):
+        assert secret not in everything

@@ -184,6 +184,8 @@ def test_required_secrets_cover_every_credential():
         "SOURCE_PASSWORD",
         "TARGET_PASSWORD",
         "ANALYTICS_DB_ADMIN_PASSWORD",
+        "AIRFLOW_CONN_OPENDENTAL_SOURCE",
+        "AIRFLOW_CONN_ANALYTICS_WAREHOUSE",
     } <= required_vars()
 
 
@@ -286,11 +288,19 @@ def test_ui_requires_login_and_admin_comes_from_env():
     assert "SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in COMPOSE_FILE.read_text()
 
 
-def test_tls_settings_reach_every_airflow_container():
+def test_the_connections_reach_every_airflow_container_and_nothing_else_defines_them():
     for name in PROJECT_IMAGE_SERVICES:
         env = services()[name]["environment"]
-        for key in ("SOURCE_SSL_MODE", "SOURCE_SSL_CA", "TARGET_SSLMODE", "PGSSLROOTCERT"):
-            assert key in env, f"{name} lacks {key}"
+        for key in ("AIRFLOW_CONN_OPENDENTAL_SOURCE", "AIRFLOW_CONN_ANALYTICS_WAREHOUSE"):
+            assert env.get(key, "").startswith(f"${{{key}:?"), f"{name} lacks {key}"
+        # TLS lives in the connections' extras: no second, competing definition of either end
+        competing = [
+            key
+            for key in env
+            if key in ("SOURCE_URL", "TARGET_URL", "PGSSLROOTCERT")
+            or key.startswith(("SOURCE_HOST", "SOURCE_PORT", "SOURCE_SSL", "TARGET_HOST", "TARGET_SSL"))
+        ]
+        assert competing == [], f"{name}: {competing}"
 
 
 def test_telemetry_is_off():

@@ -59,12 +59,6 @@ TELEMETRY_OFF = {
 }
 # the environment variables the connections Secret must offer (README's env file)
 CONNECTION_KEYS = {
-    "SOURCE_HOST",
-    "SOURCE_USER",
-    "SOURCE_PASSWORD",
-    "TARGET_HOST",
-    "TARGET_USER",
-    "TARGET_PASSWORD",
     "AIRFLOW_CONN_OPENDENTAL_SOURCE",
     "AIRFLOW_CONN_ANALYTICS_WAREHOUSE",
 }
@@ -229,7 +223,7 @@ def test_credentials_come_from_secrets(values):
         assert dig(values, *path), f"{'.'.join(path)} is not set: the chart would generate or inline it"
     env_from = yaml.safe_load(values["extraEnvFrom"])
     assert [entry["secretRef"]["name"] for entry in env_from if "secretRef" in entry], (
-        "SOURCE_*/TARGET_* reach the containers through extraEnvFrom secretRef"
+        "the connections reach the containers through extraEnvFrom secretRef"
     )
     leaked = [name for name in env_map(values) if name.startswith(("SOURCE_", "TARGET_", "AIRFLOW_CONN_"))]
     assert not leaked, f"{leaked}: in `env` they would override the connections Secret"

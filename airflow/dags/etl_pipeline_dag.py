@@ -30,6 +30,10 @@ the runbook: the same steps, what the notification means, what to do when one fa
    CRITICAL, and a deadline alert does when the run is not finished 5 hours after it was queued
    (02:00 America/Chicago for the 21:00 run; ETL_NIGHTLY_DEADLINE_SECONDS): `etl_pipeline.run_alerts`.
 
+The source and the warehouse are the Airflow connections `opendental_source` and `analytics_warehouse`,
+read when a task runs (AIRFLOW_CONN_*, a secrets backend or the metadata database); Cosmos renders the
+dbt profile from `analytics_warehouse` (etl_pipeline.cosmos_profile).
+
 This file only wires the steps: each task is one call into the `etl_pipeline` package, and Cosmos'
 watcher internals live in `etl_pipeline.cosmos_watcher`. Parsing it reads nothing but `manifest.json`
 (built by `make manifest`, never by parsing this file).
@@ -39,10 +43,11 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import AssetAlias, Param, dag, get_current_context, task, task_group
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
 from etl_pipeline import dbt_steps, nightly_checks, nightly_plan, nightly_report, run_alerts
+from etl_pipeline.cosmos_profile import warehouse_profile
 from etl_pipeline.cosmos_watcher import (
     DBT_TRIGGER_RULE,
     consumers_after_producer,
@@ -52,7 +57,6 @@ from etl_pipeline.cosmos_watcher import (
 )
 from etl_pipeline.dbt_runner import (
     DBT_MANIFEST,
-    DBT_PROFILE,
     DBT_PROJECT_DIR,
     DBT_PROJECT_NAME,
     default_target,
@@ -80,7 +84,7 @@ from etl_pipeline.nightly_scheduling import (
     VERIFY_TIMEOUT,
 )
 from etl_pipeline.schema.tables_config import TIERS
-from etl_pipeline.settings import load_settings
+from etl_pipeline.settings import task_settings
 
 LOW_WORKERS, HIGH_WORKERS = nightly_checks.MAX_WORKERS
 PARAMS = {
@@ -123,11 +127,8 @@ PROJECT_CONFIG = ProjectConfig(
     project_name=DBT_PROJECT_NAME,
     install_dbt_deps=False,
 )
-PROFILE_CONFIG = ProfileConfig(
-    profile_name=DBT_PROFILE,
-    target_name=default_target(),
-    profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
-)
+# the dbt profile from the `analytics_warehouse` connection, read when a dbt task runs
+PROFILE_CONFIG = warehouse_profile(default_target())
 # WATCHER: one producer task runs a single `dbt build` (dbt's own threads, tests right after each model);
 # every model/test task reports its node's result and, when retried, re-runs that node alone.
 # cautious: a `tables` run builds only the tests whose models are all selected (a relationships test to
@@ -169,22 +170,22 @@ DBT_OPERATOR_ARGS = {
 
 @task
 def check_params(params: dict | None = None, dag_run=None) -> dict:
-    return nightly_checks.check_params(dict(params), load_settings(), conf=dag_run.conf)
+    return nightly_checks.check_params(dict(params), task_settings(), conf=dag_run.conf)
 
 
 @task
 def check_tables_config(options: dict) -> dict:
-    return nightly_checks.check_tables_config(load_settings(), options)
+    return nightly_checks.check_tables_config(task_settings(), options)
 
 
 @task(retries=CONNECTION_RETRIES, retry_delay=CONNECTION_RETRY_DELAY)
 def check_connections() -> dict:
-    return nightly_checks.check_connections(load_settings())
+    return nightly_checks.check_connections(task_settings())
 
 
 @task(execution_timeout=DRIFT_CHECK_TIMEOUT)
 def drift_check(options: dict) -> dict:
-    return nightly_checks.drift_check(load_settings(), options)
+    return nightly_checks.drift_check(task_settings(), options)
 
 
 @task_group
@@ -201,7 +202,7 @@ def validate() -> dict:
 
 @task
 def plan(options: dict) -> dict:
-    return nightly_plan.plan_run(load_settings(), options)
+    return nightly_plan.plan_run(task_settings(), options)
 
 
 @task
@@ -233,12 +234,12 @@ def extract(full_plan: dict, tier: str) -> None:
 
 @task(trigger_rule="all_done", execution_timeout=VERIFY_TIMEOUT)
 def verify(run_id: str | None = None) -> dict:
-    return nightly_report.verify_run(load_settings(), run_id)
+    return nightly_report.verify_run(task_settings(), run_id)
 
 
 @task(trigger_rule="all_done")
 def report(full_plan: dict | None, parity: dict | None, run_id: str | None = None) -> dict:
-    return nightly_report.build_report(load_settings(), run_id, full_plan, parity)
+    return nightly_report.build_report(task_settings(), run_id, full_plan, parity)
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
@@ -251,12 +252,12 @@ def pipeline_success(run_report: dict | None) -> bool:
 
 @task(pool=DBT_POOL, queue=DBT_QUEUE, execution_timeout=DBT_STEP_TIMEOUT)
 def source_freshness() -> dict:
-    return dbt_steps.source_freshness(load_settings())
+    return dbt_steps.source_freshness(task_settings())
 
 
 @task(pool=DBT_POOL, queue=DBT_QUEUE, execution_timeout=DBT_STEP_TIMEOUT)
 def source_tests(params: dict | None = None) -> dict:
-    return dbt_steps.source_tests(load_settings(), params["tables"])
+    return dbt_steps.source_tests(task_settings(), params["tables"])
 
 
 @task(pool=DBT_POOL, queue=DBT_QUEUE)
@@ -274,7 +275,7 @@ def dbt_selection(params: dict | None = None, dag=None) -> list[str] | None:
 )
 def docs_generate(ti=None) -> dict:
     """After every dbt task: the docs when every model and test succeeded (a retry that healed one counts)."""
-    return dbt_steps.generate_docs(load_settings(), failed_nodes=failed_dbt_nodes(ti, DBT_GROUP))
+    return dbt_steps.generate_docs(task_settings(), failed_nodes=failed_dbt_nodes(ti, DBT_GROUP))
 
 
 # --- 6. notify ---------------------------------------------------------------------------------------

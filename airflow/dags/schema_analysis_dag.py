@@ -60,33 +60,33 @@ def schema_analysis():
     @task
     def validate_source_connection() -> dict:
         from etl_pipeline.schema.workflow import check_source
-        from etl_pipeline.settings import load_settings
+        from etl_pipeline.settings import task_settings
 
-        return check_source(load_settings())
+        return check_source(task_settings())
 
     @task
     def backup_tables_yml() -> dict:
         from etl_pipeline.schema.workflow import backup_tables_yml as backup
-        from etl_pipeline.settings import load_settings
+        from etl_pipeline.settings import task_settings
 
-        settings = load_settings()
+        settings = task_settings()
         path = backup(settings.tables_yml, settings.backups_dir)
         return {"backup": str(path) if path else None}
 
     @task
     def analyse() -> dict:
         from etl_pipeline.schema.workflow import write_candidate
-        from etl_pipeline.settings import load_settings
+        from etl_pipeline.settings import task_settings
 
-        settings = load_settings()
+        settings = task_settings()
         return write_candidate(settings, settings.tables_yml)
 
     @task
     def report_changes(analysis: dict) -> dict:
         from etl_pipeline.schema.workflow import report_changes as report
-        from etl_pipeline.settings import load_settings
+        from etl_pipeline.settings import task_settings
 
-        settings = load_settings()
+        settings = task_settings()
         force = bool(get_current_context()["params"].get("force"))
         return report(settings, settings.tables_yml, analysis, force=force)
 
@@ -95,9 +95,9 @@ def schema_analysis():
         from pathlib import Path
 
         from etl_pipeline.schema.workflow import publish_candidate
-        from etl_pipeline.settings import load_settings
+        from etl_pipeline.settings import task_settings
 
-        return publish_candidate(load_settings().tables_yml, Path(analysis["candidate"]))
+        return publish_candidate(task_settings().tables_yml, Path(analysis["candidate"]))
 
     @task(trigger_rule="all_done", retries=0)
     def notify() -> None:

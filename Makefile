@@ -11,10 +11,10 @@ SCALE       ?= 0.05
 SEED        ?= 42
 STAMP       := .local/stamps
 # Debian packages the project needs: servers for the local stack, headers to build mysqlclient,
-# pgloader (benchmark peer), chromium (docs site test), docker-compose + nginx (compose file and docs proxy tests),
+# pgloader (benchmark peer), chromium (docs site test) and chromium-driver (the Airflow UI test), docker-compose + nginx (compose file and docs proxy tests),
 # redis-server (the Celery broker of `make airflow EXECUTOR=celery` and the scheduler tests).
 APT_PACKAGES := mariadb-server mariadb-client libmariadb-dev pkg-config postgresql postgresql-client redis-server \
-                pgloader chromium docker-compose nginx
+                pgloader chromium chromium-driver docker-compose nginx
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1

@@ -6,7 +6,10 @@ the scheduler, run by a Celery worker and reports to the execution API.
 In order, each run after the one before: unpausing creates the scheduled run of the latest interval and
 it succeeds; a run triggered through the REST API with tables and a forced full refresh loads just those
 tables and builds only their models; bad conf through the API is refused before anything loads, naming
-the field; a worker killed with SIGKILL in the middle of an extract: the task's retry runs on the other
+the field; the tasks read the source and the warehouse from Airflow connections kept in the metadata
+database (no other credentials reach them) and no log shows a password; the UI, logged in in headless
+Chromium, shows the triggered run's grid, its tables' map labels and its dbt tasks' states (screenshots
+kept in .local/test-artifacts/airflow-ui/); a worker killed with SIGKILL in the middle of an extract: the task's retry runs on the other
 worker and `verify --deep` is clean after the run.
 
 The `scheduler` suite (`make test-scheduler`, run by .ci/run): about 8 minutes, left out of `make test`.
@@ -27,6 +30,7 @@ import pytest
 from airflow_support import SlackStandIn
 
 from etl_pipeline.airflow_cluster import AirflowCluster, cluster_env, free_port
+from etl_pipeline.connections import SOURCE_CONN_ID, WAREHOUSE_CONN_ID
 from etl_pipeline.db import connect_source, connect_target
 from etl_pipeline.settings import PROJECT_ROOT
 from etl_pipeline.synthetic import generate
@@ -39,6 +43,8 @@ RUN_SECONDS = 900
 HEARTBEAT_TIMEOUT_SECONDS = 30
 SELF_CONTAINED = ["clinic", "operatory", "provider"]  # their models read no other raw table's models
 LOCKED_TABLE = "paysplit"
+CREDENTIAL_KEYS = ("AIRFLOW_CONN_", "SOURCE_", "TARGET_")
+UI_ARTIFACTS = PROJECT_ROOT / ".local" / "test-artifacts" / "airflow-ui"
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -82,8 +88,86 @@ class Api:
             if not page["task_instances"] or len(found) >= page["total_entries"]:
                 return found
 
+    def add_connections(self, settings) -> None:
+        """opendental_source and analytics_warehouse into the metadata database, as the UI adds them."""
+        for conn_id, conn_type, db, extra in (
+            (SOURCE_CONN_ID, "mysql", settings.source, {"driver": settings.source.driver}),
+            (WAREHOUSE_CONN_ID, "postgres", settings.target, {}),
+        ):
+            body = {
+                "connection_id": conn_id,
+                "conn_type": conn_type,
+                "host": db.host,
+                "port": db.port,
+                "schema": db.database,
+                "login": db.user,
+                "password": db.password,
+                "extra": json.dumps(extra),
+            }
+            self.call("POST", "/api/v2/connections", body)
+
     def trigger(self, conf: dict) -> dict:
         return self.call("POST", "/api/v2/dags/etl_pipeline/dagRuns", {"logical_date": None, "conf": conf})
+
+
+class HeadlessUi:
+    """The Airflow UI in headless Chromium (Debian's chromium and chromium-driver, through Selenium)."""
+
+    def __init__(self, base: str, artifacts: Path) -> None:
+        self.base, self.artifacts = base, artifacts
+
+    def __enter__(self) -> HeadlessUi:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+
+        options = Options()
+        options.binary_location = "/usr/bin/chromium"
+        for argument in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--window-size=1600,1200",
+        ):
+            options.add_argument(argument)
+        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.driver.quit()
+
+    def log_in(self, user: str, password: str) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        self.driver.get(self.base + "/")
+        self._wait(lambda d: d.find_elements(By.NAME, "password"), "the login form")
+        self.driver.find_element(By.NAME, "username").send_keys(user)
+        self.driver.find_element(By.NAME, "password").send_keys(password, Keys.ENTER)
+        self._wait(lambda d: "/auth/login" not in d.current_url, "the redirect after logging in")
+
+    def page(self, path: str, ready_text: str, screenshot: str) -> str:
+        """The page's visible text once `ready_text` shows; the screenshot is kept as <screenshot>.png."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.get(self.base + path)
+        self._wait(
+            lambda d: ready_text in d.find_element(By.TAG_NAME, "body").text, f"{ready_text!r} on {path}"
+        )
+        time.sleep(1)  # the rest of the page's queries
+        self.driver.save_screenshot(str(self.artifacts / f"{screenshot}.png"))
+        return "\n" + self.driver.find_element(By.TAG_NAME, "body").text + "\n"
+
+    def _wait(self, condition, what: str, seconds: float = 60) -> None:
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        try:
+            WebDriverWait(self.driver, seconds).until(condition)
+        except TimeoutException:
+            self.driver.save_screenshot(str(self.artifacts / "timed-out.png"))
+            pytest.fail(f"the UI never showed {what} ({seconds} s; see {self.artifacts}/timed-out.png)")
 
 
 def pg(settings, sql: str, params=None) -> list[tuple]:
@@ -171,16 +255,23 @@ def cluster(local_stack, settings, tmp_path_factory, slack):
             "ETL_DBT_RETRY_DELAY_SECONDS": "1",
         },
     )
+    # the source and the warehouse exist only as connections in the metadata database (added through
+    # the API below): no AIRFLOW_CONN_*, SOURCE_* or TARGET_* variable and no .env reach a component
+    no_credentials = base / "no-credentials.env"
+    no_credentials.write_text("")
+    env = {key: value for key, value in env.items() if not key.startswith(CREDENTIAL_KEYS)}
+    env["ETL_ENV_FILE"] = str(no_credentials)
     with AirflowCluster(env) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def api(cluster) -> Api:
+def api(cluster, settings) -> Api:
     api = Api(cluster)
     deadline = time.monotonic() + 120  # the DAG processor's first pass over the folder
     while time.monotonic() < deadline:
         if "etl_pipeline" in {d["dag_id"] for d in api.call("GET", "/api/v2/dags")["dags"]}:
+            api.add_connections(settings)
             return api
         time.sleep(2)
     pytest.fail("etl_pipeline never appeared in the API")
@@ -207,6 +298,23 @@ def test_a_unpausing_creates_the_scheduled_run_of_the_latest_interval_and_it_suc
     assert {t["status"] for t in tables} == {"success"}
 
 
+def test_a2_the_tasks_read_the_connections_and_no_log_shows_a_password(api, cluster, settings):
+    runs = api.call("GET", "/api/v2/dags/etl_pipeline/dagRuns")["dag_runs"]
+    assert runs and runs[0]["state"] == "success"
+    run_dir = cluster.home / "logs" / "dag_id=etl_pipeline" / f"run_id={runs[0]['dag_run_id']}"
+    check_log = "".join(
+        p.read_text() for p in run_dir.glob("task_id=validate.check_connections/attempt=*.log")
+    )
+    assert "defined by Airflow connection opendental_source" in check_log
+    assert "defined by Airflow connection analytics_warehouse" in check_log
+    logs = [p for p in cluster.home.rglob("*.log") if p.is_file()]
+    assert len(logs) > 20  # every task's log and every component's
+    for secret in (settings.source.password, settings.target.password):
+        assert len(secret) >= 8
+        shown = [str(p.relative_to(cluster.home)) for p in logs if secret in p.read_text(errors="replace")]
+        assert shown == []
+
+
 def test_b_a_run_triggered_through_the_api_loads_just_its_tables_and_builds_their_models(api, settings):
     pg(settings, "DROP TABLE IF EXISTS marts.dim_provider")  # built again by this run alone
     run = api.trigger({"tables": SELF_CONTAINED, "force_full_refresh": True})
@@ -225,6 +333,32 @@ def test_b_a_run_triggered_through_the_api_loads_just_its_tables_and_builds_thei
     (count,) = pg(settings, "SELECT COUNT(*) FROM marts.dim_provider")[0]
     (source_rows,) = pg(settings, "SELECT COUNT(*) FROM raw.provider WHERE _deleted_at IS NULL")[0]
     assert count == source_rows > 0
+
+
+def test_b2_the_ui_logged_in_shows_the_runs_grid_table_labels_and_dbt_states(api, cluster):
+    """Issue 2e: headless Chromium logs in through the login form and reads the run of test b; the
+    screenshots stay in .local/test-artifacts/airflow-ui/."""
+    [run] = [r for r in api.call("GET", "/api/v2/dags/etl_pipeline/dagRuns")["dag_runs"] if r["conf"]]
+    tis = api.task_instances(run["dag_run_id"])
+    [load_task] = {ti["task_id"] for ti in _extract_tis(tis)}  # the tier the three tables are in
+    dbt = [ti["state"] for ti in tis if ti["task_id"].startswith("dbt_models.")]
+    passwords = json.loads((cluster.home / "simple_auth_manager_passwords.json.generated").read_text())
+    run_path = f"/dags/etl_pipeline/runs/{run['dag_run_id']}"
+    with HeadlessUi(cluster.api_url, UI_ARTIFACTS) as ui:
+        ui.log_in("admin", passwords["admin"])
+        grid = ui.page(run_path, "Task Instances", "run")
+        for group in ("validate", "extract_tiny", "dbt_models", "notify"):
+            assert f"\n{group}\n" in grid
+        mapped = ui.page(f"{run_path}/tasks/{load_task}/mapped", "3 Task Instances", "mapped-loads")
+        for table in SELF_CONTAINED:
+            assert f"\n{table}\nSuccess\n" in mapped, table
+        models = ui.page(f"{run_path}/tasks/group/dbt_models", "Total Skipped", "dbt-models")
+        assert f"Total Success\n{dbt.count('success')}\n" in models
+        assert f"Total Skipped\n{dbt.count('skipped')}\n" in models
+        assert "dbt_models.stg_opendental__provider.run\nSuccess\n" in models
+    assert dbt.count("success") > 0 and dbt.count("skipped") > 0
+    for name in ("run", "mapped-loads", "dbt-models"):
+        assert (UI_ARTIFACTS / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize(

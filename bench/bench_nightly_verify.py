@@ -14,7 +14,8 @@ rotation nights in turn (tonight first; --nights, default tonight only) and the 
 the verify's parts (summed over tables from each check's `phase_seconds`: key parity, content check
 of tonight's window, deep share, the rest: judging, counts, connections), and tonight's and the
 heaviest night's share of (a) load + verify and (b) the whole night with the dbt build; goal < 10%
-of (b). EXPLAIN shows how the source would read each table's window by its cursor (a range on an
+of (b). Tonight's verify runs twice, first streaming every deep range row by row, then with the
+bucket row hashes (`quality.row_hashes`, the default): their deep shares side by side. EXPLAIN shows how the source would read each table's window by its cursor (a range on an
 index, or a scan: the content check then reads the window's rows by key instead).
 """
 
@@ -83,7 +84,13 @@ def _bench(args: argparse.Namespace) -> int:
     _explain_windows(settings, loaded)
 
     _deep_keys_per_night(settings, loaded)
+    streamed = _streamed_tonight(settings, loaded)
     nights, bad = _verify_nights(settings, loaded, max(1, min(args.nights, 7)))
+    print(
+        f"deep share tonight: {nights[0]['deep']:.2f} s with bucket row hashes against {streamed['deep']:.2f} s "
+        f"streaming every deep range ({streamed['deep'] / max(nights[0]['deep'], 1e-9):.1f}x); "
+        f"verify {nights[0]['total']:.2f} s against {streamed['total']:.2f} s"
+    )
     t0 = time.perf_counter()
     run_dbt(["build"], settings=settings)
     dbt_s = time.perf_counter() - t0
@@ -103,6 +110,21 @@ def _bench(args: argparse.Namespace) -> int:
             f"(goal < {100 * GOAL:.0f}%: {b / GOAL:.2f}x the goal)"
         )
     return 1 if failed or bad else 0
+
+
+def _streamed_tonight(settings, loaded: list[str]) -> dict:
+    """Tonight's verify with every deep range streamed row by row (no bucket row hashes), run first so
+    that it finds no cache the other run warmed."""
+    from etl_pipeline.quality import load_parity
+
+    load_parity.HASH_DEEP_RANGES = False
+    try:
+        print("without bucket row hashes:")
+        [night], _ = _verify_nights(settings, loaded, 1)
+    finally:
+        load_parity.HASH_DEEP_RANGES = True
+    print("with bucket row hashes:")
+    return night
 
 
 def _verify_nights(settings, loaded: list[str], count: int) -> tuple[list[dict], list[str]]:
@@ -125,11 +147,13 @@ def _verify_nights(settings, loaded: list[str], count: int) -> tuple[list[dict],
         night = {"offset": offset, "total": total, **parts, "rest": total - sum(parts.values())}
         nights.append(night)
         checked = sum(r.get("content_checked_rows", 0) for r in judged.values())
+        hashed = sum(r.get("deep_hashed_rows", 0) for r in judged.values())
         dealt = sorted(n for n, r in judged.items() if r.get("deep") and n in weights)
         sliced = sum(1 for n, r in judged.items() if r.get("deep") and n not in weights)
         print(
             f"verify, night +{offset}: {total:.2f} s (keys {parts['keys']:.2f}, content {parts['content']:.2f}, "
-            f"deep {parts['deep']:.2f}, rest {night['rest']:.2f}); {checked:,} rows' content compared, "
+            f"deep {parts['deep']:.2f}, rest {night['rest']:.2f}); {checked:,} rows' content compared "
+            f"({hashed:,} by bucket row hashes), "
             f"{sum(r.get('in_flight', 0) for r in judged.values())} in flight; deep: key ranges of {sliced} "
             f"tables, whole: {', '.join(dealt) or 'none'}; "
             + (f"MISMATCH: {sorted(bad)}" if bad else "no mismatch")

@@ -44,7 +44,9 @@ canonical form as `parity`'s deep check. Where the source has no index on the cu
 cursor columns have none) the window's rows are read by key: the keys raw holds with a cursor in the
 window, so no statement scans the table. The deep check (`rotation`) does the same over every row
 (`deep`), or over the key ranges due tonight (`day`: a seventh of each integer-key table a night),
-keys compared exactly there. A table without a primary key is compared exactly (whole rows, as
+keys compared exactly there. Those ranges are compared by bucket row hashes first (`row_hashes`: per
+bucket, the count and a hash sum of the rows as COPY lines on both servers), and only the buckets whose
+hashes differ are streamed and judged as above. A table without a primary key is compared exactly (whole rows, as
 `parity` does), its differences
 excused only by a moved write mark. Results are counts and names, never row values or keys.
 """
@@ -58,17 +60,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg2
 from psycopg2.extensions import connection, cursor
 
-from etl_pipeline.db import SourceConnection, connect_source, connect_target, fetch_value
+from etl_pipeline.db import SOURCE_ERRORS, SourceConnection, connect_source, connect_target, fetch_value
 from etl_pipeline.load import key_summary, raw, state, unchanged
 from etl_pipeline.load.context import LoadContext
-from etl_pipeline.load.read_plan import window_stream
+from etl_pipeline.load.read_plan import chunk_rows, window_stream
 from etl_pipeline.load.source import LiveColumn, live_columns
 from etl_pipeline.load.sql_render import copy_column_list
 from etl_pipeline.load.unchanged import SourceMark
 from etl_pipeline.load.window import AnyWindow, Cursor, cursor_of, incremental_window, reread
-from etl_pipeline.quality import rotation
+from etl_pipeline.quality import rotation, row_hashes
 from etl_pipeline.quality.parity import ParityResult, compare_rows
 from etl_pipeline.quality.rotation import INTEGER_KEY_TYPES
 from etl_pipeline.schema.tables_config import TableConfig
@@ -78,6 +81,8 @@ from etl_pipeline.type_mapping import quote_ident, quote_mysql_ident
 log = logging.getLogger(__name__)
 # Above this many differing key ranges one statement over every key is simpler than the ranges.
 MAX_KEY_RANGES = 500
+# Tonight's deep key ranges compared by bucket row hashes first (False: every range streamed, as bench/ compares).
+HASH_DEEP_RANGES = True
 # Above this many keys in tonight's window its rows are read by the cursor range (one pass).
 MAX_WINDOW_KEYS = 50_000
 CURSOR_INDEX_SQL = """
@@ -240,7 +245,9 @@ class _Check:
         self.bucketed = len(keys) == 1 and keys[0].pg_type in INTEGER_KEY_TYPES and not self._every_row()
         self.day = day if self.bucketed else None
         self.ranges: list[tuple[int, int]] | None = None  # the key ranges compared (None: every key)
-        self.deep_ranges: list[tuple[int, int]] = []
+        self.deep_ranges: list[tuple[int, int]] = []  # those streamed (see _hash_deep_ranges)
+        self.deep_due: list[tuple[int, int]] = []  # tonight's deep ranges
+        self.hashed_rows = 0  # rows of deep_due found equal by their buckets' row hashes
         self.counts: tuple[int, int] | None = None  # (source keys, raw live keys) from the buckets
         self.phases: dict[str, float] = {}
 
@@ -248,6 +255,8 @@ class _Check:
         t0 = time.monotonic()
         if self.bucketed:
             self._differing_buckets()
+            if self.deep_ranges:
+                self._hash_deep_ranges()
         content = self._stream()
         self._in_flight()
         self._differences(content)
@@ -260,13 +269,15 @@ class _Check:
             raw_rows = fetch_value(cur)
         else:
             source_rows, raw_rows = self.counts
-        deep = self.deep or bool(self.deep_ranges)
+        deep = self.deep or bool(self.deep_due)
         result = ParityResult(self.table.name, source_rows, raw_rows, deep=deep, against_load=True)
         cur.execute("SELECT count(*) FROM _nflight")
         result.in_flight = fetch_value(cur)
         if content:
             cur.execute(f"SELECT count(*) FROM _nrows r WHERE NOT EXISTS ({self._flight_of('r')})")
-            result.content_checked_rows = fetch_value(cur)
+            result.content_checked_rows = fetch_value(cur) - self._read_and_hashed()
+        result.content_checked_rows += self.hashed_rows
+        result.deep_hashed_rows = self.hashed_rows
         cur.execute("SELECT kind, cls IS NULL OR cls = 'stale', count(*) FROM _ndiff GROUP BY 1, 2")
         for kind, real, n in cur.fetchall():
             if not real:
@@ -327,6 +338,55 @@ class _Check:
         if self.day is not None and span is not None:
             self.deep_ranges = rotation.key_ranges(self.table.name, self.day, *span)
         self._phase("keys", t0)
+
+    def _hash_deep_ranges(self) -> None:
+        """Keep in `self.deep_ranges` only the parts of tonight's deep ranges whose buckets' row hashes
+        differ between the source and raw (`row_hashes`): the other buckets hold the source's rows and
+        are not streamed. Where the hashes cannot be taken (a json column, a database not in UTF-8, a
+        raw column of another type than the source's maps to, a failing statement) every range is
+        streamed as before."""
+        t0 = time.monotonic()
+        self.deep_due = list(self.deep_ranges)
+        cur = self.cur
+        cur.execute("SELECT current_setting('server_encoding')")
+        if not HASH_DEEP_RANGES or not row_hashes.hashable(self.columns) or fetch_value(cur) != "UTF8":
+            return
+        cur.execute("SAVEPOINT row_hashes")
+        try:
+            differing, self.hashed_rows = row_hashes.differing_ranges(
+                self.ctx.source_cfg,
+                self.table.name,
+                self.keys[0],
+                self.columns,
+                cur,
+                self.target,
+                self.deep_due,
+                chunk_rows(self.ctx) or None,
+            )
+        except (psycopg2.Error, *SOURCE_ERRORS) as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT row_hashes")
+            log.warning(
+                "%s: the deep check's row hashes failed (%s): its key ranges are streamed",
+                self.table.name,
+                type(exc).__name__,
+            )
+            return
+        finally:
+            self._phase("deep", t0)
+        cur.execute("RELEASE SAVEPOINT row_hashes")
+        self.deep_ranges = differing
+
+    def _read_and_hashed(self) -> int:
+        """Rows of tonight's window the content check read that lie in buckets hashed equal too."""
+        if not self.hashed_rows:
+            return 0
+        k = f"r.{self.k[0]}"
+        streamed = f" AND NOT ({_in_ranges(k, self.deep_ranges)})" if self.deep_ranges else ""
+        self.cur.execute(
+            f"SELECT count(*) FROM _nrows r WHERE ({_in_ranges(k, self.deep_due)}){streamed} "
+            f"AND NOT EXISTS ({self._flight_of('r')})"
+        )
+        return fetch_value(self.cur)
 
     def _stream(self) -> bool:
         """Stream the source into `_nk` (and `_nrows` for the content check); True when there is one."""

@@ -43,6 +43,7 @@ class ParityResult:
     against_load: bool = False
     in_flight: int = 0
     content_checked_rows: int = 0  # source rows whose whole content was compared
+    deep_hashed_rows: int = 0  # of those, rows of deep key ranges compared by bucket row hashes
     phase_seconds: dict[str, float] = field(default_factory=dict)  # keys, content, deep, judge
 
     @property

@@ -148,12 +148,17 @@ def _verify_nights(settings, loaded: list[str], count: int) -> tuple[list[dict],
         nights.append(night)
         checked = sum(r.get("content_checked_rows", 0) for r in judged.values())
         hashed = sum(r.get("deep_hashed_rows", 0) for r in judged.values())
+        hash_sides = {
+            side: sum(r.get("phase_seconds", {}).get(f"deep_hash_{side}", 0.0) for r in judged.values())
+            for side in ("source", "raw")
+        }
         dealt = sorted(n for n, r in judged.items() if r.get("deep") and n in weights)
         sliced = sum(1 for n, r in judged.items() if r.get("deep") and n not in weights)
         print(
             f"verify, night +{offset}: {total:.2f} s (keys {parts['keys']:.2f}, content {parts['content']:.2f}, "
             f"deep {parts['deep']:.2f}, rest {night['rest']:.2f}); {checked:,} rows' content compared "
-            f"({hashed:,} by bucket row hashes), "
+            f"({hashed:,} by bucket row hashes: source side {hash_sides['source']:.2f} s, raw side "
+            f"{hash_sides['raw']:.2f} s, at once), "
             f"{sum(r.get('in_flight', 0) for r in judged.values())} in flight; deep: key ranges of {sliced} "
             f"tables, whole: {', '.join(dealt) or 'none'}; "
             + (f"MISMATCH: {sorted(bad)}" if bad else "no mismatch")

@@ -352,6 +352,7 @@ class _Check:
         if not HASH_DEEP_RANGES or not row_hashes.hashable(self.columns) or fetch_value(cur) != "UTF8":
             return
         cur.execute("SAVEPOINT row_hashes")
+        sides: dict[str, float] = {}
         try:
             differing, self.hashed_rows = row_hashes.differing_ranges(
                 self.ctx.source_cfg,
@@ -362,6 +363,7 @@ class _Check:
                 self.target,
                 self.deep_due,
                 chunk_rows(self.ctx) or None,
+                sides,
             )
         except (psycopg2.Error, *SOURCE_ERRORS) as exc:
             cur.execute("ROLLBACK TO SAVEPOINT row_hashes")
@@ -373,6 +375,8 @@ class _Check:
             return
         finally:
             self._phase("deep", t0)
+            for side, spent in sides.items():  # parts of "deep", the two sides at once
+                self.phases[f"deep_hash_{side}"] = spent
         cur.execute("RELEASE SAVEPOINT row_hashes")
         self.deep_ranges = differing
 

@@ -18,6 +18,7 @@ hashed (jsonb normalises the text). Counts and bucket numbers only, never values
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,15 +54,27 @@ def differing_ranges(
     target: str,
     ranges: Ranges,
     keys_per_statement: int | None,
+    seconds: dict[str, float] | None = None,
 ) -> tuple[list[tuple[int, int]], int]:
     """The parts of `ranges` (key ranges, clipped to buckets) whose buckets differ between the source
     and raw's live rows, and the rows of the buckets found equal. The source side runs on its own
     connection beside the PostgreSQL side, in statements over at most `keys_per_statement` keys
-    (a MyISAM table is locked while one runs; None: a statement a range)."""
+    (a MyISAM table is locked while one runs; None: a statement a range). `seconds` gets each side's
+    time ('source', 'raw')."""
+    timed = {} if seconds is None else seconds
+
+    def source_side() -> Hashes:
+        t0 = time.monotonic()
+        hashes = source_hashes(source_cfg, table, key, columns, ranges, keys_per_statement)
+        timed["source"] = time.monotonic() - t0
+        return hashes
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        source_side = pool.submit(source_hashes, source_cfg, table, key, columns, ranges, keys_per_statement)
+        theirs_later = pool.submit(source_side)
+        t0 = time.monotonic()
         mine = raw_hashes(pg, target, key, columns, ranges)
-        theirs = source_side.result()
+        timed["raw"] = time.monotonic() - t0
+        theirs = theirs_later.result()
     differing: list[tuple[int, int]] = []
     equal_rows = 0
     for lo, hi in ranges:

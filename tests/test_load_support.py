@@ -36,6 +36,18 @@ def pg_rows(settings, sql, params=None):
     return rows
 
 
+def parity_counts(result):
+    """A judged parity result as (ok, missing, extra, content mismatches, in flight, rows content-checked)."""
+    return (
+        result.ok,
+        result.missing_in_raw,
+        result.extra_in_raw,
+        result.content_mismatches,
+        result.in_flight,
+        result.content_checked_rows,
+    )
+
+
 def table_config(
     settings,
     name,

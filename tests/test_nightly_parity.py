@@ -11,6 +11,7 @@ import time
 
 import pytest
 from test_load_support import admin_exec, drop_everywhere, pg_rows, table_config
+from test_load_support import parity_counts as _counts
 
 from etl_pipeline import nightly_notify, nightly_report
 from etl_pipeline.load import load_table, verify_table
@@ -41,17 +42,6 @@ def _loaded_table(settings, source_clock, name, detect_deletes=True):
     night = load_table(settings, table, f"{name}-2")
     assert (night.strategy, night.rows_read, night.inserted) == ("incremental", 10, 5)
     return table
-
-
-def _counts(result):
-    return (
-        result.ok,
-        result.missing_in_raw,
-        result.extra_in_raw,
-        result.content_mismatches,
-        result.in_flight,
-        result.content_checked_rows,
-    )
 
 
 def test_writes_after_the_load_are_in_flight_and_the_night_stays_ok(settings, source_clock):

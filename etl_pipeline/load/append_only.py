@@ -102,7 +102,7 @@ def _read_ranges_again(
     """Read the key ranges whole into `_stage`, merge them, and mark raw's keys there that the source
     lacks deleted."""
     key_my = quote_mysql_ident(ctx.pk_live[0].name)
-    where = " OR ".join(f"{key_my} BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges)
+    where = key_summary.in_ranges(key_my, ranges)
     cur.execute("TRUNCATE _stage")
     stream = window_stream(ctx, live, where, ())
     try:
@@ -116,7 +116,7 @@ def _read_ranges_again(
         cur, target, names, ctx.pk_targets, ctx.load_ts, note_inserted=True
     )
     k = quote_ident(ctx.pk_targets[0])
-    in_ranges = " OR ".join(f"t.{k} BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges)
+    in_ranges = key_summary.in_ranges(f"t.{k}", ranges)
     cur.execute(
         f"""
         WITH marked AS (

@@ -380,9 +380,9 @@ def _differing_key_ranges(
     finally:
         src.close()
     differing = {b for b in source.keys() | raw_side.keys() if source.get(b) != raw_side.get(b)}
-    differing |= {_bucket_of(k) for k in back or ()}
+    differing |= {key_summary.bucket_of(k) for k in back or ()}
     ranges: list[tuple[int, int]] = []
-    for low, high in map(_bucket_range, sorted(differing)):
+    for low, high in map(key_summary.bucket_range, sorted(differing)):
         if ranges and ranges[-1][1] + 1 == low:
             ranges[-1] = (ranges[-1][0], high)
         else:
@@ -413,7 +413,7 @@ def _bucket_counts_from_the_top(
     total = _source_keys_upto(scur, ctx, high)
     for share in (*TOP_SHARES, 1.0):
         first = buckets[int(len(buckets) * (1 - share))] if share < 1.0 and buckets else None
-        low = -(1 << 63) if first is None else _bucket_range(first)[0]
+        low = -(1 << 63) if first is None else key_summary.bucket_range(first)[0]
         scur.execute(
             f"SELECT {key_my} DIV {BUCKET_KEYS}, COUNT(*) FROM {table_my} "
             f"WHERE {key_my} BETWEEN %s AND %s GROUP BY 1",
@@ -424,20 +424,6 @@ def _bucket_counts_from_the_top(
         if total - sum(source.values()) == sum(raw_side.values()) - sum(raw_top.values()):
             return source, raw_top
     return source, raw_side  # all buckets (a count that moved between the two reads ends here too)
-
-
-def _bucket_of(key: int) -> int:
-    """key DIV BUCKET_KEYS as both servers compute it (truncating toward zero)."""
-    return abs(key) // BUCKET_KEYS * (1 if key >= 0 else -1)
-
-
-def _bucket_range(bucket: int) -> tuple[int, int]:
-    """Keys k with k DIV BUCKET_KEYS == bucket (DIV truncates toward zero on both servers)."""
-    if bucket > 0:
-        return bucket * BUCKET_KEYS, (bucket + 1) * BUCKET_KEYS - 1
-    if bucket < 0:
-        return (bucket - 1) * BUCKET_KEYS + 1, bucket * BUCKET_KEYS
-    return -(BUCKET_KEYS - 1), BUCKET_KEYS - 1
 
 
 def _row(cur: cursor) -> tuple[Any, ...]:

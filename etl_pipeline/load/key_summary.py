@@ -10,6 +10,7 @@ raw once, on its next incremental load.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg2.extensions import cursor
@@ -178,6 +179,16 @@ def kept(cur: cursor, table: str) -> Summary | None:
     if row is None or row[0] != BUCKET_KEYS:
         return None
     return buckets(cur, table)
+
+
+def bucket_of(key: int) -> int:
+    """key DIV BUCKET_KEYS as both servers compute it (truncating toward zero)."""
+    return abs(key) // BUCKET_KEYS * (1 if key >= 0 else -1)
+
+
+def in_ranges(column: str, ranges: Sequence[tuple[int, int]]) -> str:
+    """SQL: `column` in one of the key `ranges` ('' for none); the same text for either server."""
+    return " OR ".join(f"{column} BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges)
 
 
 def bucket_range(bucket: int) -> tuple[int, int]:

@@ -347,9 +347,11 @@ class _Check:
         streamed as before."""
         t0 = time.monotonic()
         self.deep_due = list(self.deep_ranges)
+        if not HASH_DEEP_RANGES or not row_hashes.hashable(self.columns):
+            return
         cur = self.cur
         cur.execute("SELECT current_setting('server_encoding')")
-        if not HASH_DEEP_RANGES or not row_hashes.hashable(self.columns) or fetch_value(cur) != "UTF8":
+        if fetch_value(cur) != "UTF8":
             return
         cur.execute("SAVEPOINT row_hashes")
         sides: dict[str, float] = {}
@@ -385,9 +387,9 @@ class _Check:
         if not self.hashed_rows:
             return 0
         k = f"r.{self.k[0]}"
-        streamed = f" AND NOT ({_in_ranges(k, self.deep_ranges)})" if self.deep_ranges else ""
+        streamed = f" AND NOT ({key_summary.in_ranges(k, self.deep_ranges)})" if self.deep_ranges else ""
         self.cur.execute(
-            f"SELECT count(*) FROM _nrows r WHERE ({_in_ranges(k, self.deep_due)}){streamed} "
+            f"SELECT count(*) FROM _nrows r WHERE ({key_summary.in_ranges(k, self.deep_due)}){streamed} "
             f"AND NOT EXISTS ({self._flight_of('r')})"
         )
         return fetch_value(self.cur)
@@ -418,7 +420,7 @@ class _Check:
         if self.deep_ranges:
             # tonight's deep ranges less the rows the window read already (a NULL cursor is not in it)
             outside = f" AND NOT COALESCE({where}, FALSE)" if where else ""
-            inside = f"({_in_ranges(self._key_my(), self.deep_ranges)}){outside}"
+            inside = f"({key_summary.in_ranges(self._key_my(), self.deep_ranges)}){outside}"
             self._copy("_nrows", cols, self.columns, inside, params if where else ())
             t0 = self._phase("deep", t0)
         if self.ranges is None:
@@ -428,15 +430,17 @@ class _Check:
             key_my = self._key_my()
             self._create("_nk", ", ".join(key_cols))
             if self.ranges:  # the differing buckets' keys
-                self._copy("_nk", ", ".join(key_cols), key_live, _in_ranges(key_my, self.ranges), ())
+                self._copy(
+                    "_nk", ", ".join(key_cols), key_live, key_summary.in_ranges(key_my, self.ranges), ()
+                )
             t0 = self._phase("keys", t0)
             if self.deep_ranges:  # and tonight's deep ranges' keys, compared in full
-                beside = f" AND NOT ({_in_ranges(key_my, self.ranges)})" if self.ranges else ""
+                beside = f" AND NOT ({key_summary.in_ranges(key_my, self.ranges)})" if self.ranges else ""
                 self._copy(
                     "_nk",
                     ", ".join(key_cols),
                     key_live,
-                    f"({_in_ranges(key_my, self.deep_ranges)}){beside}",
+                    f"({key_summary.in_ranges(key_my, self.deep_ranges)}){beside}",
                     (),
                 )
                 self.ranges = _union(self.ranges, self.deep_ranges)
@@ -551,7 +555,9 @@ class _Check:
                    AND NOT EXISTS ({self._flight_of("s")})"""
         )
         compared = (
-            "" if self.ranges is None else f" AND ({_in_ranges(f't.{self.k[0]}', self.ranges) or 'FALSE'})"
+            ""
+            if self.ranges is None
+            else f" AND ({key_summary.in_ranges(f't.{self.k[0]}', self.ranges) or 'FALSE'})"
         )
         cur.execute(
             f"""INSERT INTO _ndiff (kind, key)
@@ -635,11 +641,6 @@ def _as_pg(cursor: Cursor | None, value: Any) -> Any:
 
 def _live(columns: Sequence[LiveColumn], name: str) -> LiveColumn:
     return next(c for c in columns if c.name.lower() == name.lower())
-
-
-def _in_ranges(column: str, ranges: Sequence[tuple[int, int]]) -> str:
-    """`column` in one of the key `ranges` ('' for none)."""
-    return " OR ".join(f"{column} BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges)
 
 
 def _union(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

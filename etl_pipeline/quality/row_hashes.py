@@ -17,7 +17,6 @@ hashed (jsonb normalises the text). Counts and bucket numbers only, never values
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,13 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from psycopg2.extensions import cursor
 
 from etl_pipeline.db import connect_source
-from etl_pipeline.load.key_summary import BUCKET_KEYS, bucket_range
+from etl_pipeline.load.key_summary import BUCKET_KEYS, bucket_of, bucket_range, in_ranges
 from etl_pipeline.load.source import LiveColumn
 from etl_pipeline.load.sql_render import line_columns, line_expression
 from etl_pipeline.settings import MySQLSettings
 from etl_pipeline.type_mapping import parse_column_type, quote_ident, quote_mysql_ident
-
-log = logging.getLogger(__name__)
 
 Hashes = dict[int, tuple[int, int]]  # bucket -> (rows, sum of the rows' 60-bit hashes)
 Ranges = Sequence[tuple[int, int]]
@@ -78,7 +75,7 @@ def differing_ranges(
     differing: list[tuple[int, int]] = []
     equal_rows = 0
     for lo, hi in ranges:
-        for bucket in range(_bucket(lo), _bucket(hi) + 1):
+        for bucket in range(bucket_of(lo), bucket_of(hi) + 1):
             if theirs.get(bucket) == mine.get(bucket):
                 equal_rows += theirs.get(bucket, (0, 0))[0]
                 continue
@@ -123,7 +120,7 @@ def raw_hashes(
     pg: cursor, target: str, key: LiveColumn, columns: Sequence[LiveColumn], ranges: Ranges
 ) -> Hashes:
     k = quote_ident(key.target_name)
-    where = " OR ".join(f"{k} BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges)
+    where = in_ranges(k, ranges)
     digest = f"('x' || left(md5({raw_line_expression(columns)}), {_HASH_DIGITS}))::bit(60)::bigint"
     pg.execute(
         f"SELECT {k} / {BUCKET_KEYS}, count(*), sum({digest}) FROM {target} "
@@ -217,8 +214,3 @@ def _pieces(ranges: Ranges, width: int | None) -> list[tuple[int, int]]:
             pieces.append((start, end))
             start = end + 1
     return pieces
-
-
-def _bucket(k: int) -> int:
-    """k DIV BUCKET_KEYS, truncated toward zero as on both servers."""
-    return -(-k // BUCKET_KEYS) if k < 0 else k // BUCKET_KEYS

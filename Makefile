@@ -21,13 +21,13 @@ export DO_NOT_TRACK := 1
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup system-deps venv manifest demo airflow local-up local-down local-status test test-slow test-faults test-scheduler lint format bench clean
+.PHONY: help setup system-deps venv manifest demo airflow local-up local-down local-status test test-e2e test-slow test-faults test-scheduler lint format bench clean
 
 help:
 	@echo "make demo    - run the whole nightly job on a local throwaway stack (SCALE=$(SCALE))"
 	@echo "make airflow - Airflow UI on http://localhost:8080 with both DAGs (EXECUTOR=local|celery; README: Airflow locally)"
 	@echo "make test    - run the test suite (starts and stops its own servers)"
-	@echo "make test-slow / test-faults / test-scheduler - scale tests / fault injection / nightly on Celery"
+	@echo "make test-e2e / test-slow / test-faults / test-scheduler - nightly DAG end to end / scale tests / fault injection / nightly on Celery"
 	@echo "make local-up | local-down | local-status - the local MariaDB + PostgreSQL"
 	@echo "make lint    - ruff (rules and format), mypy, sqlfluff"
 	@echo "make format  - ruff format and the fixable ruff rules, in place"
@@ -80,6 +80,11 @@ local-status:
 TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# the nightly DAG end to end through `airflow dags test` (tests/test_e2e_nightly.py: about 9 minutes
+# alone, so out of `make test`'s budget); a stack id of its own, so it can run beside `make test`
+test-e2e: setup
+	TEST_STACK_ID=6 $(PY) -m pytest -m e2e
 
 test-slow: setup
 	$(PY) -m pytest -m slow

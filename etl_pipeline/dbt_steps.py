@@ -2,6 +2,7 @@
 
     source_freshness(settings)                 `dbt source freshness`: stale sources reported, not fatal
     source_tests(settings, tables)             the tests on the raw sources, before any model is built
+    nightly_source_tests(settings, tables)     those of the tables whose raw changed since their tests passed
     dbt_models_for(tables)                     the models (and their tests) downstream of those raw tables
     generate_docs(settings, failed_nodes=...)  `dbt docs generate`, published to DBT_DOCS_DIR
 
@@ -17,14 +18,24 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
+from etl_pipeline.db import connect_target
 from etl_pipeline.dbt_runner import DBT_MANIFEST, DBT_TARGET_DIR, DbtError, failure_summary, run_dbt
-from etl_pipeline.settings import PROJECT_ROOT, Settings
+from etl_pipeline.settings import PROJECT_ROOT, STATE_SCHEMA, Settings
+from etl_pipeline.type_mapping import quote_ident
 
 DEFAULT_DOCS_DIR = PROJECT_ROOT / ".local" / "dbt-docs"
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+S = quote_ident(STATE_SCHEMA)
+SOURCE_TESTS_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {S};
+CREATE TABLE IF NOT EXISTS {S}.source_tests_passed (
+    table_name  text PRIMARY KEY,
+    passed_at   timestamptz NOT NULL  -- when the passing test run started
+)"""
 
 
 def docs_dir() -> Path:
@@ -82,6 +93,66 @@ def source_tests(settings: Settings, tables: list[str] | None = None) -> dict:
         raise DbtError(f"dbt tests on the raw sources failed: {failure_summary(result.output)}")
     passed = re.search(r"PASS=(\d+)", result.output)
     return {"passed": int(passed.group(1)) if passed else 0}
+
+
+def nightly_source_tests(settings: Settings, tables: Sequence[str]) -> dict:
+    """The nightly's source tests: only those of `tables` whose raw changed since their tests last
+    passed (`tables_to_test`), so a night's cost follows what it loaded. A failing run records
+    nothing, so its tables are tested again the next night whether or not they change."""
+    started = datetime.now(UTC)
+    due = tables_to_test(settings, tables)
+    counts = {"tables_tested": len(due), "tables_unchanged": len(tables) - len(due)}
+    if not due:
+        return {"passed": 0, **counts}
+    result = source_tests(settings, due)
+    record_passed(settings, due, started)
+    return {**result, **counts}
+
+
+def record_passed(settings: Settings, tables: Sequence[str], started: datetime) -> None:
+    """The source tests of `tables` passed in a run that started at `started`."""
+    conn = connect_target(settings.target)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(SOURCE_TESTS_DDL)
+            cur.execute(
+                f"""
+                INSERT INTO {S}.source_tests_passed (table_name, passed_at)
+                SELECT unnest(%s::text[]), %s
+                ON CONFLICT (table_name) DO UPDATE SET passed_at = EXCLUDED.passed_at""",
+                (list(tables), started),
+            )
+    finally:
+        conn.close()
+
+
+def tables_to_test(settings: Settings, tables: Sequence[str]) -> list[str]:
+    """Those of `tables` whose source tests never passed, or whose raw changed since they last did:
+    a successful load that finished after that test run started and reloaded the table in full or
+    inserted, updated or marked deleted a row (`etl.load_runs`)."""
+    conn = connect_target(settings.target)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(SOURCE_TESTS_DDL)
+            cur.execute(
+                f"""
+                SELECT t.name
+                  FROM unnest(%s::text[]) AS t(name)
+                  LEFT JOIN {S}.source_tests_passed p ON p.table_name = t.name
+                 WHERE p.passed_at IS NULL
+                    OR EXISTS (
+                       SELECT 1 FROM {S}.load_runs r
+                        WHERE r.table_name = t.name
+                          AND r.status = 'success'
+                          AND coalesce(r.finished_at, r.started_at) >= p.passed_at
+                          AND (r.strategy = 'full'
+                               OR coalesce(r.inserted, 0) + coalesce(r.updated, 0) + coalesce(r.deleted, 0) > 0))
+                 ORDER BY 1""",
+                (list(tables),),
+            )
+            return [name for (name,) in cur.fetchall()]
+    finally:
+        conn.close()
 
 
 def dbt_models_for(tables: list[str] | None, manifest_path: Path = DBT_MANIFEST) -> set[str] | None:

@@ -130,7 +130,6 @@ def pytest_report_header(config) -> str:
 # The longest modules first: under xdist (`--dist loadfile` hands out modules in collection order) no
 # worker then picks one of them up last while the other worker sits idle.
 LONGEST_FIRST = (
-    "test_e2e_nightly.py",
     "test_airflow_standalone.py",
     "test_docs_login.py",
     "test_security_leaks.py",

@@ -40,6 +40,8 @@ from etl_pipeline.synthetic import generate, mutate
 from etl_pipeline.synthetic.live import convert_to_innodb, writing_in_background
 from etl_pipeline.synthetic.upgrade import upgrade
 
+pytestmark = pytest.mark.e2e  # `make test-e2e`: about nine minutes, beside `make test`'s budget
+
 SCALE = float(os.environ.get("E2E_SCALE", "0.01"))
 
 

@@ -142,7 +142,7 @@ def test_dbt_is_gated_and_notification_always_runs(dag):
     assert all(t._pre_execute_hook is not None for t in dbt_tasks if type(t).__name__ != "EmptyOperator")
     # watcher mode: one producer runs `dbt build`; the model/test tasks read their results after it
     producer = dag.get_task("dbt_models.dbt_producer_watcher")
-    assert dag.get_task("source_tests").upstream_task_ids == {"source_freshness"}
+    assert dag.get_task("source_tests").upstream_task_ids == {"source_freshness", "report"}
     assert dag.get_task("dbt_selection").upstream_task_ids == {"source_tests"}
     # a closed gate skips the whole group by propagation, before any of it starts
     assert producer.upstream_task_ids == {"dbt_selection"}

@@ -19,7 +19,8 @@ the runbook: the same steps, what the notification means, what to do when one fa
    table emits its `postgres://.../raw/<table>` Asset event.
 4. **verify** (source vs raw parity) → **report** (per table strategy, rows, seconds, status and
    totals in `etl.nightly_runs` and XCom) → **pipeline_success** (a short circuit).
-5. **dbt**: `dbt source freshness` → the source tests (raw keys) → **dbt_selection** (with `tables`,
+5. **dbt**: `dbt source freshness` → the source tests (raw keys; of tonight's tables
+   whose raw changed since their tests last passed) → **dbt_selection** (with `tables`,
    only the models that depend on them) → the Cosmos task group over `dbt_dental_models` in watcher
    mode (one `dbt build`, each model's tests right after it; a task per model and per model's tests
    shows its result and retries that node alone) → `dbt docs generate`, published to `DBT_DOCS_DIR` for
@@ -256,8 +257,9 @@ def source_freshness() -> dict:
 
 
 @task(pool=DBT_POOL, queue=DBT_QUEUE, execution_timeout=DBT_STEP_TIMEOUT)
-def source_tests(params: dict | None = None) -> dict:
-    return dbt_steps.source_tests(task_settings(), params["tables"])
+def source_tests(run_report: dict) -> dict:
+    """The raw sources' tests of tonight's tables whose raw changed since their tests last passed."""
+    return dbt_steps.nightly_source_tests(task_settings(), [t["table"] for t in run_report["tables"]])
 
 
 @task(pool=DBT_POOL, queue=DBT_QUEUE)
@@ -327,7 +329,7 @@ def etl_pipeline():
     run_report = report(planned, parity)
     gate = pipeline_success(run_report)
     freshness = source_freshness()
-    raw_checked = source_tests()
+    raw_checked = source_tests(run_report)
     selection = dbt_selection()
     dbt_models = DbtTaskGroup(
         group_id=DBT_GROUP,

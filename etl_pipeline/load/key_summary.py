@@ -129,12 +129,18 @@ def buckets(cur: cursor, table: str) -> dict[int, tuple[int, int, int]]:
     return {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in cur.fetchall()}
 
 
-def recomputed(cur: cursor, target: str, key: str) -> dict[int, tuple[int, int, int]]:
-    """The summary computed from raw itself (tests, and a check that the kept one is right)."""
+def recomputed(
+    cur: cursor, target: str, key: str, ranges: Sequence[tuple[int, int]] | None = None
+) -> dict[int, tuple[int, int, int]]:
+    """The summary computed from raw itself (tests, and a check that the kept one is right), over
+    every key or over the key `ranges` alone."""
+    if ranges is not None and not ranges:
+        return {}
     k = quote_ident(key)
+    within = f" AND ({in_ranges(k, ranges)})" if ranges else ""
     cur.execute(f"""
         SELECT {k} / {BUCKET_KEYS}, count(*), sum({k}), bit_xor({k}::bigint)
-          FROM {target} WHERE _deleted_at IS NULL GROUP BY 1""")
+          FROM {target} WHERE _deleted_at IS NULL{within} GROUP BY 1""")
     return {int(b): (int(n), int(s), int(x) & _U64) for b, n, s, x in cur.fetchall()}
 
 

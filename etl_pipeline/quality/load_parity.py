@@ -30,8 +30,10 @@ at its upper bound), and the source mark it took before reading (`source_marks`,
 
 Key sets: a single integer key is compared by key buckets (`key_summary`): per bucket of BUCKET_KEYS
 keys the count, sum and xor of the source's keys (a GROUP BY over its key index, a range of buckets a
-statement) against raw's live keys (summed from raw itself, so a row changed in raw behind the loader
-shows; the loader's kept summary is compared with it too). Only the keys of the buckets that differ
+statement) against raw's live keys: the loader's kept summary (`etl.key_buckets`, maintained in the
+transaction of every change to raw), so raw is not scanned; over the buckets of tonight's deep ranges
+raw's keys are summed from raw itself and compared with the kept summary too, so a row changed in raw
+behind the loader shows within PERIOD nights. Only the keys of the buckets that differ
 are streamed and judged by the rules above; equal buckets hold equal key sets unless changes inside
 one bucket balance all three sums, which the weekly deep check below finds. Other keys are streamed
 whole.
@@ -309,10 +311,12 @@ class _Check:
 
     def _differing_buckets(self) -> None:
         """`self.ranges`: the key ranges of the buckets that differ between the source (one GROUP BY
-        over its key index) and raw's live keys (summed from raw itself, so a row changed in raw by
-        anything but the loader shows), and `self.counts`. A bucket whose maintained summary
-        (`etl.key_buckets`) disagrees with raw is compared too, and logged: the loader's delete check
-        trusts that summary."""
+        over its key index) and raw's live keys, and `self.counts`. Raw's side is the loader's kept
+        summary (`etl.key_buckets`, maintained with every change to raw), summed from raw itself only
+        over the buckets of tonight's deep ranges (`_raw_checked_ranges`), so that a row changed in
+        raw by anything but the loader shows within PERIOD nights; a bucket where the two disagree is
+        compared too, and logged: the loader's delete check trusts that summary. A table without a
+        kept summary is summed from raw whole."""
         t0 = time.monotonic()
         key = self.keys[0]
         scur = self.src.cursor()
@@ -320,24 +324,53 @@ class _Check:
             source, span = key_summary.source_buckets(scur, self.table.name, key.name)
         finally:
             scur.close()
+        if self.day is not None and span is not None:
+            self.deep_ranges = rotation.key_ranges(self.table.name, self.day, *span)
         t1 = time.monotonic()
-        mine = key_summary.recomputed(self.cur, self.target, key.target_name)
-        self.phases["keys_raw_summary"] = time.monotonic() - t1  # a part of "keys"
-        differing = {b for b in source.keys() | mine.keys() if source.get(b) != mine.get(b)}
         kept = key_summary.kept(self.cur, self.table.name)
-        if kept is not None:
-            drift = {b for b in kept.keys() | mine.keys() if kept.get(b) != mine.get(b)}
+        if kept is None:
+            raw_side = key_summary.recomputed(self.cur, self.target, key.target_name)
+            drift: set[int] = set()
+        else:
+            checked = self._raw_checked_ranges(span)
+            actual = key_summary.recomputed(self.cur, self.target, key.target_name, checked)
+
+            def is_checked(bucket: int) -> bool:
+                low = key_summary.bucket_range(bucket)[0]
+                return any(lo <= low <= hi for lo, hi in checked)
+
+            drift = {b for b in kept.keys() | actual.keys() if is_checked(b) and kept.get(b) != actual.get(b)}
             if drift:
                 log.warning(
                     "%s: the kept key summary differs from raw in %d buckets", self.table.name, len(drift)
                 )
-            differing |= drift
+            raw_side = {b: v for b, v in kept.items() if not is_checked(b)} | actual
+        self.phases["keys_raw_summary"] = time.monotonic() - t1  # a part of "keys"
+        differing = {b for b in source.keys() | raw_side.keys() if source.get(b) != raw_side.get(b)} | drift
         ranges = key_summary.ranges_of(differing)
         self.ranges = ranges if len(ranges) <= MAX_KEY_RANGES else None  # scattered: stream every key
-        self.counts = (sum(n for n, _, _ in source.values()), sum(n for n, _, _ in mine.values()))
-        if self.day is not None and span is not None:
-            self.deep_ranges = rotation.key_ranges(self.table.name, self.day, *span)
+        self.counts = (sum(n for n, _, _ in source.values()), sum(n for n, _, _ in raw_side.values()))
         self._phase("keys", t0)
+
+    def _raw_checked_ranges(self, source_span: tuple[int, int] | None) -> list[tuple[int, int]]:
+        """The key ranges, whole buckets, whose raw keys are summed from raw itself tonight: tonight's
+        deep ranges over the key span of the source and raw together (keys raw holds beyond the
+        source's lowest or highest fall in a block too); none on a night without a deep check."""
+        if self.day is None:
+            return []
+        k = self.k[0]
+        self.cur.execute(f"SELECT min({k}), max({k}) FROM {self.target}")
+        raw_low, raw_high = self.cur.fetchone() or (None, None)
+        ends = [int(e) for e in (*(source_span or ()), raw_low, raw_high) if e is not None]
+        if not ends:
+            return []
+        return [
+            (
+                key_summary.bucket_range(key_summary.bucket_of(low))[0],
+                key_summary.bucket_range(key_summary.bucket_of(high))[1],
+            )
+            for low, high in rotation.key_ranges(self.table.name, self.day, min(ends), max(ends))
+        ]
 
     def _hash_deep_ranges(self) -> None:
         """Keep in `self.deep_ranges` only the parts of tonight's deep ranges whose buckets' row hashes

@@ -4,13 +4,14 @@
     source_tests(settings, tables)             the tests on the raw sources, before any model is built
     nightly_source_tests(settings, tables)     those of the tables whose raw changed since their tests passed
     dbt_models_for(tables)                     the models (and their tests) downstream of those raw tables
-    generate_docs(settings, failed_nodes=...)  `dbt docs generate`, published to DBT_DOCS_DIR
+    generate_docs(settings, failed_nodes=...)  `dbt docs generate`, published to DBT_DOCS_DIR when changed
 
 Every dbt command goes through `etl_pipeline.dbt_runner.run_dbt` (the connection, the target).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from etl_pipeline.type_mapping import quote_ident
 
 DEFAULT_DOCS_DIR = PROJECT_ROOT / ".local" / "dbt-docs"
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
+FINGERPRINT_FILE = ".fingerprint"  # of the published site (see docs_fingerprint)
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 S = quote_ident(STATE_SCHEMA)
 SOURCE_TESTS_DDL = f"""
@@ -187,16 +189,57 @@ def dbt_models_for(tables: list[str] | None, manifest_path: Path = DBT_MANIFEST)
 def generate_docs(settings: Settings, dest: Path | None = None, *, failed_nodes: Sequence[str] = ()) -> dict:
     """`dbt docs generate` into a scratch target dir, then publish the static site where the Cosmos
     docs plugin serves it (DBT_DOCS_DIR); the project's own target/manifest.json is left alone.
+    Skipped when the site published there was built from the same manifest and catalog
+    (`docs_fingerprint`): `regenerated` says which.
 
     Refused while a dbt model or test task of the run has failed (`failed_nodes`): the docs describe
     a project that built."""
     if failed_nodes:
         raise DbtError(f"{len(failed_nodes)} dbt task(s) failed: {', '.join(failed_nodes[:10])}")
     dest = dest or docs_dir()
+    fingerprint = docs_fingerprint(settings)
+    stamp = dest / FINGERPRINT_FILE
+    published = all((dest / name).is_file() for name in DOCS_FILES)
+    if published and stamp.is_file() and stamp.read_text() == fingerprint:
+        return {"docs_dir": str(dest), "regenerated": False}
     with scratch_target("dbt-docs-") as tmp:
         run_dbt(["docs", "generate", "--target-path", tmp], settings=settings)
         dest.mkdir(parents=True, exist_ok=True)
+        stamp.unlink(missing_ok=True)  # a site half swapped in is never taken for a current one
         for name in DOCS_FILES:  # each file swapped in whole: the plugin never serves half a file
             shutil.copyfile(Path(tmp) / name, dest / f".{name}.tmp")
             (dest / f".{name}.tmp").replace(dest / name)
-    return {"docs_dir": str(dest)}
+        stamp.write_text(fingerprint)
+    return {"docs_dir": str(dest), "regenerated": True}
+
+
+# What dbt-postgres' catalog holds of a relation and its columns (no row statistics).
+CATALOG_SQL = """
+SELECT n.nspname, c.relname, c.relkind, obj_description(c.oid, 'pg_class'), pg_get_userbyid(c.relowner),
+       a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum)
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+ ORDER BY 1, 2, 6"""
+
+
+def docs_fingerprint(settings: Settings, manifest_path: Path = DBT_MANIFEST) -> str:
+    """A hash of what the docs site shows: the project's manifest (less its run metadata) and the
+    catalog of the schemas its models and sources live in."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    manifest.pop("metadata", None)
+    schemas = sorted(
+        {node["schema"] for node in manifest.get("nodes", {}).values() if node.get("schema")}
+        | {source["schema"] for source in manifest.get("sources", {}).values() if source.get("schema")}
+    )
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode())
+    conn = connect_target(settings.target)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(CATALOG_SQL, (schemas,))
+            for row in cur:
+                digest.update(repr(row).encode())
+    finally:
+        conn.close()
+    return digest.hexdigest()

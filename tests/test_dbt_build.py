@@ -225,3 +225,39 @@ def test_payments_and_splits_are_compared_only_where_both_loads_read_them(marts)
     assert not settled.ok and "FAIL 1 expression_is_true_fct_payment" in settled.output, settled.output[
         -3000:
     ]
+
+
+def test_docs_are_published_again_only_when_the_manifest_or_the_catalog_changed(marts, tmp_path):
+    """The nightly's `docs_generate` skips `dbt docs generate` when the published site was built from
+    the same manifest and catalog; a comment on a raw table (the catalog) or a changed description (the
+    manifest) publishes it again."""
+    import json
+
+    from etl_pipeline.dbt_runner import DBT_MANIFEST
+    from etl_pipeline.dbt_steps import DOCS_FILES, docs_fingerprint, generate_docs
+
+    site = tmp_path / "docs"
+    assert generate_docs(marts.settings, site) == {"docs_dir": str(site), "regenerated": True}
+    published = {name: (site / name).stat().st_mtime_ns for name in DOCS_FILES}
+    assert generate_docs(marts.settings, site) == {"docs_dir": str(site), "regenerated": False}
+    assert {name: (site / name).stat().st_mtime_ns for name in DOCS_FILES} == published
+
+    [(comment,)] = marts.pg("select obj_description('raw.definition'::regclass, 'pg_class')")
+    marts.pg("comment on table raw.definition is 'docs fingerprint test'")
+    try:
+        assert generate_docs(marts.settings, site)["regenerated"] is True
+        assert "docs fingerprint test" in (site / "catalog.json").read_text()
+    finally:
+        marts.pg("comment on table raw.definition is %s", (comment,))
+    assert generate_docs(marts.settings, site)["regenerated"] is True  # the comment as it was
+
+    manifest = json.loads(DBT_MANIFEST.read_text())
+    node = next(n for n in manifest["nodes"].values() if n["resource_type"] == "model")
+    node["description"] += " (changed)"
+    changed = tmp_path / "manifest.json"
+    changed.write_text(json.dumps(manifest))
+    assert docs_fingerprint(marts.settings, changed) != docs_fingerprint(marts.settings)
+    manifest["metadata"]["generated_at"] = "2000-01-01T00:00:00Z"  # run metadata alone changes nothing
+    node["description"] = node["description"].removesuffix(" (changed)")
+    changed.write_text(json.dumps(manifest))
+    assert docs_fingerprint(marts.settings, changed) == docs_fingerprint(marts.settings)

@@ -75,9 +75,13 @@ def test_writes_during_an_incremental_read_wait_well_under_a_second(settings, sl
     started = time.monotonic()
     result, report = probed_load(settings, t, "i1")
     assert time.monotonic() - started > 40 * PAUSE  # the read lasted long enough to be written to
-    # a row the probe updated before the reader reached it is stamped past the bound: the next load's
-    assert result.strategy == "incremental" and ROWS - report.updates <= result.rows_read <= ROWS
-    assert result.updated == result.rows_read
+    # a row the probe updated before the reader reached it is stamped past the bound: the next load's;
+    # a row it inserted before the load took its bound (a slow machine) is in tonight's window
+    assert (
+        result.strategy == "incremental"
+        and ROWS - report.updates <= result.rows_read - result.inserted <= ROWS
+    )
+    assert result.inserted <= report.inserts and result.updated + result.inserted == result.rows_read
     assert report.count >= 20 and report.errors == {} and report.interrupted == 0
     assert report.max < 1.0, report
     assert report.over_1s == 0

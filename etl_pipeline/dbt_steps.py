@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from psycopg2.extensions import cursor
+
 from etl_pipeline.db import connect_target
 from etl_pipeline.dbt_runner import DBT_MANIFEST, DBT_TARGET_DIR, DbtError, failure_summary, run_dbt
 from etl_pipeline.settings import PROJECT_ROOT, STATE_SCHEMA, Settings
@@ -38,6 +40,17 @@ CREATE TABLE IF NOT EXISTS {S}.source_tests_passed (
     table_name  text PRIMARY KEY,
     passed_at   timestamptz NOT NULL  -- when the passing test run started
 )"""
+
+
+@contextmanager
+def _target_cursor(settings: Settings) -> Iterator[cursor]:
+    """A cursor on the warehouse in one transaction, committed when the block ends without error."""
+    conn = connect_target(settings.target)
+    try:
+        with conn, conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
 
 
 def docs_dir() -> Path:
@@ -113,48 +126,40 @@ def nightly_source_tests(settings: Settings, tables: Sequence[str]) -> dict:
 
 def record_passed(settings: Settings, tables: Sequence[str], started: datetime) -> None:
     """The source tests of `tables` passed in a run that started at `started`."""
-    conn = connect_target(settings.target)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(SOURCE_TESTS_DDL)
-            cur.execute(
-                f"""
-                INSERT INTO {S}.source_tests_passed (table_name, passed_at)
-                SELECT unnest(%s::text[]), %s
-                ON CONFLICT (table_name) DO UPDATE SET passed_at = EXCLUDED.passed_at""",
-                (list(tables), started),
-            )
-    finally:
-        conn.close()
+    with _target_cursor(settings) as cur:
+        cur.execute(SOURCE_TESTS_DDL)
+        cur.execute(
+            f"""
+            INSERT INTO {S}.source_tests_passed (table_name, passed_at)
+            SELECT unnest(%s::text[]), %s
+            ON CONFLICT (table_name) DO UPDATE SET passed_at = EXCLUDED.passed_at""",
+            (list(tables), started),
+        )
 
 
 def tables_to_test(settings: Settings, tables: Sequence[str]) -> list[str]:
     """Those of `tables` whose source tests never passed, or whose raw changed since they last did:
     a successful load that finished after that test run started and reloaded the table in full or
     inserted, updated or marked deleted a row (`etl.load_runs`)."""
-    conn = connect_target(settings.target)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(SOURCE_TESTS_DDL)
-            cur.execute(
-                f"""
-                SELECT t.name
-                  FROM unnest(%s::text[]) AS t(name)
-                  LEFT JOIN {S}.source_tests_passed p ON p.table_name = t.name
-                 WHERE p.passed_at IS NULL
-                    OR EXISTS (
-                       SELECT 1 FROM {S}.load_runs r
-                        WHERE r.table_name = t.name
-                          AND r.status = 'success'
-                          AND coalesce(r.finished_at, r.started_at) >= p.passed_at
-                          AND (r.strategy = 'full'
-                               OR coalesce(r.inserted, 0) + coalesce(r.updated, 0) + coalesce(r.deleted, 0) > 0))
-                 ORDER BY 1""",
-                (list(tables),),
-            )
-            return [name for (name,) in cur.fetchall()]
-    finally:
-        conn.close()
+    with _target_cursor(settings) as cur:
+        cur.execute(SOURCE_TESTS_DDL)
+        cur.execute(
+            f"""
+            SELECT t.name
+              FROM unnest(%s::text[]) AS t(name)
+              LEFT JOIN {S}.source_tests_passed p ON p.table_name = t.name
+             WHERE p.passed_at IS NULL
+                OR EXISTS (
+                   SELECT 1 FROM {S}.load_runs r
+                    WHERE r.table_name = t.name
+                      AND r.status = 'success'
+                      AND coalesce(r.finished_at, r.started_at) >= p.passed_at
+                      AND (r.strategy = 'full'
+                           OR coalesce(r.inserted, 0) + coalesce(r.updated, 0) + coalesce(r.deleted, 0) > 0))
+             ORDER BY 1""",
+            (list(tables),),
+        )
+        return [name for (name,) in cur.fetchall()]
 
 
 def dbt_models_for(tables: list[str] | None, manifest_path: Path = DBT_MANIFEST) -> set[str] | None:
@@ -234,12 +239,8 @@ def docs_fingerprint(settings: Settings, manifest_path: Path = DBT_MANIFEST) -> 
         | {source["schema"] for source in manifest.get("sources", {}).values() if source.get("schema")}
     )
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode())
-    conn = connect_target(settings.target)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(CATALOG_SQL, (schemas,))
-            for row in cur:
-                digest.update(repr(row).encode())
-    finally:
-        conn.close()
+    with _target_cursor(settings) as cur:
+        cur.execute(CATALOG_SQL, (schemas,))
+        for row in cur:
+            digest.update(repr(row).encode())
     return digest.hexdigest()
